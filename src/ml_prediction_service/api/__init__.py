@@ -1,0 +1,1 @@
+"""HTTP adapter (FastAPI). The only package that knows HTTP."""

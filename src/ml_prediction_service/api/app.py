@@ -1,0 +1,42 @@
+"""The FastAPI application factory. Nothing is created at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from ml_prediction_service import __version__
+from ml_prediction_service.api.errors import install_error_handlers
+from ml_prediction_service.api.middleware import ApiKeyMiddleware, RequestContextMiddleware
+from ml_prediction_service.api.routers import system
+from ml_prediction_service.config import Settings
+from ml_prediction_service.service import Service
+
+
+def create_app(settings: Settings, dsn: str) -> FastAPI:
+    """Build the app; the lifespan starts the service on ``dsn`` and stops it again."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = await Service.start(settings, dsn)
+        app.state.service = service
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(
+        title="ML Prediction Service",
+        version=__version__,
+        description="Real-time predictions for coin_metrics rows with imported "
+        "Random Forest / XGBoost models; n8n webhooks; Prometheus metrics.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(system.router)
+    # Added last = outermost: every response, even a 401, carries the request id.
+    app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
+    app.add_middleware(RequestContextMiddleware)
+    return app

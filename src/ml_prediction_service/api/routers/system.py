@@ -1,0 +1,89 @@
+"""Health, metrics and stats (guide steps 7.5, 12, 13, 14)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+
+from ml_prediction_service import __version__
+from ml_prediction_service.api.deps import ServiceDep
+from ml_prediction_service.api.schemas import HealthResponse, StatsResponse, TriggerRead
+from ml_prediction_service.db import system_repo
+from ml_prediction_service.observability.health import DB_ERRORS
+from ml_prediction_service.observability.metrics import CONTENT_TYPE
+
+router = APIRouter(tags=["system"])
+
+_HEALTH_RESPONSES: dict[int | str, dict[str, object]] = {
+    503: {"model": HealthResponse, "description": "Degraded"}
+}
+
+
+async def _health(service: ServiceDep) -> JSONResponse:
+    health = service.health
+    active_models = predictions_last_hour = 0
+    try:
+        async with asyncio.timeout(1.5), service.pool.acquire() as conn:
+            active_models, predictions_last_hour = await system_repo.health_counts(conn)
+        health.record_db_ok()
+    except DB_ERRORS as exc:
+        health.record_db_failure(exc)
+    reasons = []
+    if not health.db_connected:
+        reasons.append(f"database not connected ({health.last_error or 'unknown error'})")
+    trigger = health.trigger
+    if not trigger.installed:
+        reasons.append(f"coin_metrics trigger not active: {trigger.reason}")
+    body = HealthResponse(
+        status="healthy" if not reasons else "degraded",
+        db_connected=health.db_connected,
+        active_models=active_models,
+        predictions_last_hour=predictions_last_hour,
+        uptime_seconds=int(health.uptime_seconds),
+        last_error=health.last_error,
+        reasons=reasons,
+        coin_metrics_trigger=TriggerRead(
+            installed=trigger.installed, mode=trigger.mode, reason=trigger.reason
+        ),
+        version=__version__,
+    )
+    service.metrics.active_models.set(active_models)
+    return JSONResponse(body.model_dump(), status_code=200 if not reasons else 503)
+
+
+@router.get(
+    "/api/health", response_model=HealthResponse, responses=_HEALTH_RESPONSES,
+    summary="Health check (200 healthy, 503 degraded)",
+)
+async def api_health(service: ServiceDep) -> JSONResponse:
+    return await _health(service)
+
+
+@router.get("/health", response_model=HealthResponse, responses=_HEALTH_RESPONSES,
+            summary="Health check (alias without /api)")
+async def health(service: ServiceDep) -> JSONResponse:
+    return await _health(service)
+
+
+def _metrics(service: ServiceDep) -> Response:
+    return Response(content=service.metrics.render(), media_type=None,
+                    headers={"content-type": CONTENT_TYPE})
+
+
+@router.get("/api/metrics", response_class=Response, summary="Prometheus metrics")
+async def api_metrics(service: ServiceDep) -> Response:
+    return _metrics(service)
+
+
+@router.get("/metrics", response_class=Response, summary="Prometheus metrics (alias)")
+async def metrics(service: ServiceDep) -> Response:
+    return _metrics(service)
+
+
+@router.get("/api/stats", response_model=StatsResponse, summary="Prediction statistics")
+async def stats(service: ServiceDep) -> StatsResponse:
+    async with service.pool.acquire() as conn:
+        row = await system_repo.stats(conn)
+    return StatsResponse(**row)

@@ -1,0 +1,38 @@
+"""Request/response models of the REST API."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class ErrorResponse(BaseModel):
+    detail: str = Field(description="What went wrong, for a person.")
+    code: str = Field(description="Stable machine-readable error code.")
+
+
+class TriggerRead(BaseModel):
+    installed: bool
+    mode: Literal["statement", "row"] | None
+    reason: str | None
+
+
+class HealthResponse(BaseModel):
+    status: Literal["healthy", "degraded"]
+    db_connected: bool
+    active_models: int
+    predictions_last_hour: int
+    uptime_seconds: int
+    last_error: str | None
+    reasons: list[str] = Field(description="Why the status is degraded (empty when healthy).")
+    coin_metrics_trigger: TriggerRead
+    version: str
+
+
+class StatsResponse(BaseModel):
+    total_predictions: int
+    predictions_last_hour: int
+    active_models: int
+    coins_tracked: int
+    avg_prediction_time_ms: float | None

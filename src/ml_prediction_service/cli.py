@@ -1,0 +1,143 @@
+"""The ``ml-prediction-service`` command. Each subcommand builds the settings once."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from ml_prediction_service import __version__
+from ml_prediction_service.config import Settings, SettingsError, load_settings
+from ml_prediction_service.db.embedded import (
+    Cleanup,
+    EmbeddedDatabaseError,
+    start_embedded,
+    stop_embedded,
+)
+from ml_prediction_service.observability.logging import setup_logging
+
+logger = logging.getLogger("ml_prediction_service.cli")
+
+PROG = "ml-prediction-service"
+
+
+class CommandError(RuntimeError):
+    """A command failed for a reason a person can act on (printed as one line)."""
+
+
+def resolve_dsn(settings: Settings, *, cleanup: Cleanup = "stop") -> str:
+    """``DB_DSN`` if set; otherwise the embedded server under ``DATA_DIR`` (started if needed)."""
+    if settings.db_dsn:
+        return settings.db_dsn
+    try:
+        return start_embedded(settings.data_dir, cleanup=cleanup).dsn
+    except EmbeddedDatabaseError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ml_prediction_service.api.app import create_app
+
+    dsn = resolve_dsn(settings)
+    host = args.host or settings.api_host
+    port = args.port or settings.api_port
+    logger.info("serving API on http://%s:%d (docs at /docs)", host, port)
+    config = uvicorn.Config(
+        create_app(settings, dsn), host=host, port=port, log_config=None, access_log=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from ml_prediction_service.db.pool import connect
+    from ml_prediction_service.db.schema import install_coin_metrics_trigger, migrate
+
+    dsn = resolve_dsn(settings)
+
+    async def run() -> None:
+        conn = await connect(dsn, timeout=settings.db_connect_timeout_seconds)
+        try:
+            applied = await migrate(conn)
+            trigger = await install_coin_metrics_trigger(conn)
+        finally:
+            await conn.close()
+        print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
+        if trigger.installed:
+            print(f"coin_metrics trigger: installed ({trigger.mode}-level)")
+        else:
+            print(f"coin_metrics trigger: not installed: {trigger.reason}")
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_db_url(settings: Settings, args: argparse.Namespace) -> int:
+    print(resolve_dsn(settings, cleanup=None))
+    return 0
+
+
+def cmd_db_stop(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.db_dsn:
+        raise CommandError("DB_DSN is set: this service does not manage that database")
+    stopped = stop_embedded(settings.data_dir)
+    print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+    return 0
+
+
+Handler = Callable[[Settings, argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Real-time ML predictions for coin_metrics (see README.md).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the REST API and the prediction service")
+    serve.add_argument("--host", help="bind address (default: API_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: API_PORT, 8000)")
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply the schema and install the trigger")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    db_url = sub.add_parser(
+        "db-url", help="print the database DSN in use (starts the embedded server if needed)"
+    )
+    db_url.set_defaults(handler=cmd_db_url)
+
+    db_stop = sub.add_parser("db-stop", help="stop the embedded PostgreSQL of DATA_DIR")
+    db_stop.set_defaults(handler=cmd_db_stop)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, settings.log_format, settings.log_json_indent)
+    handler: Handler = args.handler
+    try:
+        return handler(settings, args)
+    except CommandError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

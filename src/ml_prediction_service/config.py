@@ -1,0 +1,160 @@
+"""The one settings object. The only module that reads the environment.
+
+Names follow the guide (step 4). Every field is typed and documented; an invalid value
+stops start-up with :class:`SettingsError`, whose message names the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LogFormat = Literal["text", "json"]
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or invalid. The message is one line for people."""
+
+
+class Settings(BaseSettings):
+    """Service configuration, read from the environment and an optional ``.env`` file."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        case_sensitive=False,
+        extra="ignore",
+        frozen=True,
+    )
+
+    # --- database -------------------------------------------------------------------
+    db_dsn: str | None = Field(
+        default=None,
+        description="PostgreSQL DSN. Unset/empty: start (or reuse) an embedded PostgreSQL "
+        "under DATA_DIR.",
+    )
+    data_dir: Path = Field(
+        default=Path("./data"),
+        description="Local state: embedded database, downloaded models (unless "
+        "MODEL_STORAGE_PATH is set).",
+    )
+    db_pool_min_size: int = Field(default=1, ge=1, description="Smallest pool size.")
+    db_pool_max_size: int = Field(default=10, ge=1, description="Largest pool size.")
+    db_connect_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long start-up keeps retrying (with backoff) to reach the database.",
+    )
+
+    # --- HTTP API -------------------------------------------------------------------
+    api_host: str = Field(default="127.0.0.1", description="Interface the API binds to.")
+    api_port: int = Field(default=8000, ge=1, le=65535, description="API port.")
+    api_key: str = Field(
+        default="",
+        description="If set, POST/PATCH/PUT/DELETE require header X-API-Key with this value.",
+    )
+
+    # --- models ---------------------------------------------------------------------
+    model_storage_path: Path | None = Field(
+        default=None, description="Where model files are stored (default: DATA_DIR/models)."
+    )
+    training_service_api_url: str = Field(
+        default="http://localhost:8001/api",
+        description="Base URL of the training service (models list, details, download).",
+    )
+    model_cache_size: int = Field(default=10, ge=1, description="Models kept loaded (LRU).")
+
+    # --- event handling -------------------------------------------------------------
+    polling_interval_seconds: float = Field(
+        default=30, gt=0, description="Catch-up/poll interval for missed events."
+    )
+    batch_size: int = Field(default=50, ge=1, description="Flush a batch at this many events.")
+    batch_timeout_seconds: float = Field(
+        default=5, gt=0, description="Flush a batch after this long, even if not full."
+    )
+    feature_history_size: int = Field(
+        default=20, ge=2, description="Rows of recent history kept per coin for windows."
+    )
+    min_history_rows: int = Field(
+        default=5, ge=1, description="Coins with fewer history rows are skipped, not predicted."
+    )
+    max_event_age_seconds: float = Field(
+        default=300,
+        gt=0,
+        description="Older events are still predicted but flagged stale (no alerts sent).",
+    )
+    max_concurrent_predictions: int = Field(
+        default=10, ge=1, description="Upper bound on concurrent prediction work."
+    )
+
+    # --- alerts / n8n ---------------------------------------------------------------
+    n8n_webhook_url: str | None = Field(
+        default=None, description="Default n8n webhook URL (unset: no webhooks)."
+    )
+    n8n_webhook_timeout: float = Field(default=5, gt=0, description="Webhook timeout (s).")
+    n8n_webhook_secret: str = Field(
+        default="", description="If set, webhooks carry an HMAC-SHA256 signature header."
+    )
+    default_alert_threshold: float = Field(
+        default=0.7, ge=0.0, le=1.0, description="Alert threshold for newly imported models."
+    )
+
+    # --- logging --------------------------------------------------------------------
+    log_level: LogLevel = Field(default="INFO", description="DEBUG … CRITICAL.")
+    log_format: LogFormat = Field(default="text", description="text or json.")
+    log_json_indent: int = Field(default=0, ge=0, description="JSON indent; 0 = compact.")
+
+    # --- health ---------------------------------------------------------------------
+    health_check_interval_seconds: float = Field(
+        default=2.0, gt=0, description="How often the database connection is probed."
+    )
+
+    # --- web UI ---------------------------------------------------------------------
+    ui_port: int = Field(default=8501, ge=1, le=65535, description="Streamlit UI port.")
+    api_url: str = Field(
+        default="http://localhost:8000", description="Where the UI finds the REST API."
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("db_dsn", "n8n_webhook_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @property
+    def models_dir(self) -> Path:
+        """Directory for model files."""
+        return self.model_storage_path or (self.data_dir / "models")
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        name = ".".join(str(p) for p in item.get("loc", ())).upper() or "?"
+        value = item.get("input")
+        shown = f"={value!r}" if isinstance(value, str | int | float) else ""
+        parts.append(f"{name}{shown}: {item.get('msg', 'invalid')}")
+    return "invalid configuration: " + "; ".join(parts)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings from env/.env (plus explicit overrides) or raise SettingsError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None

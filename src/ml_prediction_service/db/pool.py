@@ -1,0 +1,88 @@
+"""asyncpg pool with the service's codecs and start-up retry.
+
+Codecs are the boundary: NUMERIC arrives as ``float`` (never ``Decimal``) and JSON/JSONB
+are encoded/decoded exactly once, so callers pass and receive plain Python objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import asyncpg
+
+logger = logging.getLogger(__name__)
+
+
+def _encode_numeric(value: Any) -> str:
+    return str(value)
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """Install the codecs on a fresh connection (pool ``init`` hook)."""
+    await conn.set_type_codec(
+        "numeric",
+        schema="pg_catalog",
+        encoder=_encode_numeric,
+        decoder=float,
+        format="text",
+    )
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            name, schema="pg_catalog", encoder=json.dumps, decoder=json.loads, format="text"
+        )
+
+
+async def connect(dsn: str, **kwargs: Any) -> asyncpg.Connection:
+    """One dedicated connection with the same codecs as the pool (e.g. the listener)."""
+    conn: asyncpg.Connection = await asyncpg.connect(dsn, **kwargs)
+    await init_connection(conn)
+    return conn
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    connect_timeout: float = 30.0,
+    application_name: str = "ml-prediction-service",
+) -> asyncpg.Pool:
+    """Create the pool, retrying with exponential backoff until ``connect_timeout`` passes."""
+    deadline = time.monotonic() + connect_timeout
+    delay = 0.2
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            pool: asyncpg.Pool = await asyncpg.create_pool(
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                init=init_connection,
+                command_timeout=60,
+                timeout=min(10.0, max(1.0, connect_timeout)),
+                server_settings={"application_name": application_name},
+            )
+            if attempt > 1:
+                logger.info("database reachable after %d attempts", attempt)
+            return pool
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DatabaseUnavailableError(
+                    f"database not reachable after {attempt} attempts "
+                    f"in {connect_timeout:.0f}s: {exc}"
+                ) from exc
+            logger.warning(
+                "database not reachable (attempt %d): %s; retrying in %.1fs", attempt, exc, delay
+            )
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, 5.0)
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """The database could not be reached within the start-up budget."""

@@ -1,0 +1,69 @@
+"""Prometheus metrics of the guide's step 7.5, on a registry owned by the service.
+
+Every metric lives on the :class:`Metrics` instance's own registry (no global registry),
+so each app and each test has its own.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+_LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)
+
+
+class Metrics:
+    """All service metrics. Names, types and labels follow the guide exactly."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.predictions_total = Counter(
+            "ml_predictions_total", "Predictions made", ["model_id", "model_name"], registry=r
+        )
+        self.predictions_by_model_total = Counter(
+            "ml_predictions_by_model_total",
+            "Predictions made, per model",
+            ["model_id", "model_name"],
+            registry=r,
+        )
+        self.alerts_triggered_total = Counter(
+            "ml_alerts_triggered_total", "Predictions at or above the alert threshold",
+            ["model_id"], registry=r,
+        )
+        self.errors_total = Counter(
+            "ml_errors_total", "Errors by type (model_load, prediction, db, ...)", ["type"],
+            registry=r,
+        )
+        self.active_models = Gauge("ml_active_models", "Active models", registry=r)
+        self.models_loaded = Gauge("ml_models_loaded", "Models loaded in memory", registry=r)
+        self.coins_tracked = Gauge("ml_coins_tracked", "Coins tracked", registry=r)
+        self.prediction_duration_seconds = Histogram(
+            "ml_prediction_duration_seconds", "Duration of a prediction (one batch)",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.feature_processing_duration_seconds = Histogram(
+            "ml_feature_processing_duration_seconds", "Duration of feature processing",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.model_load_duration_seconds = Histogram(
+            "ml_model_load_duration_seconds", "Duration of loading a model file",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.db_connected = Gauge(
+            "ml_db_connected", "Database connection (1 connected, 0 disconnected)", registry=r
+        )
+        self.service_uptime_seconds = Gauge(
+            "ml_service_uptime_seconds", "Seconds since the service started", registry=r
+        )
+        self._started = time.monotonic()
+        self.service_uptime_seconds.set_function(lambda: time.monotonic() - self._started)
+
+    def render(self) -> bytes:
+        """The exposition text of every metric."""
+        return bytes(generate_latest(self.registry))

@@ -1,0 +1,64 @@
+"""The running service: everything created at start-up and closed at shutdown.
+
+Entry points (the API lifespan, the CLI) build one :class:`Service`; nothing here runs at
+import time. Later capabilities (model registry, pipeline, webhooks) hang off this object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from ml_prediction_service import __version__
+from ml_prediction_service.config import Settings
+from ml_prediction_service.db.pool import create_pool
+from ml_prediction_service.db.schema import migrate
+from ml_prediction_service.observability.health import HealthMonitor
+from ml_prediction_service.observability.metrics import Metrics
+from ml_prediction_service.tasks import cancel_all, supervise
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Service:
+    settings: Settings
+    dsn: str
+    pool: asyncpg.Pool
+    metrics: Metrics
+    health: HealthMonitor
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    async def start(cls, settings: Settings, dsn: str) -> Service:
+        metrics = Metrics()
+        pool = await create_pool(
+            dsn,
+            min_size=settings.db_pool_min_size,
+            max_size=max(settings.db_pool_max_size, settings.db_pool_min_size),
+            connect_timeout=settings.db_connect_timeout_seconds,
+        )
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+            health = HealthMonitor(pool, metrics, interval=settings.health_check_interval_seconds)
+            await health.check_once(timeout=10)
+        except BaseException:
+            await pool.close()
+            raise
+        service = cls(settings=settings, dsn=dsn, pool=pool, metrics=metrics, health=health)
+        service.tasks.append(supervise("health-monitor", health.run, metrics))
+        logger.info("ml-prediction-service %s started", __version__)
+        return service
+
+    async def stop(self) -> None:
+        await cancel_all(self.tasks)
+        self.tasks.clear()
+        try:
+            await asyncio.wait_for(self.pool.close(), timeout=10)
+        except TimeoutError:
+            self.pool.terminate()
+        logger.info("ml-prediction-service stopped")

@@ -1,0 +1,34 @@
+"""Shared fixtures. Real PostgreSQL only: one server per run, a fresh database per test."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+
+from ml_prediction_service.db.pool import create_pool
+from tests.support.pg import TestServer, start_test_server, with_database
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServer]:
+    server = start_test_server(tmp_path_factory.mktemp("pg"))
+    yield server
+    asyncio.run(server.drop_template())
+
+
+@pytest.fixture
+def db_dsn(pg_server: TestServer) -> Iterator[str]:
+    """DSN of a fresh, migrated database that only this test uses."""
+    name = asyncio.run(pg_server.create_database())
+    yield with_database(pg_server.admin_dsn, name)
+    asyncio.run(pg_server.drop_database(name))
+
+
+@pytest.fixture
+async def pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await create_pool(db_dsn, min_size=1, max_size=4, connect_timeout=10)
+    yield p
+    await p.close()

@@ -1,0 +1,1 @@
+"""Test support: database server per run, template database per test."""
