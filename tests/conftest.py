@@ -9,18 +9,18 @@ import asyncpg
 import pytest
 
 from ml_prediction_service.db.pool import create_pool
-from tests.support.pg import TestServer, start_test_server, with_database
+from tests.support.pg import PgTestServer, start_test_server, with_database
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServer]:
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgTestServer]:
     server = start_test_server(tmp_path_factory.mktemp("pg"))
     yield server
     asyncio.run(server.drop_template())
 
 
 @pytest.fixture
-def db_dsn(pg_server: TestServer) -> Iterator[str]:
+def db_dsn(pg_server: PgTestServer) -> Iterator[str]:
     """DSN of a fresh, migrated database that only this test uses."""
     name = asyncio.run(pg_server.create_database())
     yield with_database(pg_server.admin_dsn, name)

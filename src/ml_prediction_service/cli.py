@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from ml_prediction_service import __version__
 from ml_prediction_service.config import Settings, SettingsError, load_settings
@@ -46,11 +48,31 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.api_host
     port = args.port or settings.api_port
     logger.info("serving API on http://%s:%d (docs at /docs)", host, port)
+
+    class GracefulServer(uvicorn.Server):
+        """Exit normally on SIGINT/SIGTERM (uvicorn re-raises the signal by default, which
+        would skip the clean stop of an embedded database this process started)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            previous = {
+                sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)
+            }
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
     config = uvicorn.Config(
-        create_app(settings, dsn), host=host, port=port, log_config=None, access_log=False,
+        create_app(settings, dsn),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
         lifespan="on",
     )
-    server = uvicorn.Server(config)
+    server = GracefulServer(config)
     server.run()
     return 0 if server.started else 1
 

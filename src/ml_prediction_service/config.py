@@ -129,7 +129,7 @@ class Settings(BaseSettings):
     def _lower_format(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("db_dsn", "n8n_webhook_url", mode="before")
+    @field_validator("db_dsn", "n8n_webhook_url", "model_storage_path", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():

@@ -45,7 +45,7 @@ class Service:
             async with pool.acquire() as conn:
                 await migrate(conn)
             health = HealthMonitor(pool, metrics, interval=settings.health_check_interval_seconds)
-            await health.check_once(timeout=10)
+            await health.check_once(deadline_seconds=10)
         except BaseException:
             await pool.close()
             raise

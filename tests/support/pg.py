@@ -24,7 +24,7 @@ def with_database(dsn: str, database: str) -> str:
 
 
 @dataclass
-class TestServer:
+class PgTestServer:
     admin_dsn: str
     template: str
     pgdata: Path | None = None
@@ -65,15 +65,15 @@ class TestServer:
         await self.drop_database(self.template)
 
 
-def start_test_server(tmp_dir: Path) -> TestServer:
+def start_test_server(tmp_dir: Path) -> PgTestServer:
     template = f"mps_template_{os.getpid()}"
     external = os.environ.get("TEST_DB_DSN")
     if external:
-        server = TestServer(admin_dsn=external, template=template)
+        server = PgTestServer(admin_dsn=external, template=template)
     else:
         from ml_prediction_service.db.embedded import start_embedded
 
         db = start_embedded(tmp_dir, cleanup="delete")
-        server = TestServer(admin_dsn=db.dsn, template=template, pgdata=db.pgdata)
+        server = PgTestServer(admin_dsn=db.dsn, template=template, pgdata=db.pgdata)
     asyncio.run(server.create_template())
     return server

@@ -83,8 +83,9 @@ def install_error_handlers(app: FastAPI) -> None:
         service = getattr(request.app.state, "service", None)
         if service is not None:
             service.health.record_db_failure(exc)
-        logger.warning("database unavailable during %s %s: %s", request.method,
-                       request.url.path, exc)
+        logger.warning(
+            "database unavailable during %s %s: %s", request.method, request.url.path, exc
+        )
         return JSONResponse(
             error_body(f"database unavailable: {type(exc).__name__}: {exc}", "db_unavailable"),
             status_code=503,

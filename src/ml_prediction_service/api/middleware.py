@@ -80,8 +80,7 @@ class RequestContextMiddleware:
                     send,
                     500,
                     {
-                        "detail": "internal error; see the service log, request id "
-                        + request_id,
+                        "detail": "internal error; see the service log, request id " + request_id,
                         "code": "internal_error",
                     },
                     request_id,

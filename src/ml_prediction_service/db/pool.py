@@ -70,7 +70,7 @@ async def create_pool(
             if attempt > 1:
                 logger.info("database reachable after %d attempts", attempt)
             return pool
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise DatabaseUnavailableError(

@@ -38,9 +38,10 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
         await conn.execute(_CREATE_MIGRATIONS_TABLE)
-        done = {r["version"] for r in await conn.fetch(
-            "SELECT version FROM prediction_schema_migrations"
-        )}
+        done = {
+            r["version"]
+            for r in await conn.fetch("SELECT version FROM prediction_schema_migrations")
+        }
         for version, name, sql in migration_files():
             if version in done:
                 continue
@@ -83,7 +84,7 @@ async def trigger_status(conn: asyncpg.Connection) -> TriggerStatus:
         return TriggerStatus(False, reason="table coin_metrics does not exist (yet)")
     row = await conn.fetchrow(
         """
-        SELECT t.tgtype, t.tgenabled
+        SELECT t.tgtype, t.tgenabled::text AS tgenabled
           FROM pg_trigger t
          WHERE t.tgrelid = to_regclass('coin_metrics')
            AND t.tgname = $1
@@ -134,6 +135,7 @@ async def install_coin_metrics_trigger(conn: asyncpg.Connection) -> TriggerStatu
                     "FOR EACH ROW EXECUTE FUNCTION notify_coin_metrics_insert()"
                 )
     except asyncpg.InsufficientPrivilegeError as exc:
-        return TriggerStatus(False, reason=f"no privilege to install trigger on coin_metrics: {exc}")
+        reason = f"no privilege to install trigger on coin_metrics: {exc}"
+        return TriggerStatus(False, reason=reason)
     logger.info("installed %s-level trigger %s on coin_metrics", mode, TRIGGER_NAME)
     return TriggerStatus(True, mode=mode)

@@ -51,9 +51,9 @@ class HealthMonitor:
         self.db_connected = True
         self.metrics.db_connected.set(1)
 
-    async def check_once(self, timeout: float = 1.5) -> None:
+    async def check_once(self, deadline_seconds: float = 1.5) -> None:
         try:
-            async with asyncio.timeout(timeout), self.pool.acquire() as conn:
+            async with asyncio.timeout(deadline_seconds), self.pool.acquire() as conn:
                 await conn.fetchval("SELECT 1")
                 status = await trigger_status(conn)
                 if not status.installed:  # table appeared, or trigger dropped: (re)install

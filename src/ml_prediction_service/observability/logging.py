@@ -12,9 +12,11 @@ from typing import Any
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-_STANDARD_ATTRS = set(
-    logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None).__dict__
-) | {"message", "asctime", "taskName"}
+_STANDARD_ATTRS = set(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 
 
 def new_request_id() -> str:
@@ -49,15 +51,16 @@ class StructuredFormatter(logging.Formatter):
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
         if self.use_json:
-            return json.dumps(data, indent=self.json_indent, ensure_ascii=False, default=str)
+            text: str = json.dumps(data, indent=self.json_indent, ensure_ascii=False, default=str)
+            return text
         parts = [data["timestamp"], data["level"], data["logger"]]
         if request_id:
             parts.append(f"req={request_id}")
-        line = " ".join(f"[{p}]" for p in parts) + " " + data["message"]
+        line = " ".join(f"[{p}]" for p in parts) + " " + str(data["message"])
         if extra:
             line += " " + " ".join(f"{k}={v}" for k, v in extra.items())
         if record.exc_info:
-            line += "\n" + data["exception"]
+            line += "\n" + str(data["exception"])
         return line
 
 

@@ -13,7 +13,20 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 
 
@@ -33,27 +46,37 @@ class Metrics:
             registry=r,
         )
         self.alerts_triggered_total = Counter(
-            "ml_alerts_triggered_total", "Predictions at or above the alert threshold",
-            ["model_id"], registry=r,
+            "ml_alerts_triggered_total",
+            "Predictions at or above the alert threshold",
+            ["model_id"],
+            registry=r,
         )
         self.errors_total = Counter(
-            "ml_errors_total", "Errors by type (model_load, prediction, db, ...)", ["type"],
+            "ml_errors_total",
+            "Errors by type (model_load, prediction, db, ...)",
+            ["type"],
             registry=r,
         )
         self.active_models = Gauge("ml_active_models", "Active models", registry=r)
         self.models_loaded = Gauge("ml_models_loaded", "Models loaded in memory", registry=r)
         self.coins_tracked = Gauge("ml_coins_tracked", "Coins tracked", registry=r)
         self.prediction_duration_seconds = Histogram(
-            "ml_prediction_duration_seconds", "Duration of a prediction (one batch)",
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "ml_prediction_duration_seconds",
+            "Duration of a prediction (one batch)",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.feature_processing_duration_seconds = Histogram(
-            "ml_feature_processing_duration_seconds", "Duration of feature processing",
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "ml_feature_processing_duration_seconds",
+            "Duration of feature processing",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.model_load_duration_seconds = Histogram(
-            "ml_model_load_duration_seconds", "Duration of loading a model file",
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "ml_model_load_duration_seconds",
+            "Duration of loading a model file",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.db_connected = Gauge(
             "ml_db_connected", "Database connection (1 connected, 0 disconnected)", registry=r

@@ -54,22 +54,29 @@ async def _health(service: ServiceDep) -> JSONResponse:
 
 
 @router.get(
-    "/api/health", response_model=HealthResponse, responses=_HEALTH_RESPONSES,
+    "/api/health",
+    response_model=HealthResponse,
+    responses=_HEALTH_RESPONSES,
     summary="Health check (200 healthy, 503 degraded)",
 )
 async def api_health(service: ServiceDep) -> JSONResponse:
     return await _health(service)
 
 
-@router.get("/health", response_model=HealthResponse, responses=_HEALTH_RESPONSES,
-            summary="Health check (alias without /api)")
+@router.get(
+    "/health",
+    response_model=HealthResponse,
+    responses=_HEALTH_RESPONSES,
+    summary="Health check (alias without /api)",
+)
 async def health(service: ServiceDep) -> JSONResponse:
     return await _health(service)
 
 
 def _metrics(service: ServiceDep) -> Response:
-    return Response(content=service.metrics.render(), media_type=None,
-                    headers={"content-type": CONTENT_TYPE})
+    return Response(
+        content=service.metrics.render(), media_type=None, headers={"content-type": CONTENT_TYPE}
+    )
 
 
 @router.get("/api/metrics", response_class=Response, summary="Prometheus metrics")
