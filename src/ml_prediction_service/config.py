@@ -67,6 +67,18 @@ class Settings(BaseSettings):
         description="Base URL of the training service (models list, details, download).",
     )
     model_cache_size: int = Field(default=10, ge=1, description="Models kept loaded (LRU).")
+    model_use_onnx: bool = Field(
+        default=True,
+        description="Serve Random Forests with ONNX Runtime when its probabilities match "
+        "sklearn's within 1e-5 on a probe batch.",
+    )
+    model_refresh_interval_seconds: float = Field(
+        default=10, gt=0, description="Periodic re-read of the active models (besides NOTIFY)."
+    )
+    model_download_timeout_seconds: float = Field(
+        default=60, gt=0, description="Timeout for one model download."
+    )
+    model_max_file_mb: int = Field(default=512, ge=1, description="Largest accepted model file.")
 
     # --- event handling -------------------------------------------------------------
     polling_interval_seconds: float = Field(

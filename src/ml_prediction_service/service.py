@@ -11,11 +11,14 @@ import logging
 from dataclasses import dataclass, field
 
 import asyncpg
+import httpx
 
 from ml_prediction_service import __version__
 from ml_prediction_service.config import Settings
 from ml_prediction_service.db.pool import create_pool
 from ml_prediction_service.db.schema import migrate
+from ml_prediction_service.models.manager import ModelManager
+from ml_prediction_service.models.registry import ModelRegistry
 from ml_prediction_service.observability.health import HealthMonitor
 from ml_prediction_service.observability.metrics import Metrics
 from ml_prediction_service.tasks import cancel_all, supervise
@@ -30,6 +33,9 @@ class Service:
     pool: asyncpg.Pool
     metrics: Metrics
     health: HealthMonitor
+    http: httpx.AsyncClient
+    registry: ModelRegistry
+    models: ModelManager
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -49,14 +55,42 @@ class Service:
         except BaseException:
             await pool.close()
             raise
-        service = cls(settings=settings, dsn=dsn, pool=pool, metrics=metrics, health=health)
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.model_download_timeout_seconds, connect=5.0),
+            follow_redirects=True,
+        )
+        registry = ModelRegistry(
+            pool,
+            metrics,
+            cache_size=settings.model_cache_size,
+            refresh_interval=settings.model_refresh_interval_seconds,
+            use_onnx=settings.model_use_onnx,
+        )
+        try:
+            await registry.refresh()
+        except BaseException:
+            await http.aclose()
+            await pool.close()
+            raise
+        service = cls(
+            settings=settings,
+            dsn=dsn,
+            pool=pool,
+            metrics=metrics,
+            health=health,
+            http=http,
+            registry=registry,
+            models=ModelManager(pool, settings, registry, http),
+        )
         service.tasks.append(supervise("health-monitor", health.run, metrics))
+        service.tasks.append(supervise("model-registry", lambda: registry.run(dsn), metrics))
         logger.info("ml-prediction-service %s started", __version__)
         return service
 
     async def stop(self) -> None:
         await cancel_all(self.tasks)
         self.tasks.clear()
+        await self.http.aclose()
         try:
             await asyncio.wait_for(self.pool.close(), timeout=10)
         except TimeoutError:

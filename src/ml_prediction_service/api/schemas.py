@@ -18,6 +18,12 @@ class TriggerRead(BaseModel):
     reason: str | None
 
 
+class FailedModelRead(BaseModel):
+    id: int
+    name: str
+    error: str
+
+
 class HealthResponse(BaseModel):
     status: Literal["healthy", "degraded"]
     db_connected: bool
@@ -27,6 +33,9 @@ class HealthResponse(BaseModel):
     last_error: str | None
     reasons: list[str] = Field(description="Why the status is degraded (empty when healthy).")
     coin_metrics_trigger: TriggerRead
+    models_failed: list[FailedModelRead] = Field(
+        description="Active models that cannot be served (they do not make health degraded)"
+    )
     version: str
 
 

@@ -9,7 +9,12 @@ from fastapi.responses import JSONResponse
 
 from ml_prediction_service import __version__
 from ml_prediction_service.api.deps import ServiceDep
-from ml_prediction_service.api.schemas import HealthResponse, StatsResponse, TriggerRead
+from ml_prediction_service.api.schemas import (
+    FailedModelRead,
+    HealthResponse,
+    StatsResponse,
+    TriggerRead,
+)
 from ml_prediction_service.db import system_repo
 from ml_prediction_service.observability.health import DB_ERRORS
 from ml_prediction_service.observability.metrics import CONTENT_TYPE
@@ -47,6 +52,10 @@ async def _health(service: ServiceDep) -> JSONResponse:
         coin_metrics_trigger=TriggerRead(
             installed=trigger.installed, mode=trigger.mode, reason=trigger.reason
         ),
+        models_failed=[
+            FailedModelRead(id=m.id, name=m.name, error=m.error or "")
+            for m in service.registry.failed()
+        ],
         version=__version__,
     )
     service.metrics.active_models.set(active_models)

@@ -1,0 +1,125 @@
+"""Request/response models of the model endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ModelImportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model_id: int = Field(ge=1, description="ml_models.id of a READY training-service model")
+
+
+class ModelRename(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=255, description="New display name")
+
+
+class AlertThresholdUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    alert_threshold: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
+
+
+class UploadMetadata(BaseModel):
+    """Metadata that accompanies an uploaded model file (same meaning as in ml_models)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=255)
+    model_type: Literal["random_forest", "xgboost"]
+    target_variable: str = Field(min_length=1, max_length=100)
+    target_operator: Literal[">", "<", ">=", "<=", "="] | None = None
+    target_value: float | None = None
+    future_minutes: int | None = None
+    price_change_percent: float | None = None
+    target_direction: Literal["up", "down"] | None = None
+    features: list[str] = Field(min_length=1)
+    phases: list[int] | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    description: str | None = None
+
+
+class RuntimeRead(BaseModel):
+    status: Literal["loaded", "error", "loading", "inactive"]
+    runtime: str | None = Field(description="onnxruntime, sklearn, xgboost-inplace, …")
+    error: str | None = Field(description="Why the model cannot be served, if it cannot")
+    note: str | None = Field(description="Why a faster runtime was not used, if it was not")
+    input_features: int | None
+
+
+class ActiveModelRead(BaseModel):
+    id: int = Field(description="active model id (prediction_active_models.id)")
+    model_id: int = Field(description="ml_models.id (negative for uploads)")
+    name: str = Field(description="custom name if set, else the model name")
+    model_name: str
+    custom_name: str | None
+    model_type: str
+    target_variable: str
+    target_operator: str | None
+    target_value: float | None
+    future_minutes: int | None
+    price_change_percent: float | None
+    target_direction: str | None
+    features: list[str]
+    phases: list[int] | None
+    params: dict[str, Any] | None
+    alert_threshold: float
+    is_active: bool
+    total_predictions: int
+    last_prediction_at: datetime | None
+    downloaded_at: datetime | None
+    activated_at: datetime | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    local_model_path: str
+    model_file_url: str | None
+    model_sha256: str | None
+    model_file_size: int | None
+    source: str
+    description: str | None
+    training_metrics: dict[str, Any] | None
+    runtime: RuntimeRead
+
+
+class ModelsListResponse(BaseModel):
+    models: list[ActiveModelRead]
+    total: int
+
+
+class AvailableModelRead(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: int
+    name: str
+    model_type: str
+    status: str
+    description: str | None = None
+    target_variable: str
+    target_operator: str | None = None
+    target_value: float | None = None
+    future_minutes: int | None = None
+    price_change_percent: float | None = None
+    target_direction: str | None = None
+    features: list[str]
+    phases: list[int] | None = None
+    params: dict[str, Any] | None = None
+    training_accuracy: float | None = None
+    training_f1: float | None = None
+    roc_auc: float | None = None
+    created_at: datetime | None = None
+    already_imported: bool
+    active_model_id: int | None
+
+
+class AvailableModelsResponse(BaseModel):
+    models: list[AvailableModelRead]
+    total: int
+    reason: str | None = Field(description="Why the list is empty, when it is for a reason")
+
+
+class DeletedModelRead(BaseModel):
+    id: int
+    model_id: int
+    name: str
+    deleted: bool = True

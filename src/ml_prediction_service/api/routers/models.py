@@ -1,0 +1,165 @@
+"""Model registry endpoints (guide step 13). Static paths come before ``/{active_model_id}``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, UploadFile
+from pydantic import ValidationError
+
+from ml_prediction_service.api.deps import ServiceDep
+from ml_prediction_service.api.model_schemas import (
+    ActiveModelRead,
+    AlertThresholdUpdate,
+    AvailableModelRead,
+    AvailableModelsResponse,
+    DeletedModelRead,
+    ModelImportRequest,
+    ModelRename,
+    ModelsListResponse,
+    RuntimeRead,
+    UploadMetadata,
+)
+from ml_prediction_service.api.schemas import ErrorResponse
+from ml_prediction_service.errors import ServiceError
+from ml_prediction_service.models.loaded import display_name
+from ml_prediction_service.service import Service
+
+router = APIRouter(prefix="/api/models", tags=["models"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "Unknown model"},
+}
+
+
+def to_read(service: Service, row: dict[str, Any]) -> ActiveModelRead:
+    info = (
+        service.registry.runtime_info(int(row["id"]))
+        if row["is_active"]
+        else {
+            "status": "inactive",
+            "runtime": None,
+            "error": None,
+            "note": None,
+            "input_features": None,
+        }
+    )
+    return ActiveModelRead(
+        **{k: v for k, v in row.items() if k in ActiveModelRead.model_fields},
+        name=display_name(row),
+        runtime=RuntimeRead(**info),
+    )
+
+
+@router.get(
+    "/available",
+    response_model=AvailableModelsResponse,
+    summary="READY training-service models that can be imported",
+)
+async def list_available(service: ServiceDep) -> AvailableModelsResponse:
+    rows, reason = await service.models.list_available()
+    models = [AvailableModelRead(**row) for row in rows]
+    return AvailableModelsResponse(models=models, total=len(models), reason=reason)
+
+
+@router.post(
+    "/import",
+    response_model=ActiveModelRead,
+    status_code=201,
+    summary="Download, verify and activate a training-service model",
+    responses={
+        409: {"model": ErrorResponse, "description": "Already imported / not READY"},
+        422: {"model": ErrorResponse, "description": "File or metadata not servable"},
+        502: {"model": ErrorResponse, "description": "Training service failed"},
+    },
+)
+async def import_model(body: ModelImportRequest, service: ServiceDep) -> ActiveModelRead:
+    row = await service.models.import_model(body.model_id)
+    return to_read(service, row)
+
+
+@router.post(
+    "/upload",
+    response_model=ActiveModelRead,
+    status_code=201,
+    summary="Upload a joblib model file with its metadata (requires API_KEY)",
+    responses={403: {"model": ErrorResponse, "description": "Uploads disabled"}},
+)
+async def upload_model(
+    service: ServiceDep,
+    file: Annotated[UploadFile, File(description="joblib.dump of the bare estimator")],
+    metadata: Annotated[str, Form(description="JSON object: name, model_type, features, …")],
+) -> ActiveModelRead:
+    if not service.settings.api_key:
+        raise ServiceError(
+            "model uploads are disabled: a model file is executable code, so uploads need "
+            "API_KEY to be set (then send it as X-API-Key)",
+            code="uploads_disabled",
+            status=403,
+        )
+    try:
+        meta = UploadMetadata.model_validate(json.loads(metadata))
+    except json.JSONDecodeError as exc:
+        raise ServiceError(
+            f"metadata is not valid JSON: {exc}", code="validation_error", status=422
+        ) from exc
+    except ValidationError as exc:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ServiceError(
+            f"invalid metadata: {details}", code="validation_error", status=422
+        ) from exc
+    limit = service.settings.model_max_file_mb * 1024 * 1024
+    data = await file.read(limit + 1)
+    row = await service.models.upload(data, meta.model_dump())
+    return to_read(service, row)
+
+
+@router.get("/active", response_model=ModelsListResponse, summary="Active models")
+async def list_active(service: ServiceDep) -> ModelsListResponse:
+    rows = await service.models.list(include_inactive=False)
+    return ModelsListResponse(models=[to_read(service, r) for r in rows], total=len(rows))
+
+
+@router.get("", response_model=ModelsListResponse, summary="All imported models")
+async def list_models(service: ServiceDep) -> ModelsListResponse:
+    rows = await service.models.list(include_inactive=True)
+    return ModelsListResponse(models=[to_read(service, r) for r in rows], total=len(rows))
+
+
+@router.get("/{active_model_id}", response_model=ActiveModelRead, responses=_ERRORS)
+async def get_model(active_model_id: int, service: ServiceDep) -> ActiveModelRead:
+    return to_read(service, await service.models.get(active_model_id))
+
+
+@router.post("/{active_model_id}/activate", response_model=ActiveModelRead, responses=_ERRORS)
+async def activate(active_model_id: int, service: ServiceDep) -> ActiveModelRead:
+    return to_read(service, await service.models.activate(active_model_id))
+
+
+@router.post("/{active_model_id}/deactivate", response_model=ActiveModelRead, responses=_ERRORS)
+async def deactivate(active_model_id: int, service: ServiceDep) -> ActiveModelRead:
+    return to_read(service, await service.models.deactivate(active_model_id))
+
+
+@router.patch("/{active_model_id}/rename", response_model=ActiveModelRead, responses=_ERRORS)
+async def rename(active_model_id: int, body: ModelRename, service: ServiceDep) -> ActiveModelRead:
+    return to_read(service, await service.models.rename(active_model_id, body.name))
+
+
+@router.patch(
+    "/{active_model_id}/alert-threshold", response_model=ActiveModelRead, responses=_ERRORS
+)
+async def set_alert_threshold(
+    active_model_id: int, body: AlertThresholdUpdate, service: ServiceDep
+) -> ActiveModelRead:
+    row = await service.models.set_alert_threshold(active_model_id, body.alert_threshold)
+    return to_read(service, row)
+
+
+@router.delete("/{active_model_id}", response_model=DeletedModelRead, responses=_ERRORS)
+async def delete_model(active_model_id: int, service: ServiceDep) -> DeletedModelRead:
+    row = await service.models.delete(active_model_id)
+    return DeletedModelRead(id=row["id"], model_id=row["model_id"], name=display_name(row))

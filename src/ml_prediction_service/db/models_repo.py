@@ -1,0 +1,147 @@
+"""Queries for model tables: ``prediction_active_models`` (ours) and ``ml_models``
+(the training service's, read-only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+MODELS_CHANGED_CHANNEL = "prediction_models_changed"
+
+_ML_MODELS_COLUMNS = """
+    m.id, m.name, m.model_type, m.status, m.description, m.created_at, m.updated_at,
+    m.is_deleted, m.target_variable, m.target_operator, m.target_value, m.train_start,
+    m.train_end, m.future_minutes, m.price_change_percent, m.target_direction, m.features,
+    m.phases, m.params, m.feature_importance, m.training_accuracy, m.training_f1,
+    m.training_precision, m.training_recall, m.roc_auc, m.mcc, m.fpr, m.fnr,
+    m.confusion_matrix, m.cv_scores, m.simulated_profit_pct, m.model_file_path
+"""
+
+ACTIVE_COLUMNS = """
+    id, model_id, model_name, custom_name, model_type, target_variable, target_operator,
+    target_value, future_minutes, price_change_percent, target_direction, features, phases,
+    params, local_model_path, model_file_url, is_active, last_prediction_at,
+    total_predictions, downloaded_at, activated_at, created_at, updated_at, alert_threshold,
+    model_sha256, model_file_size, source, description, training_metrics
+"""
+
+
+async def ml_models_exists(conn: asyncpg.Connection) -> bool:
+    return await conn.fetchval("SELECT to_regclass('ml_models') IS NOT NULL") is True
+
+
+async def list_available(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    """READY, not deleted training-service models, with ``already_imported``/``active_model_id``."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {_ML_MODELS_COLUMNS}, a.id AS active_model_id
+          FROM ml_models m
+          LEFT JOIN prediction_active_models a ON a.model_id = m.id
+         WHERE m.status = 'READY' AND m.is_deleted = false
+         ORDER BY m.id
+        """
+    )
+    return [dict(r) for r in rows]
+
+
+async def get_ml_model(conn: asyncpg.Connection, model_id: int) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {_ML_MODELS_COLUMNS} FROM ml_models m WHERE m.id = $1", model_id
+    )
+    return dict(row) if row is not None else None
+
+
+async def next_upload_model_id(conn: asyncpg.Connection) -> int:
+    return int(await conn.fetchval("SELECT nextval('prediction_uploaded_model_id_seq')"))
+
+
+async def insert_active_model(conn: asyncpg.Connection, values: dict[str, Any]) -> dict[str, Any]:
+    columns = list(values)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    row = await conn.fetchrow(
+        f"INSERT INTO prediction_active_models ({', '.join(columns)}, activated_at) "
+        f"VALUES ({placeholders}, now()) RETURNING {ACTIVE_COLUMNS}",
+        *values.values(),
+    )
+    assert row is not None
+    return dict(row)
+
+
+async def list_active_models(
+    conn: asyncpg.Connection, *, include_inactive: bool = False
+) -> list[dict[str, Any]]:
+    where = "" if include_inactive else "WHERE is_active"
+    rows = await conn.fetch(
+        f"SELECT {ACTIVE_COLUMNS} FROM prediction_active_models {where} ORDER BY id"
+    )
+    return [dict(r) for r in rows]
+
+
+async def get_active_model(conn: asyncpg.Connection, active_id: int) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {ACTIVE_COLUMNS} FROM prediction_active_models WHERE id = $1", active_id
+    )
+    return dict(row) if row is not None else None
+
+
+async def get_by_model_id(conn: asyncpg.Connection, model_id: int) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {ACTIVE_COLUMNS} FROM prediction_active_models WHERE model_id = $1", model_id
+    )
+    return dict(row) if row is not None else None
+
+
+async def set_active(
+    conn: asyncpg.Connection, active_id: int, active: bool
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"""
+        UPDATE prediction_active_models
+           SET is_active = $2,
+               activated_at = CASE WHEN $2 AND NOT is_active THEN now() ELSE activated_at END,
+               updated_at = now()
+         WHERE id = $1
+        RETURNING {ACTIVE_COLUMNS}
+        """,
+        active_id,
+        active,
+    )
+    return dict(row) if row is not None else None
+
+
+async def rename(
+    conn: asyncpg.Connection, active_id: int, name: str | None
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"UPDATE prediction_active_models SET custom_name = $2, updated_at = now() "
+        f"WHERE id = $1 RETURNING {ACTIVE_COLUMNS}",
+        active_id,
+        name,
+    )
+    return dict(row) if row is not None else None
+
+
+async def set_alert_threshold(
+    conn: asyncpg.Connection, active_id: int, threshold: float
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"UPDATE prediction_active_models SET alert_threshold = $2, updated_at = now() "
+        f"WHERE id = $1 RETURNING {ACTIVE_COLUMNS}",
+        active_id,
+        threshold,
+    )
+    return dict(row) if row is not None else None
+
+
+async def delete(conn: asyncpg.Connection, active_id: int) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"DELETE FROM prediction_active_models WHERE id = $1 RETURNING {ACTIVE_COLUMNS}",
+        active_id,
+    )
+    return dict(row) if row is not None else None
+
+
+async def notify_changed(conn: asyncpg.Connection, active_id: int) -> None:
+    """Tell every replica (delivered at commit) that this model changed."""
+    await conn.execute("SELECT pg_notify($1, $2)", MODELS_CHANGED_CHANNEL, str(active_id))

@@ -1,0 +1,1 @@
+"""Model registry: import/download/verify/load/cache/hot reload, and the model runtimes."""

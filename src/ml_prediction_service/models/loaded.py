@@ -1,0 +1,68 @@
+"""Turn an active-model row into a servable model: load, verify, resolve inputs, runtime."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ml_prediction_service.features import estimator_feature_names, resolve_model_input_columns
+from ml_prediction_service.features.errors import FeatureContractError
+from ml_prediction_service.models.errors import ModelFileError
+from ml_prediction_service.models.loader import load_estimator
+from ml_prediction_service.models.runtime import Runtime, build_runtime
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A verified estimator with its runtime and the exact input columns it expects."""
+
+    estimator: Any
+    runtime: Runtime
+    runtime_note: str | None
+    input_columns: list[str]
+    sha256: str
+    load_seconds: float
+
+    @property
+    def runtime_name(self) -> str:
+        return self.runtime.name
+
+
+def display_name(meta: dict[str, Any]) -> str:
+    return str(meta.get("custom_name") or meta.get("model_name") or meta.get("name") or "?")
+
+
+def resolve_inputs(meta: dict[str, Any], estimator: Any) -> list[str]:
+    """Input columns per CONTRACT §5 "Feature order"; raises ModelFileError if unservable."""
+    try:
+        return resolve_model_input_columns(
+            model=display_name(meta),
+            features=meta.get("features") or [],
+            target_variable=meta.get("target_variable"),
+            target_operator=meta.get("target_operator"),
+            params=meta.get("params") or {},
+            estimator_feature_names=estimator_feature_names(estimator),
+            n_features_in=int(estimator.n_features_in_),
+        )
+    except FeatureContractError as exc:
+        raise ModelFileError(exc.message, code=exc.code) from exc
+
+
+def load_model(
+    meta: dict[str, Any], path: Path, sha256: str, *, use_onnx: bool = True
+) -> LoadedModel:
+    """Blocking (CPU + disk): call from a worker thread."""
+    started = time.perf_counter()
+    estimator = load_estimator(path, expected_type=meta.get("model_type"))
+    columns = resolve_inputs(meta, estimator)
+    runtime, note = build_runtime(estimator, use_onnx=use_onnx)
+    return LoadedModel(
+        estimator=estimator,
+        runtime=runtime,
+        runtime_note=note,
+        input_columns=columns,
+        sha256=sha256,
+        load_seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,135 @@
+"""Hot reload, replaced files, failure isolation and uploads."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from ml_prediction_service.api.app import create_app
+from ml_prediction_service.service import Service
+from tests.integration.models.conftest import World, world_settings
+from tests.support.http import serve_app
+from tests.support.models import RULE_FEATURES, TrainedFile, insert_ml_model
+
+
+async def _import(world: World, trained: dict[str, TrainedFile], key: str, name: str) -> dict:
+    async with world.pool.acquire() as conn:
+        model_id = await insert_ml_model(
+            conn,
+            name=name,
+            path=trained[key].path,
+            model_type="xgboost" if key.startswith("xgb") else "random_forest",
+        )
+    resp = await world.api.post("/api/models/import", json={"model_id": model_id})
+    assert resp.status_code == 201, resp.text
+    return dict(resp.json())
+
+
+async def test_replaced_file_is_noticed_and_a_broken_one_keeps_the_old_model(
+    world: World, trained: dict[str, TrainedFile]
+) -> None:
+    created = await _import(world, trained, "rf", "replace-me")
+    registry = world.service.registry
+    x = np.random.default_rng(5).normal(size=(20, trained["rf"].n_features))
+    before = registry.models[created["id"]].loaded
+    assert before is not None
+    p_before = before.runtime.predict_proba(x)
+
+    path = Path(created["local_model_path"])
+    shutil.copyfile(trained["rf_other"].path, path)
+    await registry.refresh()
+    after = registry.models[created["id"]].loaded
+    assert after is not None and after is not before
+    assert after.sha256 != before.sha256
+    assert not np.allclose(after.runtime.predict_proba(x), p_before)
+
+    path.write_bytes(b"garbage that is not a model")
+    await registry.refresh()
+    model = registry.models[created["id"]]
+    assert model.loaded is after  # still serving the last good model
+    assert model.error is not None and "not a joblib/pickle file" in model.error
+    info = (await world.api.get(f"/api/models/{created['id']}")).json()["runtime"]
+    assert info["status"] == "loaded"
+
+
+async def test_model_that_fails_to_load_is_isolated(
+    world: World, trained: dict[str, TrainedFile], tmp_path: Path
+) -> None:
+    good = await _import(world, trained, "xgb", "good")
+    bad = await _import(world, trained, "rf", "bad")
+    Path(bad["local_model_path"]).unlink()
+    # a fresh replica starts with one model file missing
+    settings = world_settings(tmp_path / "replica", world.training_url)
+    app = create_app(settings, world.db_dsn)
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as client:
+        service: Service = app.state.service
+        assert [m.id for m in service.registry.active()] == [good["id"]]
+        info = (await client.get(f"/api/models/{bad['id']}")).json()["runtime"]
+        assert info["status"] == "error" and "does not exist" in info["error"]
+        health = (await client.get("/api/health")).json()
+        assert [f["id"] for f in health["models_failed"]] == [bad["id"]]
+        metrics = (await client.get("/metrics")).text
+        assert 'ml_errors_total{type="model_load"} 1.0' in metrics
+        assert "ml_active_models 2.0" in metrics
+        assert "ml_models_loaded 1.0" in metrics
+
+
+async def test_upload_requires_api_key_and_validates(
+    world: World, trained: dict[str, TrainedFile], db_dsn: str, tmp_path: Path
+) -> None:
+    meta = {
+        "name": "uploaded-rf",
+        "model_type": "random_forest",
+        "target_variable": "buy_pressure_ratio",
+        "target_operator": ">",
+        "target_value": 0.6,
+        "features": RULE_FEATURES,
+        "params": {"use_engineered_features": True, "feature_engineering_windows": [5, 10, 15]},
+    }
+    files = {"file": ("m.joblib", trained["rf"].path.read_bytes(), "application/octet-stream")}
+
+    no_key = await world.api.post(
+        "/api/models/upload",
+        data={"metadata": json.dumps(meta)},
+        files=files,
+        headers={"X-API-Key": "wrong"},
+    )
+    assert no_key.status_code == 401
+
+    resp = await world.api.post(
+        "/api/models/upload", data={"metadata": json.dumps(meta)}, files=files
+    )
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    assert body["model_id"] < 0 and body["source"] == "upload"
+    assert body["runtime"]["status"] == "loaded"
+
+    bad_meta = await world.api.post(
+        "/api/models/upload",
+        data={"metadata": json.dumps({**meta, "model_type": "svm"})},
+        files=files,
+    )
+    assert bad_meta.status_code == 422 and "model_type" in bad_meta.json()["detail"]
+    not_json = await world.api.post("/api/models/upload", data={"metadata": "{"}, files=files)
+    assert not_json.status_code == 422 and "not valid JSON" in not_json.json()["detail"]
+    html = await world.api.post(
+        "/api/models/upload",
+        data={"metadata": json.dumps(meta)},
+        files={"file": ("m.joblib", b"<html>oops</html>", "text/html")},
+    )
+    assert html.status_code == 422 and html.json()["code"] == "invalid_model_file"
+
+    # without API_KEY configured, uploads are refused outright
+    open_settings = world_settings(tmp_path / "open", world.training_url)
+    async with (
+        serve_app(create_app(open_settings, db_dsn)) as url,
+        httpx.AsyncClient(base_url=url) as client,
+    ):
+        refused = await client.post(
+            "/api/models/upload", data={"metadata": json.dumps(meta)}, files=files
+        )
+    assert refused.status_code == 403 and refused.json()["code"] == "uploads_disabled"

@@ -1,0 +1,139 @@
+"""Tiny real models for tests (trained once per session) and ml_models rows for them.
+
+The estimators are bare RandomForestClassifier / XGBClassifier fitted on plain numpy
+arrays, saved with joblib.dump — exactly what the training service hands out (CONTRACT §4).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import joblib
+import numpy as np
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from xgboost import XGBClassifier
+
+from ml_prediction_service.features import get_engineered_feature_names
+
+BASE_FEATURES = [
+    "price_close",
+    "volume_sol",
+    "buy_pressure_ratio",
+    "unique_signer_ratio",
+    "market_cap_close",
+    "num_buys",
+]
+ENGINEERED = ["price_change_5", "volume_ratio_10", "ath_distance_trend_5", "dev_sold_cumsum"]
+RULE_FEATURES = BASE_FEATURES + ENGINEERED
+# A time-based model lists its target_variable (price_close) among the features; it is never
+# an input, so this list has one name more than the model's width.
+TIME_FEATURES = ["price_open", *BASE_FEATURES[1:], *ENGINEERED, "price_close"]
+
+
+@dataclass(frozen=True)
+class TrainedFile:
+    path: Path
+    n_features: int
+
+
+def _data(n_features: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(400, n_features))
+    y = (x[:, 0] + 0.5 * x[:, 1] + rng.normal(scale=0.5, size=400) > 0).astype(int)
+    return x, y
+
+
+def train_files(folder: Path) -> dict[str, TrainedFile]:
+    """Train each kind once; return name → file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, TrainedFile] = {}
+    n = len(RULE_FEATURES)
+    x, y = _data(n, 1)
+    rf = RandomForestClassifier(n_estimators=15, max_depth=5, random_state=0).fit(x, y)
+    xgb = XGBClassifier(n_estimators=15, max_depth=3, random_state=0, n_jobs=1).fit(x, y)
+    rf2 = RandomForestClassifier(n_estimators=7, max_depth=3, random_state=1).fit(x, 1 - y)
+    x_small, y_small = _data(3, 2)
+    narrow = RandomForestClassifier(n_estimators=5, random_state=0).fit(x_small, y_small)
+    logreg = LogisticRegression().fit(x, y)
+    for name, est, width in [
+        ("rf", rf, n),
+        ("xgb", xgb, n),
+        ("rf_other", rf2, n),
+        ("rf_narrow", narrow, 3),
+        ("logreg", logreg, n),
+    ]:
+        path = folder / f"{name}.joblib"
+        joblib.dump(est, path)
+        out[name] = TrainedFile(path, width)
+    html = folder / "error_page.joblib"
+    html.write_text("<!DOCTYPE html><html><body>502 Bad Gateway</body></html>")
+    out["html"] = TrainedFile(html, 0)
+    corrupt = folder / "corrupt.joblib"
+    corrupt.write_bytes(b"\x80\x04" + bytes(range(256)) * 4)
+    out["corrupt"] = TrainedFile(corrupt, 0)
+    return out
+
+
+async def insert_ml_model(
+    conn: asyncpg.Connection,
+    *,
+    name: str,
+    path: Path,
+    model_type: str = "random_forest",
+    features: list[str] | None = None,
+    status: str = "READY",
+    is_deleted: bool = False,
+    time_based: bool = False,
+    phases: list[int] | None = None,
+) -> int:
+    """A row in the training service's ml_models table, as that service writes it."""
+    params: dict[str, Any] = {
+        "n_estimators": 15,
+        "use_engineered_features": True,
+        "feature_engineering_windows": [5, 10, 15],
+    }
+    if time_based:
+        params["_time_based"] = {
+            "enabled": True,
+            "future_minutes": 10,
+            "min_percent_change": 5.0,
+            "direction": "up",
+        }
+    feats = features if features is not None else (TIME_FEATURES if time_based else RULE_FEATURES)
+    return int(
+        await conn.fetchval(
+            """
+            INSERT INTO ml_models (name, model_type, status, is_deleted, target_variable,
+                target_operator, target_value, features, phases, params, training_accuracy,
+                training_f1, roc_auc, confusion_matrix, model_file_path, created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, 0.81, 0.7,
+                    0.88, $11::jsonb, $12, now(), now())
+            RETURNING id
+            """,
+            name,
+            model_type,
+            status,
+            is_deleted,
+            "price_close" if time_based else "buy_pressure_ratio",
+            None if time_based else ">",
+            None if time_based else 0.6,
+            feats,
+            phases,
+            params,
+            {"tp": 10, "tn": 20, "fp": 3, "fn": 4},
+            str(path),
+        )
+    )
+
+
+def all_engineered() -> list[str]:
+    return get_engineered_feature_names([5, 10, 15])
+
+
+def as_json(value: Any) -> str:
+    return json.dumps(value)
