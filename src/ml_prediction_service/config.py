@@ -99,6 +99,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Older events are still predicted but flagged stale (no alerts sent).",
     )
+    pipeline_enabled: bool = Field(
+        default=True,
+        description="Run the real-time pipeline in this process (false: API-only replica).",
+    )
+    coin_cache_size: int = Field(
+        default=50_000, ge=1, description="Coins whose recent history is kept in memory."
+    )
     max_concurrent_predictions: int = Field(
         default=10, ge=1, description="Upper bound on concurrent prediction work."
     )

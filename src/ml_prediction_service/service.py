@@ -21,6 +21,9 @@ from ml_prediction_service.models.manager import ModelManager
 from ml_prediction_service.models.registry import ModelRegistry
 from ml_prediction_service.observability.health import HealthMonitor
 from ml_prediction_service.observability.metrics import Metrics
+from ml_prediction_service.pipeline.listener import WakeupListener
+from ml_prediction_service.pipeline.poller import MetricsPoller
+from ml_prediction_service.pipeline.worker import PredictionWorker
 from ml_prediction_service.tasks import cancel_all, supervise
 
 logger = logging.getLogger(__name__)
@@ -36,6 +39,10 @@ class Service:
     http: httpx.AsyncClient
     registry: ModelRegistry
     models: ModelManager
+    wakeup: asyncio.Event
+    listener: WakeupListener
+    worker: PredictionWorker
+    poller: MetricsPoller
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -72,6 +79,7 @@ class Service:
             await http.aclose()
             await pool.close()
             raise
+        wakeup = asyncio.Event()
         service = cls(
             settings=settings,
             dsn=dsn,
@@ -81,15 +89,30 @@ class Service:
             http=http,
             registry=registry,
             models=ModelManager(pool, settings, registry, http),
+            wakeup=wakeup,
+            listener=WakeupListener(dsn, wakeup, metrics),
+            worker=PredictionWorker(pool, settings, registry, metrics, wakeup),
+            poller=MetricsPoller(
+                pool,
+                health,
+                wakeup,
+                interval=min(settings.polling_interval_seconds, settings.batch_timeout_seconds),
+                start_lookback_seconds=settings.max_event_age_seconds,
+            ),
         )
         service.tasks.append(supervise("health-monitor", health.run, metrics))
         service.tasks.append(supervise("model-registry", lambda: registry.run(dsn), metrics))
+        if settings.pipeline_enabled:
+            service.tasks.append(supervise("notify-listener", service.listener.run, metrics))
+            service.tasks.append(supervise("prediction-worker", service.worker.run, metrics))
+            service.tasks.append(supervise("metrics-poller", service.poller.run, metrics))
         logger.info("ml-prediction-service %s started", __version__)
         return service
 
     async def stop(self) -> None:
         await cancel_all(self.tasks)
         self.tasks.clear()
+        self.worker.close()
         await self.http.aclose()
         try:
             await asyncio.wait_for(self.pool.close(), timeout=10)

@@ -7,7 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ml_prediction_service.features import estimator_feature_names, resolve_model_input_columns
+from ml_prediction_service.features import (
+    estimator_feature_names,
+    model_window_sizes,
+    resolve_model_input_columns,
+)
 from ml_prediction_service.features.errors import FeatureContractError
 from ml_prediction_service.models.errors import ModelFileError
 from ml_prediction_service.models.loader import load_estimator
@@ -22,6 +26,7 @@ class LoadedModel:
     runtime: Runtime
     runtime_note: str | None
     input_columns: list[str]
+    window_sizes: tuple[int, ...]
     sha256: str
     load_seconds: float
 
@@ -57,12 +62,17 @@ def load_model(
     started = time.perf_counter()
     estimator = load_estimator(path, expected_type=meta.get("model_type"))
     columns = resolve_inputs(meta, estimator)
+    try:
+        windows = model_window_sizes(meta.get("params") or {}, model=display_name(meta))
+    except FeatureContractError as exc:
+        raise ModelFileError(exc.message, code=exc.code) from exc
     runtime, note = build_runtime(estimator, use_onnx=use_onnx)
     return LoadedModel(
         estimator=estimator,
         runtime=runtime,
         runtime_note=note,
         input_columns=columns,
+        window_sizes=windows,
         sha256=sha256,
         load_seconds=time.perf_counter() - started,
     )

@@ -84,6 +84,25 @@ class Metrics:
         self.service_uptime_seconds = Gauge(
             "ml_service_uptime_seconds", "Seconds since the service started", registry=r
         )
+        # Beyond the guide's list: the pipeline's own health.
+        self.predictions_skipped_total = Counter(
+            "ml_predictions_skipped_total",
+            "Coin snapshots not predicted, by reason (too_little_history, ...)",
+            ["reason"],
+            registry=r,
+        )
+        self.events_processed_total = Counter(
+            "ml_events_processed_total", "coin_metrics events processed", registry=r
+        )
+        self.event_latency_seconds = Histogram(
+            "ml_event_latency_seconds",
+            "From the coin_metrics insert to its predictions being committed",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.events_pending = Gauge(
+            "ml_events_pending", "Durable events waiting to be processed", registry=r
+        )
         self._started = time.monotonic()
         self.service_uptime_seconds.set_function(lambda: time.monotonic() - self._started)
 

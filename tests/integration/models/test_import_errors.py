@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from ml_prediction_service.api.app import create_app
-from tests.integration.models.conftest import World, world_settings
+from tests.support.world import World, world_settings
 from tests.support.http import free_port, serve_app
 from tests.support.models import TrainedFile, insert_ml_model
 

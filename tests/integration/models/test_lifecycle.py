@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.integration.models.conftest import World
+from tests.support.world import World
 from tests.support.models import TrainedFile, insert_ml_model
 
 
@@ -12,7 +12,7 @@ async def test_available_without_ml_models_table(db_dsn: str, tmp_path: object) 
     import httpx
 
     from ml_prediction_service.api.app import create_app
-    from tests.integration.models.conftest import world_settings
+    from tests.support.world import world_settings
     from tests.support.http import serve_app
 
     app = create_app(world_settings(tmp_path, "http://127.0.0.1:9/api"), db_dsn)  # type: ignore[arg-type]
@@ -146,7 +146,7 @@ async def test_changes_reach_another_replica_without_restart(
     world: World, trained: dict[str, TrainedFile], tmp_path: object
 ) -> None:
     from ml_prediction_service.service import Service
-    from tests.integration.models.conftest import world_settings
+    from tests.support.world import world_settings
 
     async with world.pool.acquire() as conn:
         model_id = await insert_ml_model(conn, name="shared", path=trained["rf"].path)

@@ -11,7 +11,7 @@ import numpy as np
 
 from ml_prediction_service.api.app import create_app
 from ml_prediction_service.service import Service
-from tests.integration.models.conftest import World, world_settings
+from tests.support.world import World, world_settings
 from tests.support.http import serve_app
 from tests.support.models import RULE_FEATURES, TrainedFile, insert_ml_model
 

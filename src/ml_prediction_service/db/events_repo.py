@@ -1,0 +1,48 @@
+"""Durable events written by the coin_metrics trigger: claimed exactly once across replicas."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+# Claim-and-delete inside the caller's transaction: a replica that dies before COMMIT
+# releases its rows to the others; SKIP LOCKED lets replicas share the queue.
+CLAIM_EVENTS = """
+DELETE FROM prediction_events
+ WHERE id IN (
+       SELECT id FROM prediction_events
+        ORDER BY id
+          FOR UPDATE SKIP LOCKED
+        LIMIT $1)
+RETURNING id, mint, data_timestamp, phase_id, created_at
+"""
+
+PENDING_EVENTS = "SELECT count(*), min(created_at) FROM prediction_events"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One coin_metrics row to predict: the coin and the snapshot's timestamp."""
+
+    id: int
+    mint: str
+    data_timestamp: datetime
+    phase_id: int | None
+    received_at: datetime
+
+
+async def claim(conn: asyncpg.Connection, limit: int) -> list[Event]:
+    rows = await conn.fetch(CLAIM_EVENTS, limit)
+    events = [
+        Event(r["id"], r["mint"], r["data_timestamp"], r["phase_id"], r["created_at"]) for r in rows
+    ]
+    events.sort(key=lambda e: e.id)
+    return events
+
+
+async def pending(conn: asyncpg.Connection) -> tuple[int, datetime | None]:
+    row = await conn.fetchrow(PENDING_EVENTS)
+    assert row is not None
+    return int(row[0]), row[1]

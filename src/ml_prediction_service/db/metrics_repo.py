@@ -1,0 +1,97 @@
+"""Reads of ``coin_metrics`` (the collector's table, read-only for us).
+
+Column names come only from ``features.BASE_COLUMNS`` (a fixed, validated list) and are
+quoted; nothing from model metadata is ever interpolated into SQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+
+import asyncpg
+import numpy as np
+from numpy.typing import NDArray
+
+from ml_prediction_service.features import BASE_COLUMNS
+
+_INTEGER_OR_BOOL = {"is_koth"}
+
+
+def _float_expr(column: str) -> str:
+    if column not in BASE_COLUMNS:  # defence in depth: never happens with our callers
+        raise ValueError(f"not a coin_metrics base column: {column!r}")
+    if column in _INTEGER_OR_BOOL:
+        return f'CASE WHEN m."{column}" THEN 1.0::float8 WHEN NOT m."{column}" THEN 0.0::float8 END'
+    return f'm."{column}"::float8'
+
+
+@cache
+def history_query() -> str:
+    """Rows of many coins, each in its own (lo, hi] time range, as float8 (NULL → NaN).
+
+    ``$1`` mints, ``$2`` exclusive lower bounds (NULL = whole history), ``$3`` inclusive
+    upper bounds (the snapshot's timestamp: history *as of* the event, never "now").
+    """
+    values = ", ".join(f"COALESCE({_float_expr(c)}, 'NaN'::float8)" for c in BASE_COLUMNS)
+    return f"""
+        SELECT q.idx::float8,
+               floor(extract(epoch FROM m."timestamp") * 1000000)::float8,
+               {values}
+          FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[])
+               WITH ORDINALITY AS q(mint, lo, hi, idx)
+          JOIN coin_metrics m
+            ON m.mint = q.mint
+           AND m."timestamp" <= q.hi
+           AND (q.lo IS NULL OR m."timestamp" > q.lo)
+         ORDER BY q.idx, m."timestamp"
+    """
+
+
+def history_columns() -> tuple[str, ...]:
+    return BASE_COLUMNS
+
+
+async def fetch_histories(
+    conn: asyncpg.Connection,
+    mints: list[str],
+    lower: list[datetime | None],
+    upper: list[datetime],
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """One query for all coins of a batch.
+
+    Returns ``(coin_index, timestamps_ns, values)``: ``coin_index`` (rows,) 0-based position
+    in ``mints``; ``values`` (rows, len(BASE_COLUMNS)) in ``BASE_COLUMNS`` order.
+    """
+    rows = await conn.fetch(history_query(), mints, lower, upper)
+    if not rows:
+        return (
+            np.empty(0, dtype=np.int64),
+            np.empty(0, dtype=np.int64),
+            np.empty((0, len(BASE_COLUMNS))),
+        )
+    matrix = np.array(rows, dtype=np.float64)
+    coin_index = matrix[:, 0].astype(np.int64) - 1
+    timestamps_ns = matrix[:, 1].astype(np.int64) * 1000
+    return coin_index, timestamps_ns, np.ascontiguousarray(matrix[:, 2:])
+
+
+async def coin_exists(conn: asyncpg.Connection, mint: str) -> bool:
+    return bool(
+        await conn.fetchval("SELECT EXISTS (SELECT 1 FROM coin_metrics WHERE mint = $1)", mint)
+    )
+
+
+async def latest_snapshot(
+    conn: asyncpg.Connection, mint: str, at_or_before: datetime | None
+) -> tuple[datetime, int | None] | None:
+    row = await conn.fetchrow(
+        """
+        SELECT "timestamp", phase_id_at_time FROM coin_metrics
+         WHERE mint = $1 AND ($2::timestamptz IS NULL OR "timestamp" <= $2)
+         ORDER BY "timestamp" DESC LIMIT 1
+        """,
+        mint,
+        at_or_before,
+    )
+    return (row[0], row[1]) if row is not None else None

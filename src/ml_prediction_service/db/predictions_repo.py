@@ -1,0 +1,166 @@
+"""Queries for ``predictions``: one-round-trip idempotent writes, and reads for the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+INSERT_PREDICTIONS = """
+INSERT INTO predictions (coin_id, data_timestamp, model_id, active_model_id, prediction,
+                         probability, phase_id_at_time, prediction_duration_ms, is_stale,
+                         is_alert, alert_threshold, event_received_at, features)
+SELECT c, t, m, a, p, round(pr::numeric, 4), ph, d, s, al, th, r, f
+  FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::int[],
+              $6::float8[], $7::int[], $8::int[], $9::bool[], $10::bool[], $11::float8[],
+              $12::timestamptz[], $13::jsonb[])
+       AS u(c, t, m, a, p, pr, ph, d, s, al, th, r, f)
+ON CONFLICT (active_model_id, coin_id, data_timestamp) DO NOTHING
+RETURNING id, coin_id, data_timestamp, active_model_id
+"""
+
+# Lock the model rows in id order first: replicas never deadlock on the counters.
+BUMP_COUNTERS = """
+WITH c AS (SELECT unnest($1::bigint[]) AS id, unnest($2::bigint[]) AS n),
+     locked AS (SELECT a.id FROM prediction_active_models a JOIN c ON c.id = a.id
+                 ORDER BY a.id FOR UPDATE OF a)
+UPDATE prediction_active_models a
+   SET total_predictions = COALESCE(a.total_predictions, 0) + c.n,
+       last_prediction_at = now()
+  FROM c JOIN locked l ON l.id = c.id
+ WHERE a.id = c.id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class NewPrediction:
+    coin_id: str
+    data_timestamp: datetime
+    model_id: int
+    active_model_id: int
+    prediction: int
+    probability: float
+    phase_id: int | None
+    duration_ms: int
+    is_stale: bool
+    is_alert: bool
+    alert_threshold: float
+    event_received_at: datetime | None
+    features: dict[str, float] | None = None
+
+
+async def insert_predictions(
+    conn: asyncpg.Connection, rows: list[NewPrediction]
+) -> list[asyncpg.Record]:
+    """Insert all rows in one statement; returns the rows actually inserted (not duplicates)."""
+    if not rows:
+        return []
+    inserted: list[asyncpg.Record] = await conn.fetch(
+        INSERT_PREDICTIONS,
+        [r.coin_id for r in rows],
+        [r.data_timestamp for r in rows],
+        [r.model_id for r in rows],
+        [r.active_model_id for r in rows],
+        [r.prediction for r in rows],
+        [r.probability for r in rows],
+        [r.phase_id for r in rows],
+        [r.duration_ms for r in rows],
+        [r.is_stale for r in rows],
+        [r.is_alert for r in rows],
+        [r.alert_threshold for r in rows],
+        [r.event_received_at for r in rows],
+        [r.features for r in rows],
+    )
+    return inserted
+
+
+async def bump_counters(conn: asyncpg.Connection, counts: dict[int, int]) -> None:
+    if not counts:
+        return
+    ids = sorted(counts)
+    await conn.execute(BUMP_COUNTERS, ids, [counts[i] for i in ids])
+
+
+# -- reads --------------------------------------------------------------------------------
+
+PREDICTION_COLUMNS = """
+    p.id, p.coin_id, p.data_timestamp, p.model_id, p.active_model_id, p.prediction,
+    p.probability, p.phase_id_at_time, p.features, p.prediction_duration_ms, p.created_at,
+    p.is_stale, p.is_alert, p.alert_threshold, p.event_received_at,
+    COALESCE(a.custom_name, a.model_name) AS model_name
+"""
+
+
+@dataclass(frozen=True)
+class PredictionFilter:
+    coin_id: str | None = None
+    model_id: int | None = None
+    active_model_id: int | None = None
+    prediction: int | None = None
+    min_probability: float | None = None
+    is_alert: bool | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        args: list[Any] = []
+        for column, value, op in (
+            ("p.coin_id", self.coin_id, "="),
+            ("p.model_id", self.model_id, "="),
+            ("p.active_model_id", self.active_model_id, "="),
+            ("p.prediction", self.prediction, "="),
+            ("p.probability", self.min_probability, ">="),
+            ("p.is_alert", self.is_alert, "="),
+            ("p.data_timestamp", self.since, ">="),
+            ("p.data_timestamp", self.until, "<="),
+        ):
+            if value is not None:
+                args.append(value)
+                clauses.append(f"{column} {op} ${len(args)}")
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+async def list_predictions(
+    conn: asyncpg.Connection, flt: PredictionFilter, *, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    where, args = flt.where()
+    total = await conn.fetchval(f"SELECT count(*) FROM predictions p{where}", *args)
+    rows = await conn.fetch(
+        f"""
+        SELECT {PREDICTION_COLUMNS}
+          FROM predictions p LEFT JOIN prediction_active_models a ON a.id = p.active_model_id
+        {where}
+         ORDER BY p.data_timestamp DESC, p.id DESC
+         LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}
+        """,
+        *args,
+        limit,
+        offset,
+    )
+    return [dict(r) for r in rows], int(total)
+
+
+async def get_prediction(conn: asyncpg.Connection, prediction_id: int) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {PREDICTION_COLUMNS} FROM predictions p "
+        "LEFT JOIN prediction_active_models a ON a.id = p.active_model_id WHERE p.id = $1",
+        prediction_id,
+    )
+    return dict(row) if row is not None else None
+
+
+async def latest_for_coin(conn: asyncpg.Connection, coin_id: str) -> list[dict[str, Any]]:
+    """The newest prediction of each model for a coin (all at that coin's newest timestamp)."""
+    rows = await conn.fetch(
+        f"""
+        SELECT DISTINCT ON (p.active_model_id) {PREDICTION_COLUMNS}
+          FROM predictions p LEFT JOIN prediction_active_models a ON a.id = p.active_model_id
+         WHERE p.coin_id = $1
+         ORDER BY p.active_model_id, p.data_timestamp DESC, p.id DESC
+        """,
+        coin_id,
+    )
+    return sorted((dict(r) for r in rows), key=lambda r: r["data_timestamp"], reverse=True)

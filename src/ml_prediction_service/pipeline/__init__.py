@@ -1,0 +1,1 @@
+"""The real-time path: events → batch → history → features → models → predictions."""

@@ -1,0 +1,90 @@
+"""The wake-up listener: a dedicated connection LISTENing on ``coin_metrics_insert``.
+
+Notifications are hints (the event table is the truth): every notification — even a
+malformed one, which is counted and logged — wakes the worker. The connection's liveness is
+checked (termination callback + a periodic ping); on loss the task raises, the supervisor
+reconnects it with backoff, and every (re)connect wakes the worker for a catch-up pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import datetime
+
+import asyncpg
+
+from ml_prediction_service.db.pool import connect
+from ml_prediction_service.db.schema import NOTIFY_CHANNEL
+from ml_prediction_service.observability.metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+
+def payload_problem(payload: str) -> str | None:
+    """Why a notification payload breaks the contract, or None if it is fine."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return "not JSON"
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    if not isinstance(data.get("mint"), str) or not data["mint"]:
+        return "mint missing or not a string"
+    ts = data.get("timestamp")
+    if not isinstance(ts, str):
+        return "timestamp missing or not a string"
+    try:
+        datetime.fromisoformat(ts)
+    except ValueError:
+        return f"timestamp {ts!r} is not ISO 8601"
+    phase = data.get("phase_id")
+    if phase is not None and (not isinstance(phase, int) or isinstance(phase, bool)):
+        return "phase_id is not an integer or null"
+    return None
+
+
+class WakeupListener:
+    def __init__(
+        self, dsn: str, wakeup: asyncio.Event, metrics: Metrics, *, ping_interval: float = 5.0
+    ) -> None:
+        self.dsn = dsn
+        self.wakeup = wakeup
+        self.metrics = metrics
+        self.ping_interval = ping_interval
+        self.connected = False
+        self.notifications = 0
+        self.malformed = 0
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        self.notifications += 1
+        problem = payload_problem(payload)
+        if problem is not None:
+            self.malformed += 1
+            self.metrics.errors_total.labels(type="notify_payload").inc()
+            logger.warning(
+                "malformed %s notification (%s): %.200s", NOTIFY_CHANNEL, problem, payload
+            )
+        self.wakeup.set()
+
+    async def run(self) -> None:
+        lost = asyncio.Event()
+        conn: asyncpg.Connection = await connect(self.dsn, timeout=10)
+        try:
+            conn.add_termination_listener(lambda *_: lost.set())
+            await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+            self.connected = True
+            logger.info("listening on %s", NOTIFY_CHANNEL)
+            self.wakeup.set()  # catch up on whatever arrived while we were not listening
+            while True:
+                try:
+                    await asyncio.wait_for(lost.wait(), self.ping_interval)
+                except TimeoutError:
+                    await asyncio.wait_for(conn.fetchval("SELECT 1"), 5)
+                    continue
+                raise ConnectionError("listener connection terminated")
+        finally:
+            self.connected = False
+            if not conn.is_closed():
+                conn.terminate()

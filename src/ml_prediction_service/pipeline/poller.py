@@ -1,0 +1,121 @@
+"""Polling fallback for when the coin_metrics trigger cannot be installed (e.g. no privilege
+on the collector's table, or someone disabled it).
+
+Reads new ``coin_metrics`` rows by a watermark persisted in ``prediction_poll_state``,
+re-reading an overlap window (rows whose transaction started earlier but committed later),
+and turns them into the same durable events the trigger would write; the worker consumes
+them as usual. Only one replica polls at a time (advisory lock); a repeated row only costs a
+little work, since predictions are idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from ml_prediction_service.observability.health import HealthMonitor
+
+logger = logging.getLogger(__name__)
+
+POLL_LOCK_KEY = 7_331_003
+CONSUMER = "coin_metrics"
+
+READ_NEW_ROWS = """
+SELECT mint, "timestamp", phase_id_at_time
+  FROM coin_metrics
+ WHERE "timestamp" > $1
+ ORDER BY "timestamp"
+ LIMIT $2
+"""
+
+QUEUE_EVENTS = """
+INSERT INTO prediction_events (mint, data_timestamp, phase_id, created_at)
+SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::int[], $4::timestamptz[])
+"""
+
+SAVE_WATERMARK = """
+INSERT INTO prediction_poll_state (consumer, watermark) VALUES ($1, $2)
+ON CONFLICT (consumer) DO UPDATE SET watermark = EXCLUDED.watermark, updated_at = now()
+"""
+
+
+class MetricsPoller:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        health: HealthMonitor,
+        wakeup: asyncio.Event,
+        *,
+        interval: float,
+        overlap_seconds: float = 60.0,
+        start_lookback_seconds: float = 300.0,
+        max_rows: int = 10_000,
+    ) -> None:
+        self.pool = pool
+        self.health = health
+        self.wakeup = wakeup
+        self.interval = interval
+        self.overlap = timedelta(seconds=overlap_seconds)
+        self.start_lookback = timedelta(seconds=start_lookback_seconds)
+        self.max_rows = max_rows
+        self.active = False
+        self._seen: dict[tuple[str, datetime], None] = {}
+        self.rows_queued = 0
+
+    def should_poll(self) -> bool:
+        trigger = self.health.trigger
+        return not trigger.installed and "does not exist" not in (trigger.reason or "")
+
+    async def run(self) -> None:
+        while True:
+            if self.should_poll():
+                if not self.active:
+                    logger.warning(
+                        "coin_metrics trigger not active (%s): polling every %.1fs",
+                        self.health.trigger.reason,
+                        self.interval,
+                    )
+                self.active = True
+                while await self.poll_once() >= self.max_rows:
+                    pass  # a full page: read on
+            elif self.active:
+                await self.poll_once()  # rows inserted just before the trigger came back
+                self.active = False
+                logger.info("coin_metrics trigger active again: polling stopped")
+            await asyncio.sleep(self.interval)
+
+    async def poll_once(self) -> int:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", POLL_LOCK_KEY):
+                return 0  # another replica polls
+            watermark = await conn.fetchval(
+                "SELECT watermark FROM prediction_poll_state WHERE consumer = $1", CONSUMER
+            )
+            if watermark is None:
+                watermark = datetime.now(UTC) - self.start_lookback
+            rows = await conn.fetch(READ_NEW_ROWS, watermark - self.overlap, self.max_rows)
+            fresh = [r for r in rows if (r["mint"], r["timestamp"]) not in self._seen]
+            if fresh:
+                await conn.execute(
+                    QUEUE_EVENTS,
+                    [r["mint"] for r in fresh],
+                    [r["timestamp"] for r in fresh],
+                    [r["phase_id_at_time"] for r in fresh],
+                    [r["timestamp"] for r in fresh],  # best estimate of when it arrived
+                )
+            if rows:
+                newest = max(watermark, rows[-1]["timestamp"])
+                await conn.execute(SAVE_WATERMARK, CONSUMER, newest)
+                watermark = newest
+        for r in fresh:
+            self._seen[(r["mint"], r["timestamp"])] = None
+        horizon = watermark - self.overlap
+        for key in [k for k in self._seen if k[1] <= horizon]:
+            del self._seen[key]
+        if fresh:
+            self.rows_queued += len(fresh)
+            self.wakeup.set()
+        return len(rows)

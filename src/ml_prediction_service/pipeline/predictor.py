@@ -1,0 +1,171 @@
+"""Features and predictions for a whole batch: one ``predict_proba`` per model per batch.
+
+Pure CPU work (numpy + model runtimes), run in a worker thread. One failing model is
+recorded and skipped; the other models and coins go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ml_prediction_service.features import (
+    BASE_COLUMNS,
+    PrefixBatch,
+    TailBatch,
+    assemble_model_input,
+    compute_batch_features,
+    snapshot_base_values,
+)
+from ml_prediction_service.models.registry import ActiveModel
+from ml_prediction_service.pipeline.history import BatchInputs
+
+logger = logging.getLogger(__name__)
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionRow:
+    coin: int  # index into BatchInputs.snapshots
+    model: ActiveModel
+    prediction: int
+    probability: float
+    is_alert: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    coin: int
+    model_id: int | None
+    reason: str  # a stable key, e.g. "too_little_history"
+    detail: str
+
+
+@dataclass
+class BatchOutcome:
+    rows: list[PredictionRow] = field(default_factory=list)
+    skips: list[Skip] = field(default_factory=list)
+    model_errors: dict[int, str] = field(default_factory=dict)
+    feature_seconds: float = 0.0
+    predict_seconds: float = 0.0
+    features_by_coin: dict[int, dict[str, float]] = field(default_factory=dict)
+
+
+def _subset_tail(tail: TailBatch, idx: NDArray[np.int64]) -> TailBatch:
+    return TailBatch(
+        timestamps_ns=tail.timestamps_ns[idx],
+        lengths=tail.lengths[idx],
+        columns={name: values[idx] for name, values in tail.columns.items()},
+    )
+
+
+def _subset_prefix(prefix: PrefixBatch, idx: NDArray[np.int64]) -> PrefixBatch:
+    return PrefixBatch(**{f.name: getattr(prefix, f.name)[idx] for f in fields(prefix)})
+
+
+def predict_batch(
+    inputs: BatchInputs,
+    models: Sequence[ActiveModel],
+    *,
+    min_history_rows: int,
+    keep_features: bool = False,
+) -> BatchOutcome:
+    """Predict every eligible (coin, model) pair of the batch."""
+    out = BatchOutcome()
+    n = len(inputs.snapshots)
+    usable = np.ones(n, dtype=bool)
+    for i in inputs.snapshot_missing:
+        usable[i] = False
+        out.skips.append(
+            Skip(
+                i,
+                None,
+                "snapshot_not_history",
+                "the snapshot's price_close, price_high or volume_sol is NULL",
+            )
+        )
+    for i in inputs.needs_reseed:
+        usable[i] = False
+    short = usable & (inputs.history_rows < min_history_rows)
+    for j in np.flatnonzero(short).tolist():
+        out.skips.append(
+            Skip(
+                j,
+                None,
+                "too_little_history",
+                f"{int(inputs.history_rows[j])} history rows < MIN_HISTORY_ROWS {min_history_rows}",
+            )
+        )
+    usable &= ~short
+    coins: NDArray[np.int64] = np.flatnonzero(usable).astype(np.int64)
+    if not len(coins) or not models:
+        return out
+
+    started = time.perf_counter()
+    tail = _subset_tail(inputs.tail, coins)
+    prefix = _subset_prefix(inputs.prefix, coins)
+    base = snapshot_base_values(tail, BASE_COLUMNS)
+    engineered: dict[tuple[int, ...], tuple[FloatArray, list[str]]] = {}
+    for model in models:
+        assert model.loaded is not None
+        windows = model.loaded.window_sizes
+        if windows not in engineered:
+            engineered[windows] = compute_batch_features(tail, prefix, windows)
+    out.feature_seconds = time.perf_counter() - started
+
+    phases = np.array(
+        [s.phase_id if s.phase_id is not None else -1 for s in inputs.snapshots], dtype=np.int64
+    )[coins]
+    started = time.perf_counter()
+    for model in models:
+        loaded = model.loaded
+        assert loaded is not None
+        eligible = np.ones(len(coins), dtype=bool)
+        if model.phases is not None:
+            eligible = np.isin(phases, np.asarray(model.phases, dtype=np.int64))
+        if not eligible.any():
+            continue
+        features, names = engineered[loaded.window_sizes]
+        try:
+            x = assemble_model_input(
+                loaded.input_columns,
+                features=features[eligible],
+                feature_names=names,
+                base=base[eligible],
+                base_names=BASE_COLUMNS,
+            )
+            probabilities = loaded.runtime.predict_proba(x)
+            if probabilities.shape != (x.shape[0],) or not np.all(
+                np.isfinite(probabilities) & (probabilities >= 0) & (probabilities <= 1)
+            ):
+                raise ValueError(f"model returned invalid probabilities {probabilities[:5]}")
+        except Exception as exc:
+            out.model_errors[model.id] = f"{type(exc).__name__}: {exc}"
+            logger.error(
+                "model %s (%s) failed on a batch of %d coins: %s",
+                model.id,
+                model.name,
+                int(eligible.sum()),
+                exc,
+            )
+            continue
+        threshold = model.alert_threshold
+        for local, p in zip(np.flatnonzero(eligible), probabilities.tolist(), strict=True):
+            coin = int(coins[local])
+            out.rows.append(PredictionRow(coin, model, int(p > 0.5), float(p), p >= threshold))
+            if keep_features:
+                out.features_by_coin.setdefault(coin, {}).update(
+                    zip(
+                        loaded.input_columns,
+                        x[np.count_nonzero(eligible[:local])].tolist(),
+                        strict=True,
+                    )
+                )
+    out.predict_seconds = time.perf_counter() - started
+    return out

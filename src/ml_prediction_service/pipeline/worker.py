@@ -1,0 +1,227 @@
+"""The prediction worker: claims durable events, predicts them in batches, writes results.
+
+One transaction per batch: claim events (``FOR UPDATE SKIP LOCKED``, deleted on commit),
+read history (one query), compute features and predictions (worker thread), insert the
+predictions (one statement, idempotent), bump the model counters, commit. A replica that
+dies mid-batch rolls back and another replica (or this one after restart) takes the events.
+
+A batch is cut at ``BATCH_SIZE`` events; the worker wakes on every notification and in any
+case every ``BATCH_TIMEOUT_SECONDS``, so a lone event waits at most that long even if its
+notification is lost. Under load, batches fill up while the previous one is processed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+
+from ml_prediction_service.config import Settings
+from ml_prediction_service.db import events_repo, metrics_repo, predictions_repo
+from ml_prediction_service.db.events_repo import Event
+from ml_prediction_service.features import tail_depth
+from ml_prediction_service.models.registry import ActiveModel, ModelRegistry
+from ml_prediction_service.observability.metrics import Metrics
+from ml_prediction_service.pipeline.history import (
+    BatchInputs,
+    HistoryCache,
+    Snapshot,
+    assemble,
+)
+from ml_prediction_service.pipeline.predictor import BatchOutcome, predict_batch
+
+logger = logging.getLogger(__name__)
+
+
+def newest_per_coin(events: list[Event]) -> list[Snapshot]:
+    """One coin = its newest snapshot in the batch."""
+    newest: dict[str, Event] = {}
+    for event in events:
+        current = newest.get(event.mint)
+        if current is None or event.data_timestamp > current.data_timestamp:
+            newest[event.mint] = event
+    return [Snapshot(e.mint, e.data_timestamp, e.phase_id, e.received_at) for e in newest.values()]
+
+
+def required_depth(models: list[ActiveModel]) -> int:
+    depth = 2
+    for model in models:
+        if model.loaded is not None:
+            depth = max(depth, tail_depth(model.loaded.window_sizes))
+    return depth
+
+
+@dataclass
+class WorkerStats:
+    batches: int = 0
+    events: int = 0
+    predictions: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    last_batch_at: float | None = None
+
+
+class PredictionWorker:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: Settings,
+        registry: ModelRegistry,
+        metrics: Metrics,
+        wakeup: asyncio.Event,
+    ) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.registry = registry
+        self.metrics = metrics
+        self.wakeup = wakeup
+        self.cache = HistoryCache(capacity=settings.coin_cache_size)
+        self.stats = WorkerStats()
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
+
+    async def run(self) -> None:
+        interval = min(self.settings.batch_timeout_seconds, self.settings.polling_interval_seconds)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wakeup.wait(), interval)
+            self.wakeup.clear()
+            while await self.process_once() >= self.settings.batch_size:
+                pass  # a full batch: more may be waiting
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def process_once(self) -> int:
+        """Claim and process one batch; returns the number of events claimed."""
+        started = time.perf_counter()
+        async with self.pool.acquire() as conn, conn.transaction():
+            events = await events_repo.claim(conn, self.settings.batch_size)
+            if not events:
+                return 0
+            models = self.registry.active()
+            snapshots = newest_per_coin(events)
+            inputs, outcome = await self._predict(conn, snapshots, models)
+            elapsed_ms = int((time.perf_counter() - started) * 1000)
+            rows = self._rows(inputs, outcome, elapsed_ms)
+            inserted = await predictions_repo.insert_predictions(conn, rows)
+            counts = Counter(int(r["active_model_id"]) for r in inserted)
+            await predictions_repo.bump_counters(conn, dict(counts))
+        self._account(events, snapshots, outcome, rows, inserted, started)
+        return len(events)
+
+    async def _predict(
+        self, conn: asyncpg.Connection, snapshots: list[Snapshot], models: list[ActiveModel]
+    ) -> tuple[BatchInputs, BatchOutcome]:
+        depth = required_depth(models)
+        lower = [self.cache.lower_bound(s) for s in snapshots]
+        inputs = await self._load(conn, snapshots, lower, depth)
+        if inputs.needs_reseed:
+            # cached state too short for the tail (e.g. a model with longer windows arrived)
+            for i in inputs.needs_reseed:
+                self.cache.drop(snapshots[i].mint)
+            lower = [self.cache.lower_bound(s) for s in snapshots]
+            inputs = await self._load(conn, snapshots, lower, depth)
+        loop = asyncio.get_running_loop()
+        outcome = await loop.run_in_executor(
+            self.executor,
+            lambda: predict_batch(inputs, models, min_history_rows=self.settings.min_history_rows),
+        )
+        return inputs, outcome
+
+    async def _load(
+        self,
+        conn: asyncpg.Connection,
+        snapshots: list[Snapshot],
+        lower: list[int | None],
+        depth: int,
+    ) -> BatchInputs:
+        lower_dt = [
+            None if lo is None else datetime.fromtimestamp(lo / 1e9, tz=UTC) for lo in lower
+        ]
+        coin_index, ts, values = await metrics_repo.fetch_histories(
+            conn, [s.mint for s in snapshots], lower_dt, [s.timestamp for s in snapshots]
+        )
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.executor,
+            lambda: assemble(self.cache, snapshots, lower, coin_index, ts, values, depth),
+        )
+
+    def _rows(
+        self, inputs: BatchInputs, outcome: BatchOutcome, elapsed_ms: int
+    ) -> list[predictions_repo.NewPrediction]:
+        now = datetime.now(UTC)
+        max_age = self.settings.max_event_age_seconds
+        rows = []
+        for row in outcome.rows:
+            snap = inputs.snapshots[row.coin]
+            received = snap.received_at
+            stale = received is not None and (now - received).total_seconds() > max_age
+            meta = row.model.meta
+            rows.append(
+                predictions_repo.NewPrediction(
+                    coin_id=snap.mint,
+                    data_timestamp=snap.timestamp,
+                    model_id=int(meta["model_id"]),
+                    active_model_id=row.model.id,
+                    prediction=row.prediction,
+                    probability=row.probability,
+                    phase_id=snap.phase_id,
+                    duration_ms=elapsed_ms,
+                    is_stale=stale,
+                    is_alert=row.is_alert,
+                    alert_threshold=row.model.alert_threshold,
+                    event_received_at=received,
+                )
+            )
+        return rows
+
+    def _account(
+        self,
+        events: list[Event],
+        snapshots: list[Snapshot],
+        outcome: BatchOutcome,
+        rows: list[predictions_repo.NewPrediction],
+        inserted: list[asyncpg.Record],
+        started: float,
+    ) -> None:
+        m = self.metrics
+        m.prediction_duration_seconds.observe(time.perf_counter() - started)
+        m.feature_processing_duration_seconds.observe(outcome.feature_seconds)
+        per_model = Counter(r.active_model_id for r in rows)
+        alerts = Counter(r.active_model_id for r in rows if r.is_alert and not r.is_stale)
+        names = {
+            row.model.id: (str(row.model.meta["model_id"]), row.model.name) for row in outcome.rows
+        }
+        for active_id, count in per_model.items():
+            model_id, name = names[active_id]
+            m.predictions_total.labels(model_id=model_id, model_name=name).inc(count)
+            m.predictions_by_model_total.labels(model_id=model_id, model_name=name).inc(count)
+        for active_id, count in alerts.items():
+            m.alerts_triggered_total.labels(model_id=names[active_id][0]).inc(count)
+        for active_id, error in outcome.model_errors.items():
+            m.errors_total.labels(type="prediction").inc()
+            logger.debug("model %s error: %s", active_id, error)
+        for skip in outcome.skips:
+            m.predictions_skipped_total.labels(reason=skip.reason).inc()
+            self.stats.skipped[skip.reason] += 1
+        m.coins_tracked.set(len(self.cache.coins))
+        m.events_processed_total.inc(len(events))
+        self.stats.batches += 1
+        self.stats.events += len(events)
+        self.stats.predictions += len(inserted)
+        self.stats.last_batch_at = time.time()
+        if len(inserted) < len(rows):
+            logger.info(
+                "%d predictions already existed (reprocessed events)", len(rows) - len(inserted)
+            )
+        now = datetime.now(UTC)
+        for snap in snapshots:
+            if snap.received_at is not None:
+                m.event_latency_seconds.observe((now - snap.received_at).total_seconds())

@@ -1,0 +1,265 @@
+"""Rows in → predictions out, through the real trigger, NOTIFY, worker and models."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import numpy as np
+import pytest
+
+from tests.support.expected import expected_probability
+from tests.support.metrics import T0, coin_rows, insert_metrics, newest
+from tests.support.models import TrainedFile, insert_ml_model
+from tests.support.world import World
+
+
+async def eventually(predicate: Callable[[], Any], seconds: float = 10.0) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        value = await predicate()
+        if value or loop.time() > deadline:
+            return value
+        await asyncio.sleep(0.05)
+
+
+async def import_models(world: World, trained: dict[str, TrainedFile], **kw: Any) -> list[dict]:
+    out = []
+    async with world.pool.acquire() as conn:
+        specs = [
+            ("rf", "random_forest", kw.get("rf_phases")),
+            ("xgb", "xgboost", kw.get("xgb_phases")),
+        ]
+        for key, kind, phases in specs:
+            model_id = await insert_ml_model(
+                conn, name=f"{key}-model", path=trained[key].path, model_type=kind, phases=phases
+            )
+            resp = await world.api.post("/api/models/import", json={"model_id": model_id})
+            assert resp.status_code == 201, resp.text
+            out.append(resp.json())
+    return out
+
+
+async def count_predictions(pool: asyncpg.Pool, where: str = "true", *args: Any) -> int:
+    return int(await pool.fetchval(f"SELECT count(*) FROM predictions WHERE {where}", *args))
+
+
+async def test_rows_in_predictions_out_equal_to_training_features(
+    world: World, trained: dict[str, TrainedFile]
+) -> None:
+    models = await import_models(world, trained)
+    # history in one statement, then the newest snapshot of three coins in another
+    coins = {f"COIN{i}": coin_rows(f"COIN{i}", 40, seed=i) for i in range(3)}
+    await insert_metrics(world.pool, [r for rows in coins.values() for r in rows[:-1]])
+    await insert_metrics(world.pool, [rows[-1] for rows in coins.values()])
+
+    last = await world.pool.fetchval('SELECT max("timestamp") FROM coin_metrics')
+    assert last == T0 + timedelta(seconds=5 * 39)
+
+    async def done() -> bool:
+        n = await count_predictions(world.pool, "data_timestamp = $1", last)
+        return n == len(coins) * len(models)
+
+    assert await eventually(done), await world.pool.fetch("SELECT * FROM predictions")
+    for model in models:
+        input_columns = world.service.registry.models[model["id"]].loaded.input_columns  # type: ignore[union-attr]
+        for mint in coins:
+            row = await world.pool.fetchrow(
+                "SELECT probability, prediction, is_alert, is_stale FROM predictions "
+                "WHERE coin_id=$1 AND active_model_id=$2 AND data_timestamp=$3",
+                mint,
+                model["id"],
+                last,
+            )
+            assert row is not None
+            expected = await expected_probability(
+                world.pool, mint, last, Path(model["local_model_path"]), input_columns
+            )
+            assert row["probability"] == pytest.approx(round(expected, 4), abs=1e-4)
+            assert row["prediction"] == int(expected > 0.5)
+            assert row["is_alert"] == (expected >= model["alert_threshold"])
+    # counters and metrics follow
+    active = (await world.api.get("/api/models/active")).json()["models"]
+    assert all(m["total_predictions"] >= len(coins) for m in active)
+    assert all(m["last_prediction_at"] for m in active)
+    metrics = (await world.api.get("/metrics")).text
+    assert "ml_predictions_total{" in metrics and "ml_coins_tracked 3.0" in metrics
+
+
+async def test_every_snapshot_of_a_stream_is_exact(
+    world: World, trained: dict[str, TrainedFile]
+) -> None:
+    """Incremental state (cache) vs a fresh full read: each snapshot equals training."""
+    models = await import_models(world, trained)
+    rows = coin_rows("STREAM", 30, seed=7)
+    rows[12]["price_close"] = None  # not part of the history at all
+    rows[15]["volatility_pct"] = None
+    rows[16]["dev_sold_amount"] = None
+    for row in rows[:20]:
+        await insert_metrics(world.pool, [row])
+        await asyncio.sleep(0.02)
+    for i in range(20, 30, 3):
+        await insert_metrics(world.pool, rows[i : i + 3])
+
+    async def done() -> bool:
+        n = await count_predictions(
+            world.pool, "coin_id = 'STREAM' AND data_timestamp = $1", newest(rows)
+        )
+        return n == len(models)
+
+    assert await eventually(done)
+    preds = await world.pool.fetch(
+        "SELECT data_timestamp, active_model_id, probability FROM predictions "
+        "WHERE coin_id = 'STREAM' ORDER BY data_timestamp"
+    )
+    assert len(preds) >= 10
+    by_id = {m["id"]: m for m in models}
+    for p in preds:
+        model = by_id[p["active_model_id"]]
+        loaded = world.service.registry.models[model["id"]].loaded
+        assert loaded is not None
+        expected = await expected_probability(
+            world.pool,
+            "STREAM",
+            p["data_timestamp"],
+            Path(model["local_model_path"]),
+            loaded.input_columns,
+        )
+        assert p["probability"] == pytest.approx(round(expected, 4), abs=1e-4), p
+    # the row with NULL price_close is no snapshot to predict
+    null_ts = await world.pool.fetchval(
+        "SELECT \"timestamp\" FROM coin_metrics WHERE price_close IS NULL AND mint = 'STREAM'"
+    )
+    assert await count_predictions(world.pool, "data_timestamp = $1", null_ts) == 0
+
+
+async def test_phase_filter_and_too_little_history(
+    world: World, trained: dict[str, TrainedFile]
+) -> None:
+    rf, xgb = await import_models(world, trained, rf_phases=[1], xgb_phases=[2, 3])
+    await insert_metrics(world.pool, coin_rows("BABY", 10, phase=1, seed=1))
+    await insert_metrics(world.pool, coin_rows("TEEN", 10, phase=2, seed=2))
+    await insert_metrics(world.pool, coin_rows("NEWBORN", 3, phase=1, seed=3))
+
+    async def done() -> bool:
+        return await count_predictions(world.pool) >= 2
+
+    assert await eventually(done)
+    await asyncio.sleep(0.5)
+    got = {
+        (r["coin_id"], r["active_model_id"])
+        for r in await world.pool.fetch("SELECT coin_id, active_model_id FROM predictions")
+    }
+    assert got == {("BABY", rf["id"]), ("TEEN", xgb["id"])}
+    metrics = (await world.api.get("/metrics")).text
+    assert 'ml_predictions_skipped_total{reason="too_little_history"}' in metrics
+
+
+async def test_quiet_stream_lost_notification_is_processed_by_timer(
+    world: World, trained: dict[str, TrainedFile]
+) -> None:
+    await import_models(world, trained)
+    rows = coin_rows("QUIET", 8, seed=4)
+    # rows and the durable event, but no NOTIFY at all: the timer must pick it up
+    async with world.pool.acquire() as conn:
+        await conn.execute("ALTER TABLE coin_metrics DISABLE TRIGGER coin_metrics_insert_trigger")
+        await insert_metrics(conn, rows)
+        await conn.execute(
+            "INSERT INTO prediction_events (mint, data_timestamp, phase_id) VALUES ($1, $2, 1)",
+            "QUIET",
+            newest(rows),
+        )
+    timeout = world.service.settings.batch_timeout_seconds
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    async def done() -> bool:
+        return await count_predictions(world.pool, "coin_id = 'QUIET'") == 2
+
+    assert await eventually(done, seconds=timeout + 5)
+    assert loop.time() - started <= timeout + 1.0
+
+
+async def test_reprocessing_never_duplicates(world: World, trained: dict[str, TrainedFile]) -> None:
+    await import_models(world, trained)
+    rows = coin_rows("DUP", 10, seed=5)
+    await insert_metrics(world.pool, rows)
+    last = newest(rows)
+
+    async def done() -> bool:
+        return await count_predictions(world.pool, "coin_id = 'DUP'") == 2
+
+    assert await eventually(done)
+    for _ in range(3):
+        await world.pool.execute(
+            "INSERT INTO prediction_events (mint, data_timestamp, phase_id) VALUES ('DUP', $1, 1)",
+            last,
+        )
+    world.service.wakeup.set()
+
+    async def drained() -> bool:
+        return await world.pool.fetchval("SELECT count(*) FROM prediction_events") == 0
+
+    assert await eventually(drained)
+    assert await count_predictions(world.pool, "coin_id = 'DUP'") == 2
+
+
+async def test_bad_values_and_bad_notifications_do_not_stop_the_pipeline(
+    world: World, trained: dict[str, TrainedFile]
+) -> None:
+    models = await import_models(world, trained)
+    rows = coin_rows("WEIRD", 12, seed=6)
+    rows[5]["volatility_pct"] = float("nan")
+    rows[6]["buy_pressure_ratio"] = float("nan")
+    rows[7]["unique_signer_ratio"] = None
+    rows[8]["num_buys"] = None
+    # NUMERIC(p, s) columns cannot hold ±inf (PostgreSQL refuses it): NaN and NULL can occur
+    rows[-1]["volatility_pct"] = float("nan")
+    rows[-1]["net_volume_sol"] = None
+    await world.pool.execute("SELECT pg_notify('coin_metrics_insert', 'not json at all')")
+    await world.pool.execute("SELECT pg_notify('coin_metrics_insert', '{\"mint\": 5}')")
+    await insert_metrics(world.pool, rows)
+
+    async def done() -> bool:
+        return await count_predictions(world.pool, "coin_id = 'WEIRD'") == len(models)
+
+    assert await eventually(done)
+    probs = [r[0] for r in await world.pool.fetch("SELECT probability FROM predictions")]
+    assert all(0 <= p <= 1 for p in probs)
+    metrics = (await world.api.get("/metrics")).text
+    assert 'ml_errors_total{type="notify_payload"} 2.0' in metrics
+    assert world.service.listener.malformed == 2
+
+
+async def test_a_model_that_raises_is_skipped_and_the_others_go_on(
+    world: World, trained: dict[str, TrainedFile]
+) -> None:
+    rf, xgb = await import_models(world, trained)
+
+    class Exploding:
+        name = "exploding"
+        n_features = 10
+
+        def predict_proba(self, x: np.ndarray) -> np.ndarray:
+            raise RuntimeError("model blew up")
+
+    entry = world.service.registry.models[rf["id"]]
+    assert entry.loaded is not None
+    entry.loaded = dataclasses.replace(entry.loaded, runtime=Exploding())  # type: ignore[arg-type]
+    await insert_metrics(world.pool, coin_rows("BOOM", 10, seed=8))
+
+    async def done() -> bool:
+        return await count_predictions(world.pool, "coin_id = 'BOOM'") >= 1
+
+    assert await eventually(done)
+    await asyncio.sleep(0.3)
+    got = {r[0] for r in await world.pool.fetch("SELECT active_model_id FROM predictions")}
+    assert got == {xgb["id"]}
+    metrics = (await world.api.get("/metrics")).text
+    assert 'ml_errors_total{type="prediction"} 1.0' in metrics

@@ -1,0 +1,70 @@
+"""A world for registry and pipeline tests: stand-in tables, the training-service stand-in over
+real HTTP, and the service itself, all on one fresh database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from ml_prediction_service.api.app import create_app
+from ml_prediction_service.config import Settings
+from ml_prediction_service.service import Service
+from ml_prediction_service.sim.ddl import create_dev_schema
+from ml_prediction_service.sim.training_service import create_app as create_training_app
+from tests.support.http import serve_app
+from tests.support.models import TrainedFile, train_files
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TrainedFile]:
+    return train_files(tmp_path_factory.mktemp("trained"))
+
+
+@dataclass
+class World:
+    api: httpx.AsyncClient
+    service: Service
+    pool: asyncpg.Pool
+    models_dir: Path
+    training_url: str
+    db_dsn: str
+
+
+def world_settings(tmp_path: Path, training_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "_env_file": None,
+        "data_dir": tmp_path,
+        "model_storage_path": tmp_path / "models",
+        "training_service_api_url": training_url,
+        "health_check_interval_seconds": 0.5,
+        "model_refresh_interval_seconds": 0.5,
+        "model_download_timeout_seconds": 5,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def training_url(db_dsn: str, pool: asyncpg.Pool) -> AsyncIterator[str]:
+    async with pool.acquire() as conn:
+        await create_dev_schema(conn)
+    async with serve_app(create_training_app(db_dsn)) as url:
+        yield f"{url}/api"
+
+
+@pytest.fixture
+async def world(
+    db_dsn: str, pool: asyncpg.Pool, training_url: str, tmp_path: Path
+) -> AsyncIterator[World]:
+    settings = world_settings(tmp_path, training_url, api_key="k")
+    app = create_app(settings, db_dsn)
+    async with (
+        serve_app(app) as url,
+        httpx.AsyncClient(base_url=url, timeout=30, headers={"X-API-Key": "k"}) as client,
+    ):
+        yield World(client, app.state.service, pool, settings.models_dir, training_url, db_dsn)
