@@ -84,7 +84,8 @@ async def insert_metrics(
     """One INSERT statement for all rows (so a statement-level trigger fires once)."""
     clean = [{k: _jsonable(v) for k, v in row.items()} for row in rows]
     await conn.execute(
-        "INSERT INTO coin_metrics SELECT * FROM json_populate_recordset(NULL::coin_metrics, $1::json)",
+        "INSERT INTO coin_metrics "
+        "SELECT * FROM json_populate_recordset(NULL::coin_metrics, $1::json)",
         clean,
     )
 

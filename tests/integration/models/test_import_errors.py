@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from ml_prediction_service.api.app import create_app
-from tests.support.world import World, world_settings
 from tests.support.http import free_port, serve_app
 from tests.support.models import TrainedFile, insert_ml_model
+from tests.support.world import World, world_settings
 
 
 async def assert_nothing_left(world: World) -> None:

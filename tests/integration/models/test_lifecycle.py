@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.support.world import World
 from tests.support.models import TrainedFile, insert_ml_model
+from tests.support.world import World
 
 
 async def test_available_without_ml_models_table(db_dsn: str, tmp_path: object) -> None:
     import httpx
 
     from ml_prediction_service.api.app import create_app
-    from tests.support.world import world_settings
     from tests.support.http import serve_app
+    from tests.support.world import world_settings
 
     app = create_app(world_settings(tmp_path, "http://127.0.0.1:9/api"), db_dsn)  # type: ignore[arg-type]
     async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as client:

@@ -11,9 +11,9 @@ import numpy as np
 
 from ml_prediction_service.api.app import create_app
 from ml_prediction_service.service import Service
-from tests.support.world import World, world_settings
 from tests.support.http import serve_app
 from tests.support.models import RULE_FEATURES, TrainedFile, insert_ml_model
+from tests.support.world import World, world_settings
 
 
 async def _import(world: World, trained: dict[str, TrainedFile], key: str, name: str) -> dict:
