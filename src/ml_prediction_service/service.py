@@ -43,6 +43,7 @@ class Service:
     listener: WakeupListener
     worker: PredictionWorker
     poller: MetricsPoller
+    predict_slots: asyncio.Semaphore
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -90,6 +91,7 @@ class Service:
             registry=registry,
             models=ModelManager(pool, settings, registry, http),
             wakeup=wakeup,
+            predict_slots=asyncio.Semaphore(settings.max_concurrent_predictions),
             listener=WakeupListener(dsn, wakeup, metrics),
             worker=PredictionWorker(pool, settings, registry, metrics, wakeup),
             poller=MetricsPoller(

@@ -24,6 +24,17 @@ class FailedModelRead(BaseModel):
     error: str
 
 
+class PipelineRead(BaseModel):
+    enabled: bool
+    listener_connected: bool
+    polling: bool = Field(description="Polling fallback active (trigger not usable)")
+    events_pending: int
+    oldest_pending_seconds: float | None
+    events_processed: int
+    batches: int
+    coins_cached: int
+
+
 class HealthResponse(BaseModel):
     status: Literal["healthy", "degraded"]
     db_connected: bool
@@ -33,6 +44,10 @@ class HealthResponse(BaseModel):
     last_error: str | None
     reasons: list[str] = Field(description="Why the status is degraded (empty when healthy).")
     coin_metrics_trigger: TriggerRead
+    use_listen_notify: bool = Field(
+        description="Events arrive by trigger + LISTEN/NOTIFY (false: polling fallback)"
+    )
+    pipeline: PipelineRead
     models_failed: list[FailedModelRead] = Field(
         description="Active models that cannot be served (they do not make health degraded)"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
@@ -12,10 +13,11 @@ from ml_prediction_service.api.deps import ServiceDep
 from ml_prediction_service.api.schemas import (
     FailedModelRead,
     HealthResponse,
+    PipelineRead,
     StatsResponse,
     TriggerRead,
 )
-from ml_prediction_service.db import system_repo
+from ml_prediction_service.db import events_repo, system_repo
 from ml_prediction_service.observability.health import DB_ERRORS
 from ml_prediction_service.observability.metrics import CONTENT_TYPE
 
@@ -28,10 +30,12 @@ _HEALTH_RESPONSES: dict[int | str, dict[str, object]] = {
 
 async def _health(service: ServiceDep) -> JSONResponse:
     health = service.health
-    active_models = predictions_last_hour = 0
+    active_models = predictions_last_hour = pending = 0
+    oldest: datetime | None = None
     try:
         async with asyncio.timeout(1.5), service.pool.acquire() as conn:
             active_models, predictions_last_hour = await system_repo.health_counts(conn)
+            pending, oldest = await events_repo.pending(conn)
         health.record_db_ok()
     except DB_ERRORS as exc:
         health.record_db_failure(exc)
@@ -41,6 +45,11 @@ async def _health(service: ServiceDep) -> JSONResponse:
     trigger = health.trigger
     if not trigger.installed:
         reasons.append(f"coin_metrics trigger not active: {trigger.reason}")
+    enabled = service.settings.pipeline_enabled
+    if enabled and not service.listener.connected and trigger.installed:
+        reasons.append("NOTIFY listener not connected (reconnecting)")
+    service.metrics.events_pending.set(pending)
+    worker = service.worker
     body = HealthResponse(
         status="healthy" if not reasons else "degraded",
         db_connected=health.db_connected,
@@ -51,6 +60,19 @@ async def _health(service: ServiceDep) -> JSONResponse:
         reasons=reasons,
         coin_metrics_trigger=TriggerRead(
             installed=trigger.installed, mode=trigger.mode, reason=trigger.reason
+        ),
+        use_listen_notify=trigger.installed and service.listener.connected,
+        pipeline=PipelineRead(
+            enabled=enabled,
+            listener_connected=service.listener.connected,
+            polling=service.poller.active,
+            events_pending=pending,
+            oldest_pending_seconds=(
+                (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else None
+            ),
+            events_processed=worker.stats.events,
+            batches=worker.stats.batches,
+            coins_cached=len(worker.cache.coins),
         ),
         models_failed=[
             FailedModelRead(id=m.id, name=m.name, error=m.error or "")

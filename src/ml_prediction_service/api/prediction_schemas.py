@@ -1,0 +1,74 @@
+"""Request/response models of the prediction endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    coin_id: str = Field(min_length=1, max_length=64, description="The coin's mint")
+    model_ids: list[int] | None = Field(
+        default=None, description="Active model ids to use (default: all active models)"
+    )
+    timestamp: datetime | None = Field(
+        default=None,
+        description="Predict the coin's newest snapshot at or before this time (default: now)",
+    )
+
+
+class ModelPrediction(BaseModel):
+    active_model_id: int
+    model_id: int
+    model_name: str
+    alert_threshold: float
+    status: Literal["ok", "refused"]
+    prediction: int | None = None
+    probability: float | None = None
+    is_alert: bool | None = None
+    features: dict[str, float] | None = None
+    reason: str | None = Field(default=None, description="Why the model refused (stable key)")
+    detail: str | None = None
+
+
+class PredictResponse(BaseModel):
+    coin_id: str
+    timestamp: datetime = Field(description="The snapshot's timestamp (coin_metrics)")
+    phase_id: int | None
+    history_rows: int
+    predictions: list[ModelPrediction]
+    stored: bool = Field(default=False, description="Manual predictions are not stored")
+
+
+class PredictionRead(BaseModel):
+    id: int
+    coin_id: str
+    data_timestamp: datetime
+    model_id: int
+    active_model_id: int | None
+    model_name: str | None
+    prediction: int
+    probability: float
+    is_alert: bool | None
+    alert_threshold: float | None
+    is_stale: bool
+    phase_id_at_time: int | None
+    prediction_duration_ms: int | None
+    event_received_at: datetime | None
+    created_at: datetime
+    features: dict[str, Any] | None = None
+
+
+class PredictionsListResponse(BaseModel):
+    predictions: list[PredictionRead]
+    total: int
+    limit: int
+    offset: int
+
+
+class LatestPredictionsResponse(BaseModel):
+    coin_id: str
+    predictions: list[PredictionRead]

@@ -1,0 +1,115 @@
+"""Prediction endpoints (guide step 13)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from ml_prediction_service.api.deps import ServiceDep
+from ml_prediction_service.api.prediction_schemas import (
+    LatestPredictionsResponse,
+    ModelPrediction,
+    PredictionRead,
+    PredictionsListResponse,
+    PredictRequest,
+    PredictResponse,
+)
+from ml_prediction_service.api.schemas import ErrorResponse
+from ml_prediction_service.db import predictions_repo
+from ml_prediction_service.errors import NotFoundError, ServiceError
+from ml_prediction_service.pipeline.manual import predict_coin
+
+router = APIRouter(prefix="/api", tags=["predictions"])
+
+
+@router.post(
+    "/predict",
+    response_model=PredictResponse,
+    summary="Predict one coin now (or as of a timestamp) with the active models",
+    responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
+)
+async def predict(body: PredictRequest, service: ServiceDep) -> PredictResponse:
+    async with service.predict_slots:
+        result = await predict_coin(
+            service.pool,
+            service.registry,
+            body.coin_id,
+            model_ids=body.model_ids,
+            at=body.timestamp,
+            min_history_rows=service.settings.min_history_rows,
+        )
+    return PredictResponse(
+        coin_id=result.coin_id,
+        timestamp=result.timestamp,
+        phase_id=result.phase_id,
+        history_rows=result.history_rows,
+        predictions=[ModelPrediction(**p) for p in result.predictions],
+    )
+
+
+@router.get(
+    "/predictions",
+    response_model=PredictionsListResponse,
+    summary="Stored predictions, newest first, with filters and paging",
+)
+async def list_predictions(
+    service: ServiceDep,
+    coin_id: str | None = None,
+    model_id: int | None = None,
+    active_model_id: int | None = None,
+    prediction: Annotated[int | None, Query(ge=0, le=1)] = None,
+    min_probability: Annotated[float | None, Query(ge=0, le=1)] = None,
+    is_alert: bool | None = None,
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    to: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> PredictionsListResponse:
+    if from_ is not None and to is not None and from_ > to:
+        raise ServiceError("'from' must not be after 'to'", code="validation_error", status=422)
+    flt = predictions_repo.PredictionFilter(
+        coin_id=coin_id,
+        model_id=model_id,
+        active_model_id=active_model_id,
+        prediction=prediction,
+        min_probability=min_probability,
+        is_alert=is_alert,
+        since=from_,
+        until=to,
+    )
+    async with service.pool.acquire() as conn:
+        rows, total = await predictions_repo.list_predictions(conn, flt, limit=limit, offset=offset)
+    return PredictionsListResponse(
+        predictions=[PredictionRead(**r) for r in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get(
+    "/predictions/latest/{coin_id}",
+    response_model=LatestPredictionsResponse,
+    responses={404: {"model": ErrorResponse}},
+    summary="The newest prediction of each model for a coin",
+)
+async def latest(coin_id: str, service: ServiceDep) -> LatestPredictionsResponse:
+    async with service.pool.acquire() as conn:
+        rows = await predictions_repo.latest_for_coin(conn, coin_id)
+    if not rows:
+        raise NotFoundError(f"no predictions for coin {coin_id!r}")
+    return LatestPredictionsResponse(
+        coin_id=coin_id, predictions=[PredictionRead(**r) for r in rows]
+    )
+
+
+@router.get(
+    "/predictions/{prediction_id}",
+    response_model=PredictionRead,
+    responses={404: {"model": ErrorResponse}},
+)
+async def get_prediction(prediction_id: int, service: ServiceDep) -> PredictionRead:
+    async with service.pool.acquire() as conn:
+        row = await predictions_repo.get_prediction(conn, prediction_id)
+    if row is None:
+        raise NotFoundError(f"no prediction with id {prediction_id}")
+    return PredictionRead(**row)
