@@ -1,0 +1,226 @@
+"""The collector stand-in: inserts simulated rows into ``coin_metrics`` in batches.
+
+One multi-row statement per batch (``INSERT ... SELECT FROM unnest(...)``), so a
+statement-level trigger on ``coin_metrics`` fires once per batch, exactly as with a
+collector that writes in bulk. Three pacings:
+
+* ``rate=None`` (default): real time. A row is inserted when the simulated clock reaches its
+  timestamp; the simulated clock runs ``speed`` times faster than the wall clock, so row
+  timestamps are ``start + wall elapsed x speed``.
+* ``rate=R`` (R > 0): R rows per second, in timestamp order (the simulated clock then runs
+  as fast as the rate demands; ``speed`` is ignored).
+* ``rate=0``: as fast as the database accepts.
+
+Rows that are due are inserted as soon as ``batch_size`` of them are ready, otherwise at most
+``flush_interval_seconds`` after the previous insert (like a collector flushing its buffer).
+
+Every run is bounded by ``duration_seconds`` and ends early when the simulation is over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ml_prediction_service.sim.simulator import (
+    BOOL_COLUMNS,
+    INT_COLUMNS,
+    METRIC_COLUMNS,
+)
+from ml_prediction_service.sim.stream import RowBlock, SimulationStream
+
+
+def _array_type(column: str) -> str:
+    if column in BOOL_COLUMNS:
+        return "bool[]"
+    if column in INT_COLUMNS:
+        return "int4[]"
+    return "float8[]"
+
+
+def _insert_sql() -> str:
+    names = ", ".join(METRIC_COLUMNS)
+    params = ", ".join(f"${i}::{_array_type(c)}" for i, c in enumerate(METRIC_COLUMNS, start=3))
+    aliases = ", ".join(f"u_{c}" for c in METRIC_COLUMNS)
+    return (
+        f'INSERT INTO coin_metrics (mint, "timestamp", {names}) '
+        f"SELECT u_mint, to_timestamp(u_epoch), {aliases} "
+        f"FROM unnest($1::text[], $2::float8[], {params}) "
+        f"AS u(u_mint, u_epoch, {aliases})"
+    )
+
+
+INSERT_SQL = _insert_sql()
+
+
+async def insert_rows(conn: Any, block: RowBlock) -> int:
+    """Insert ``block`` with ONE statement (``conn``: asyncpg connection or pool)."""
+    if len(block) == 0:
+        return 0
+    await conn.execute(INSERT_SQL, *block.column_lists())
+    return len(block)
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    """How to insert. See the module docstring for the three pacings."""
+
+    duration_seconds: float = 60.0
+    speed: float = 1.0
+    rate: float | None = None
+    batch_size: int = 500
+    progress_interval_seconds: float = 5.0
+    flush_interval_seconds: float = 0.05  # a smaller batch waits at most this long
+
+    def __post_init__(self) -> None:
+        if self.duration_seconds <= 0 or self.speed <= 0 or self.batch_size < 1:
+            raise ValueError("duration and speed must be > 0 and batch_size >= 1")
+        if self.rate is not None and self.rate < 0:
+            raise ValueError("rate must be >= 0 (0: as fast as possible)")
+        if self.progress_interval_seconds <= 0 or self.flush_interval_seconds < 0:
+            raise ValueError("progress_interval_seconds must be > 0, flush interval >= 0")
+
+
+@dataclass
+class CollectorStats:
+    """What a run did."""
+
+    rows_inserted: int = 0
+    batches: int = 0
+    elapsed_seconds: float = 0.0
+    coins_launched: int = 0
+    simulation_over: bool = False
+    last_timestamp: datetime | None = None
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_inserted / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+
+
+# Safety net: no loop turn is shorter than ~a batch insert or a 1 ms sleep.
+_MIN_SLEEP = 0.001
+_SIM_CHUNK_SECONDS = 60.0
+
+
+class _Runner:
+    def __init__(
+        self,
+        conn: Any,
+        stream: SimulationStream,
+        config: CollectorConfig,
+        progress: Callable[[str], None] | None,
+    ) -> None:
+        self.conn = conn
+        self.stream = stream
+        self.config = config
+        self.progress = progress
+        self.stats = CollectorStats()
+        self.pending = RowBlock.empty(stream.config.start.timestamp())
+        self.sim_cursor = -1.0
+        self.t0 = time.monotonic()
+        self.last_insert = self.t0 - config.flush_interval_seconds
+
+    def _pull(self, until: float) -> None:
+        block = self.stream.take_until(until)
+        if len(block):
+            self.pending = RowBlock.concat([self.pending, block], self.pending.start_epoch)
+        self.sim_cursor = max(self.sim_cursor, until)
+
+    def _fill_ahead(self) -> None:
+        """Fast / rate pacing: make at least one batch ready, ignoring the clock."""
+        for _ in range(10_000):  # bounded: each turn advances the simulated cursor
+            if len(self.pending) >= self.config.batch_size or self.stream.exhausted:
+                return
+            nxt = self.stream.next_offset()
+            if nxt is None:
+                return
+            self._pull(max(self.sim_cursor + _SIM_CHUNK_SECONDS, nxt))
+
+    def _allowed(self, now: float) -> int:
+        elapsed = now - self.t0
+        if self.config.rate is None:
+            self._pull(elapsed * self.config.speed)
+            return len(self.pending)
+        self._fill_ahead()
+        if self.config.rate == 0:
+            return len(self.pending)
+        return int(self.config.rate * elapsed) - self.stats.rows_inserted
+
+    def _wake_at(self, now: float) -> float:
+        if self.config.rate is None:
+            nxt = self.stream.next_offset()
+            if nxt is not None:
+                return self.t0 + nxt / self.config.speed
+            return now + 1.0
+        if self.config.rate > 0:
+            return self.t0 + (self.stats.rows_inserted + 1) / self.config.rate
+        return now
+
+    def _report(self, now: float) -> None:
+        self.stats.elapsed_seconds = now - self.t0
+        if self.progress is None:
+            return
+        last = self.stats.last_timestamp.isoformat() if self.stats.last_timestamp else "-"
+        self.progress(
+            f"simulate: {self.stats.rows_inserted} rows inserted in "
+            f"{self.stats.elapsed_seconds:.1f}s ({self.stats.rows_per_second:.0f} rows/s), "
+            f"{self.stream.coins_launched} coins launched, "
+            f"{self.stream.coins_launched - self.stream.coins_finished} alive, "
+            f"simulated time {last}"
+        )
+
+    async def run(self) -> CollectorStats:
+        cfg = self.config
+        deadline = self.t0 + cfg.duration_seconds
+        next_report = self.t0 + cfg.progress_interval_seconds
+        max_turns = int(cfg.duration_seconds / _MIN_SLEEP) + 10_000
+        for _ in range(max_turns):  # bounded in count and by the deadline
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            if now >= next_report:
+                self._report(now)
+                next_report = now + cfg.progress_interval_seconds
+            ready = max(0, min(self._allowed(now), len(self.pending)))
+            flush_due = now - self.last_insert >= cfg.flush_interval_seconds
+            if ready > 0 and (ready >= cfg.batch_size or flush_due or cfg.rate == 0):
+                n = min(cfg.batch_size, ready)
+                self.last_insert = now
+                batch = self.pending.slice(0, n)
+                self.pending = self.pending.slice(n, len(self.pending))
+                await insert_rows(self.conn, batch)
+                self.stats.rows_inserted += n
+                self.stats.batches += 1
+                self.stats.last_timestamp = datetime.fromtimestamp(
+                    float(batch.epoch_seconds()[-1]), tz=UTC
+                )
+                continue
+            if self.stream.exhausted and len(self.pending) == 0:
+                self.stats.simulation_over = True
+                break
+            wake = min(self._wake_at(now), deadline, next_report)
+            if ready > 0:
+                wake = min(wake, self.last_insert + cfg.flush_interval_seconds)
+            await asyncio.sleep(max(wake - time.monotonic(), _MIN_SLEEP))
+        self.stats.coins_launched = self.stream.coins_launched
+        self._report(time.monotonic())
+        return self.stats
+
+
+async def run_collector(
+    conn: Any,
+    stream: SimulationStream,
+    config: CollectorConfig,
+    *,
+    progress: Callable[[str], None] | None = print,
+) -> CollectorStats:
+    """Insert rows of ``stream`` into ``coin_metrics`` as configured; return the stats.
+
+    ``conn`` is an asyncpg connection or pool. ``progress`` receives one line every
+    ``progress_interval_seconds`` and a final line (None: silent).
+    """
+    return await _Runner(conn, stream, config, progress).run()
