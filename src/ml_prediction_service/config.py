@@ -118,6 +118,22 @@ class Settings(BaseSettings):
     n8n_webhook_secret: str = Field(
         default="", description="If set, webhooks carry an HMAC-SHA256 signature header."
     )
+    webhook_concurrency: int = Field(default=8, ge=1, description="Parallel webhook POSTs.")
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, description="Attempts before a delivery is marked failed."
+    )
+    webhook_max_age_seconds: float = Field(
+        default=3600, gt=0, description="Deliveries older than this are not retried any more."
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=1.0, gt=0, description="First retry delay (doubles per attempt, with jitter)."
+    )
+    webhook_retry_max_seconds: float = Field(
+        default=300, gt=0, description="Longest delay between two attempts."
+    )
+    webhook_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often due retries are looked for."
+    )
     default_alert_threshold: float = Field(
         default=0.7, ge=0.0, le=1.0, description="Alert threshold for newly imported models."
     )

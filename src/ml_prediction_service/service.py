@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 
 from ml_prediction_service import __version__
+from ml_prediction_service.alerts.sender import WebhookSender
 from ml_prediction_service.config import Settings
 from ml_prediction_service.db.pool import create_pool
 from ml_prediction_service.db.schema import migrate
@@ -43,6 +44,7 @@ class Service:
     listener: WakeupListener
     worker: PredictionWorker
     poller: MetricsPoller
+    webhooks: WebhookSender
     predict_slots: asyncio.Semaphore
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -81,6 +83,7 @@ class Service:
             await pool.close()
             raise
         wakeup = asyncio.Event()
+        webhook_wakeup = asyncio.Event()
         service = cls(
             settings=settings,
             dsn=dsn,
@@ -93,7 +96,7 @@ class Service:
             wakeup=wakeup,
             predict_slots=asyncio.Semaphore(settings.max_concurrent_predictions),
             listener=WakeupListener(dsn, wakeup, metrics),
-            worker=PredictionWorker(pool, settings, registry, metrics, wakeup),
+            worker=PredictionWorker(pool, settings, registry, metrics, wakeup, webhook_wakeup),
             poller=MetricsPoller(
                 pool,
                 health,
@@ -101,6 +104,7 @@ class Service:
                 interval=min(settings.polling_interval_seconds, settings.batch_timeout_seconds),
                 start_lookback_seconds=settings.max_event_age_seconds,
             ),
+            webhooks=WebhookSender(pool, settings, metrics, webhook_wakeup),
         )
         service.tasks.append(supervise("health-monitor", health.run, metrics))
         service.tasks.append(supervise("model-registry", lambda: registry.run(dsn), metrics))
@@ -108,6 +112,7 @@ class Service:
             service.tasks.append(supervise("notify-listener", service.listener.run, metrics))
             service.tasks.append(supervise("prediction-worker", service.worker.run, metrics))
             service.tasks.append(supervise("metrics-poller", service.poller.run, metrics))
+            service.tasks.append(supervise("webhook-sender", service.webhooks.run, metrics))
         logger.info("ml-prediction-service %s started", __version__)
         return service
 
@@ -115,6 +120,7 @@ class Service:
         await cancel_all(self.tasks)
         self.tasks.clear()
         self.worker.close()
+        await self.webhooks.close()
         await self.http.aclose()
         try:
             await asyncio.wait_for(self.pool.close(), timeout=10)

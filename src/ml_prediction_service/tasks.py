@@ -7,9 +7,21 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+import asyncpg
+
 from ml_prediction_service.observability.metrics import Metrics
 
 logger = logging.getLogger(__name__)
+
+# Expected in a long-running service (database restarts, network blips): not a crash.
+CONNECTION_ERRORS = (
+    ConnectionError,
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+)
 
 
 def supervise(
@@ -31,6 +43,15 @@ def supervise(
                 return
             except asyncio.CancelledError:
                 raise
+            except CONNECTION_ERRORS as exc:
+                metrics.errors_total.labels(type="db").inc()
+                logger.warning(
+                    "background task %s lost its connection (%s: %s); restarting in %.1fs",
+                    name,
+                    type(exc).__name__,
+                    exc,
+                    backoff,
+                )
             except Exception:
                 metrics.errors_total.labels(type="task_crash").inc()
                 logger.exception("background task %s crashed; restarting in %.1fs", name, backoff)

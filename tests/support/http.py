@@ -18,12 +18,14 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serve_app(app: ASGIApp, *, startup_timeout: float = 30.0) -> AsyncIterator[str]:
+async def serve_app(
+    app: ASGIApp, *, startup_timeout: float = 30.0, port: int | None = None
+) -> AsyncIterator[str]:
     """Start ``app`` (lifespan included) and yield its base URL; stop it afterwards.
 
     A failure during start-up or serving fails the test instead of hanging it.
     """
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

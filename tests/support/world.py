@@ -4,6 +4,7 @@ real HTTP, and the service itself, all on one fresh database."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,14 +58,26 @@ async def training_url(db_dsn: str, pool: asyncpg.Pool) -> AsyncIterator[str]:
         yield f"{url}/api"
 
 
-@pytest.fixture
-async def world(
-    db_dsn: str, pool: asyncpg.Pool, training_url: str, tmp_path: Path
+@asynccontextmanager
+async def make_world(
+    db_dsn: str, pool: asyncpg.Pool, training_url: str, tmp_path: Path, **overrides: object
 ) -> AsyncIterator[World]:
-    settings = world_settings(tmp_path, training_url, api_key="k")
+    """The service (API + pipeline) on ``db_dsn``, with settings overrides."""
+    settings = world_settings(tmp_path, training_url, api_key="k", **overrides)
     app = create_app(settings, db_dsn)
     async with (
         serve_app(app) as url,
         httpx.AsyncClient(base_url=url, timeout=30, headers={"X-API-Key": "k"}) as client,
     ):
         yield World(client, app.state.service, pool, settings.models_dir, training_url, db_dsn)
+        crashes = app.state.service.metrics.errors_total.labels(type="task_crash")._value.get()
+    # An unhandled exception in a background task fails the test.
+    assert crashes == 0, "a background task crashed: see the log above"
+
+
+@pytest.fixture
+async def world(
+    db_dsn: str, pool: asyncpg.Pool, training_url: str, tmp_path: Path
+) -> AsyncIterator[World]:
+    async with make_world(db_dsn, pool, training_url, tmp_path) as w:
+        yield w

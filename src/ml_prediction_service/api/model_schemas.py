@@ -80,6 +80,9 @@ class ActiveModelRead(BaseModel):
     source: str
     description: str | None
     training_metrics: dict[str, Any] | None
+    webhook_url: str | None = None
+    webhook_enabled: bool = True
+    webhook_send_mode: list[str] = Field(default_factory=lambda: ["all"])
     runtime: RuntimeRead
 
 

@@ -23,7 +23,8 @@ ACTIVE_COLUMNS = """
     target_value, future_minutes, price_change_percent, target_direction, features, phases,
     params, local_model_path, model_file_url, is_active, last_prediction_at,
     total_predictions, downloaded_at, activated_at, created_at, updated_at, alert_threshold,
-    model_sha256, model_file_size, source, description, training_metrics
+    model_sha256, model_file_size, source, description, training_metrics, webhook_url,
+    webhook_enabled, webhook_send_mode
 """
 
 
@@ -130,6 +131,24 @@ async def set_alert_threshold(
         f"WHERE id = $1 RETURNING {ACTIVE_COLUMNS}",
         active_id,
         threshold,
+    )
+    return dict(row) if row is not None else None
+
+
+async def set_webhook(
+    conn: asyncpg.Connection, active_id: int, changes: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Update any of webhook_url / webhook_enabled / webhook_send_mode."""
+    allowed = ("webhook_url", "webhook_enabled", "webhook_send_mode")
+    sets = [c for c in allowed if c in changes]
+    if not sets:
+        return await get_active_model(conn, active_id)
+    assignments = ", ".join(f"{c} = ${i}" for i, c in enumerate(sets, start=2))
+    row = await conn.fetchrow(
+        f"UPDATE prediction_active_models SET {assignments}, updated_at = now() "
+        f"WHERE id = $1 RETURNING {ACTIVE_COLUMNS}",
+        active_id,
+        *(changes[c] for c in sets),
     )
     return dict(row) if row is not None else None
 

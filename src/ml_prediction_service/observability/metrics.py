@@ -103,6 +103,26 @@ class Metrics:
         self.events_pending = Gauge(
             "ml_events_pending", "Durable events waiting to be processed", registry=r
         )
+        self.webhook_deliveries_total = Counter(
+            "ml_webhook_deliveries_total", "Webhooks delivered (2xx)", registry=r
+        )
+        self.webhook_failures_total = Counter(
+            "ml_webhook_failures_total", "Webhooks given up on (4xx, attempts or age)", registry=r
+        )
+        self.webhook_retries_total = Counter(
+            "ml_webhook_retries_total", "Webhook attempts that will be retried", registry=r
+        )
+        self.webhook_attempts_total = Counter(
+            "ml_webhook_attempts_total", "Webhook attempts by outcome", ["outcome"], registry=r
+        )
+        self.webhook_outbox_depth = Gauge(
+            "ml_webhook_outbox_depth", "Webhook deliveries not yet delivered or failed", registry=r
+        )
+        self.webhook_oldest_pending_seconds = Gauge(
+            "ml_webhook_oldest_pending_seconds",
+            "Age of the oldest open webhook delivery",
+            registry=r,
+        )
         self._started = time.monotonic()
         self.service_uptime_seconds.set_function(lambda: time.monotonic() - self._started)
 

@@ -23,8 +23,10 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from ml_prediction_service.alerts.outbox import OutboxRow, outbox_rows
+from ml_prediction_service.alerts.payload import OutgoingPrediction
 from ml_prediction_service.config import Settings
-from ml_prediction_service.db import events_repo, metrics_repo, predictions_repo
+from ml_prediction_service.db import events_repo, metrics_repo, predictions_repo, webhooks_repo
 from ml_prediction_service.db.events_repo import Event
 from ml_prediction_service.features import tail_depth
 from ml_prediction_service.models.registry import ActiveModel, ModelRegistry
@@ -75,12 +77,14 @@ class PredictionWorker:
         registry: ModelRegistry,
         metrics: Metrics,
         wakeup: asyncio.Event,
+        webhook_wakeup: asyncio.Event | None = None,
     ) -> None:
         self.pool = pool
         self.settings = settings
         self.registry = registry
         self.metrics = metrics
         self.wakeup = wakeup
+        self.webhook_wakeup = webhook_wakeup
         self.cache = HistoryCache(capacity=settings.coin_cache_size)
         self.stats = WorkerStats()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
@@ -112,8 +116,41 @@ class PredictionWorker:
             inserted = await predictions_repo.insert_predictions(conn, rows)
             counts = Counter(int(r["active_model_id"]) for r in inserted)
             await predictions_repo.bump_counters(conn, dict(counts))
+            deliveries = self._outbox(inputs, outcome, rows, inserted)
+            await webhooks_repo.enqueue(conn, deliveries)
+        if deliveries and self.webhook_wakeup is not None:
+            self.webhook_wakeup.set()
         self._account(events, snapshots, outcome, rows, inserted, started)
         return len(events)
+
+    def _outbox(
+        self,
+        inputs: BatchInputs,
+        outcome: BatchOutcome,
+        rows: list[predictions_repo.NewPrediction],
+        inserted: list[asyncpg.Record],
+    ) -> list[OutboxRow]:
+        """Webhooks for predictions that are new (not reprocessed) and fresh (not stale)."""
+        new = {(r["coin_id"], r["data_timestamp"], r["active_model_id"]) for r in inserted}
+        items = []
+        for pred, row in zip(outcome.rows, rows, strict=True):
+            key = (row.coin_id, row.data_timestamp, row.active_model_id)
+            if row.is_stale or key not in new:
+                continue
+            items.append(
+                (
+                    row.coin_id,
+                    row.data_timestamp,
+                    OutgoingPrediction(
+                        pred.model.meta,
+                        pred.prediction,
+                        pred.probability,
+                        pred.is_alert,
+                        pred.model.alert_threshold,
+                    ),
+                )
+            )
+        return outbox_rows(items, self.settings.n8n_webhook_url)
 
     async def _predict(
         self, conn: asyncpg.Connection, snapshots: list[Snapshot], models: list[ActiveModel]

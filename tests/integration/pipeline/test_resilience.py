@@ -42,7 +42,7 @@ async def test_listener_terminated_server_side_reconnects(
 
     assert await eventually(done)
     metrics = (await world.api.get("/metrics")).text
-    assert 'ml_errors_total{type="task_crash"}' in metrics
+    assert 'ml_errors_total{type="db"}' in metrics
 
 
 async def test_disabled_trigger_falls_back_to_polling(

@@ -1,0 +1,157 @@
+"""Webhook settings per model, the delivery log, and a test send."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+from ml_prediction_service.alerts.routing import SEND_MODES
+from ml_prediction_service.alerts.testing import send_test
+from ml_prediction_service.api.deps import ServiceDep
+from ml_prediction_service.api.model_schemas import ActiveModelRead
+from ml_prediction_service.api.routers.models import to_read
+from ml_prediction_service.api.schemas import ErrorResponse
+from ml_prediction_service.db import models_repo, webhooks_repo
+from ml_prediction_service.errors import NotFoundError
+
+router = APIRouter(prefix="/api", tags=["webhooks"])
+
+SendMode = Literal["all", "alerts_only", "positive_only", "negative_only"]
+assert set(SendMode.__args__) == set(SEND_MODES)  # type: ignore[attr-defined]
+
+
+class WebhookSettingsUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: AnyHttpUrl | None = Field(
+        default=None, description="Override of N8N_WEBHOOK_URL for this model (null: default)"
+    )
+    enabled: bool | None = None
+    send_mode: list[SendMode] | None = Field(
+        default=None,
+        min_length=1,
+        description="Any of all, alerts_only, positive_only, negative_only (OR)",
+    )
+
+
+class WebhookLogRead(BaseModel):
+    id: int
+    coin_id: str
+    data_timestamp: datetime
+    webhook_url: str
+    payload: dict[str, Any]
+    response_status: int | None
+    response_body: str | None
+    error_message: str | None
+    outbox_id: int | None
+    attempt: int | None
+    idempotency_key: str | None
+    duration_ms: int | None
+    outcome: str | None
+    created_at: datetime
+
+
+class WebhookLogResponse(BaseModel):
+    entries: list[WebhookLogRead]
+    total: int
+    limit: int
+    offset: int
+
+
+class OutboxStats(BaseModel):
+    open: int
+    oldest_open_at: datetime | None
+    failed: int
+    delivered: int
+
+
+class WebhookTestResult(BaseModel):
+    url: str
+    webhook_enabled: bool
+    ok: bool
+    status_code: int | None
+    response_body: str | None
+    error: str | None
+    duration_ms: int
+    payload: dict[str, Any]
+
+
+@router.patch(
+    "/models/{active_model_id}/webhook",
+    response_model=ActiveModelRead,
+    responses={404: {"model": ErrorResponse}},
+    summary="Webhook URL override, enabled flag and send modes of a model",
+)
+async def update_webhook(
+    active_model_id: int, body: WebhookSettingsUpdate, service: ServiceDep
+) -> ActiveModelRead:
+    changes: dict[str, Any] = {}
+    fields = body.model_fields_set
+    if "url" in fields:
+        changes["webhook_url"] = str(body.url) if body.url is not None else None
+    if "enabled" in fields and body.enabled is not None:
+        changes["webhook_enabled"] = body.enabled
+    if "send_mode" in fields and body.send_mode is not None:
+        changes["webhook_send_mode"] = sorted(set(body.send_mode))
+    async with service.pool.acquire() as conn, conn.transaction():
+        row = await models_repo.set_webhook(conn, active_model_id, changes)
+        if row is None:
+            raise NotFoundError(f"no imported model with id {active_model_id}")
+        await models_repo.notify_changed(conn, active_model_id)
+    await service.registry.refresh()
+    return to_read(service, row)
+
+
+@router.post(
+    "/models/{active_model_id}/webhook-test",
+    response_model=WebhookTestResult,
+    responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},
+    summary="Send a sample payload for this model now; report the receiver's answer",
+)
+async def webhook_test(active_model_id: int, service: ServiceDep) -> WebhookTestResult:
+    meta = await service.models.get(active_model_id)
+    result = await send_test(service.pool, service.webhooks.client, service.settings, meta)
+    return WebhookTestResult(**result)
+
+
+@router.get(
+    "/webhooks/log",
+    response_model=WebhookLogResponse,
+    summary="Webhook delivery attempts, newest first",
+)
+async def webhook_log(
+    service: ServiceDep,
+    coin_id: str | None = None,
+    outcome: Literal["delivered", "retry", "failed", "test"] | None = None,
+    response_status: int | None = None,
+    outbox_id: int | None = None,
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> WebhookLogResponse:
+    flt = webhooks_repo.LogFilter(
+        coin_id=coin_id,
+        outcome=outcome,
+        response_status=response_status,
+        outbox_id=outbox_id,
+        since=from_,
+    )
+    async with service.pool.acquire() as conn:
+        rows, total = await webhooks_repo.list_log(conn, flt, limit=limit, offset=offset)
+    return WebhookLogResponse(
+        entries=[WebhookLogRead(**r) for r in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/webhooks/outbox", response_model=OutboxStats, summary="Outbox depth and totals")
+async def outbox(service: ServiceDep) -> OutboxStats:
+    async with service.pool.acquire() as conn:
+        stats = await webhooks_repo.outbox_stats(conn)
+    return OutboxStats(
+        open=stats["open"],
+        oldest_open_at=stats["oldest_open"],
+        failed=stats["failed"],
+        delivered=stats["delivered"],
+    )

@@ -1,0 +1,376 @@
+"""Webhooks end to end: pipeline → outbox → real HTTP receiver (the n8n stand-in)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import jsonschema
+
+from tests.integration.pipeline.test_pipeline import count_predictions, eventually
+from tests.support.http import free_port
+from tests.support.metrics import coin_rows, insert_metrics, newest
+from tests.support.models import TrainedFile, insert_ml_model
+from tests.support.receiver import Receiver, running
+from tests.support.world import World, make_world
+
+SCHEMA = json.loads(
+    (Path(__file__).resolve().parents[3] / "docs" / "webhook-payload.schema.json").read_text()
+)
+FAST_RETRY = {
+    "webhook_retry_base_seconds": 0.05,
+    "webhook_retry_max_seconds": 0.3,
+    "webhook_poll_seconds": 0.1,
+}
+
+
+async def import_two(world: World, trained: dict[str, TrainedFile]) -> list[dict[str, Any]]:
+    out = []
+    async with world.pool.acquire() as conn:
+        for key, kind in (("rf", "random_forest"), ("xgb", "xgboost")):
+            model_id = await insert_ml_model(
+                conn, name=f"{key}-hook", path=trained[key].path, model_type=kind
+            )
+            resp = await world.api.post("/api/models/import", json={"model_id": model_id})
+            assert resp.status_code == 201
+            out.append(resp.json())
+    return out
+
+
+async def wait_len(items: list[Any], n: int, seconds: float = 15) -> bool:
+    async def check() -> bool:
+        return len(items) >= n
+
+    return bool(await eventually(check, seconds))
+
+
+async def test_one_post_per_coin_snapshot_with_all_models_grouped_by_url(
+    db_dsn: str,
+    pool: asyncpg.Pool,
+    training_url: str,
+    tmp_path: Path,
+    trained: dict[str, TrainedFile],
+) -> None:
+    default, other = Receiver(), Receiver()
+    async with (
+        running(default) as default_url,
+        running(other) as other_url,
+        make_world(
+            db_dsn,
+            pool,
+            training_url,
+            tmp_path,
+            n8n_webhook_url=f"{default_url}/hook",
+            n8n_webhook_secret="shh",
+            **FAST_RETRY,
+        ) as world,
+    ):
+        rf, xgb = await import_two(world, trained)
+        override = await world.api.patch(
+            f"/api/models/{xgb['id']}/webhook", json={"url": f"{other_url}/x"}
+        )
+        assert override.status_code == 200 and override.json()["webhook_url"] == f"{other_url}/x"
+        await world.api.patch(
+            f"/api/models/{rf['id']}/alert-threshold", json={"alert_threshold": 0.0}
+        )
+        await insert_metrics(world.pool, coin_rows("A", 8, seed=1) + coin_rows("B", 8, seed=2))
+        assert await wait_len(default.requests, 2) and await wait_len(other.requests, 2)
+
+        async def all_delivered() -> bool:
+            return await world.pool.fetchval(
+                "SELECT count(*) FILTER (WHERE status = 'delivered') = 4 AND count(*) = 4 "
+                "FROM prediction_webhook_outbox"
+            )
+
+        assert await eventually(all_delivered)
+    assert len(default.requests) == 2 and len(other.requests) == 2  # one per coin per URL
+    for received in default.requests + other.requests:
+        payload = received.json
+        jsonschema.validate(payload, SCHEMA, format_checker=jsonschema.FormatChecker())
+        assert len(payload["predictions"]) == 1
+        assert received.headers["idempotency-key"]
+        expected = "sha256=" + hmac.new(b"shh", received.body, hashlib.sha256).hexdigest()
+        assert received.headers["x-signature-sha256"] == expected
+    for received in default.requests:
+        (p,) = received.json["predictions"]
+        assert p["model"]["active_model_id"] == rf["id"]
+        assert p["is_alert"] is True and p["alert_threshold"] == 0.0  # threshold 0: always
+    assert {r.json["coin_id"] for r in other.requests} == {"A", "B"}
+
+
+async def test_send_modes_and_disabled_model(
+    db_dsn: str,
+    pool: asyncpg.Pool,
+    training_url: str,
+    tmp_path: Path,
+    trained: dict[str, TrainedFile],
+) -> None:
+    receiver = Receiver()
+    async with (
+        running(receiver) as url,
+        make_world(
+            db_dsn, pool, training_url, tmp_path, n8n_webhook_url=url, **FAST_RETRY
+        ) as world,
+    ):
+        rf, xgb = await import_two(world, trained)
+        await world.api.patch(
+            f"/api/models/{rf['id']}/alert-threshold", json={"alert_threshold": 1.0}
+        )
+        r = await world.api.patch(
+            f"/api/models/{rf['id']}/webhook", json={"send_mode": ["alerts_only"]}
+        )
+        assert r.json()["webhook_send_mode"] == ["alerts_only"]
+        await world.api.patch(f"/api/models/{xgb['id']}/webhook", json={"enabled": False})
+        bad = await world.api.patch(
+            f"/api/models/{xgb['id']}/webhook", json={"send_mode": ["loud"]}
+        )
+        assert bad.status_code == 422
+        bad_url = await world.api.patch(
+            f"/api/models/{xgb['id']}/webhook", json={"url": "not a url"}
+        )
+        assert bad_url.status_code == 422
+        await insert_metrics(world.pool, coin_rows("Q", 8, seed=3))
+
+        async def predicted() -> bool:
+            return await count_predictions(world.pool, "coin_id = 'Q'") == 2
+
+        assert await eventually(predicted)
+        await asyncio.sleep(0.5)
+        # rf: never an alert at threshold 1.0 with alerts_only; xgb: disabled → nothing sent
+        assert receiver.requests == []
+        assert await world.pool.fetchval("SELECT count(*) FROM prediction_webhook_outbox") == 0
+
+
+async def test_receiver_down_then_up_across_a_restart_delivers_each_once_in_order(
+    db_dsn: str,
+    pool: asyncpg.Pool,
+    training_url: str,
+    tmp_path: Path,
+    trained: dict[str, TrainedFile],
+) -> None:
+    port = free_port()
+    hook = f"http://127.0.0.1:{port}/hook"
+    async with make_world(
+        db_dsn, pool, training_url, tmp_path, n8n_webhook_url=hook, **FAST_RETRY
+    ) as world:
+        await import_two(world, trained)
+        coins = ("C1", "C2")
+        # history, then two more snapshots per coin: three webhooks per coin, in time order
+        await insert_metrics(
+            world.pool, [r for i, c in enumerate(coins) for r in coin_rows(c, 6, seed=i)]
+        )
+        for step in (7, 8):
+            await asyncio.sleep(0.2)
+            await insert_metrics(
+                world.pool, [coin_rows(c, step, seed=i)[-1] for i, c in enumerate(coins)]
+            )
+
+        async def retried() -> bool:
+            return bool(
+                await world.pool.fetchval(
+                    "SELECT count(*) FROM prediction_webhook_log WHERE outcome = 'retry'"
+                )
+            )
+
+        assert await eventually(retried)
+    # the service is down now; deliveries wait in the outbox
+    open_rows = await pool.fetchval(
+        "SELECT count(*) FROM prediction_webhook_outbox WHERE status IN ('pending','sending')"
+    )
+    assert open_rows == 6  # 2 coins × 3 snapshots, both models in one POST each
+    receiver = Receiver()
+    async with (
+        running(receiver, port=port),
+        make_world(
+            db_dsn, pool, training_url, tmp_path / "again", n8n_webhook_url=hook, **FAST_RETRY
+        ) as world,
+    ):
+        assert await wait_len(receiver.requests, 6, seconds=20)
+        await asyncio.sleep(0.5)
+        metrics = (await world.api.get("/metrics")).text
+    keys = [r.headers["idempotency-key"] for r in receiver.requests]
+    assert len(keys) == len(set(keys)) == 6
+    per_coin: dict[str, list[str]] = defaultdict(list)
+    for r in receiver.requests:
+        per_coin[r.json["coin_id"]].append(r.json["timestamp"])
+        assert len(r.json["predictions"]) == 2
+    for stamps in per_coin.values():
+        assert stamps == sorted(stamps) and len(stamps) == 3
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM prediction_webhook_outbox WHERE status = 'delivered'"
+        )
+        == 6
+    )
+    assert "ml_webhook_deliveries_total 6.0" in metrics
+
+
+async def test_slow_receiver_does_not_slow_predictions(
+    db_dsn: str,
+    pool: asyncpg.Pool,
+    training_url: str,
+    tmp_path: Path,
+    trained: dict[str, TrainedFile],
+) -> None:
+    receiver = Receiver(delay=3.0)
+    async with (
+        running(receiver) as url,
+        make_world(
+            db_dsn,
+            pool,
+            training_url,
+            tmp_path,
+            n8n_webhook_url=url,
+            n8n_webhook_timeout=0.2,
+            webhook_concurrency=2,
+            **FAST_RETRY,
+        ) as world,
+    ):
+        await import_two(world, trained)
+        coins = [f"S{i}" for i in range(20)]
+        await insert_metrics(
+            world.pool, [r for i, c in enumerate(coins) for r in coin_rows(c, 6, seed=i)]
+        )
+        for step in range(3):
+            await insert_metrics(
+                world.pool, [coin_rows(c, 7 + step, seed=i)[-1] for i, c in enumerate(coins)]
+            )
+
+        last = newest(coin_rows("x", 9))
+
+        async def all_predicted() -> bool:
+            n = await count_predictions(world.pool, "data_timestamp = $1", last)
+            return n == len(coins) * 2
+
+        # every snapshot predicted while not a single webhook has been answered in time
+        assert await eventually(all_predicted, seconds=10)
+        delivered = await world.pool.fetchval(
+            "SELECT count(*) FROM prediction_webhook_outbox WHERE status = 'delivered'"
+        )
+        assert delivered == 0
+
+        async def timeouts_logged() -> bool:
+            return bool(
+                await world.pool.fetchval(
+                    "SELECT count(*) FROM prediction_webhook_log "
+                    "WHERE error_message LIKE 'timed out%' AND outcome = 'retry'"
+                )
+            )
+
+        assert await eventually(timeouts_logged)
+
+
+async def test_4xx_is_not_retried_5xx_and_429_are(
+    db_dsn: str,
+    pool: asyncpg.Pool,
+    training_url: str,
+    tmp_path: Path,
+    trained: dict[str, TrainedFile],
+) -> None:
+    receiver = Receiver(statuses=[503, 429, 200, 400], retry_after="0")
+    async with (
+        running(receiver) as url,
+        make_world(
+            db_dsn, pool, training_url, tmp_path, n8n_webhook_url=url, **FAST_RETRY
+        ) as world,
+    ):
+        await import_two(world, trained)
+        await insert_metrics(world.pool, coin_rows("R1", 8, seed=1))
+        assert await wait_len(receiver.requests, 3)
+        await insert_metrics(world.pool, coin_rows("R2", 8, seed=2))
+        assert await wait_len(receiver.requests, 4)
+        await asyncio.sleep(0.5)
+        log = await world.pool.fetch(
+            "SELECT coin_id, response_status, outcome, attempt FROM prediction_webhook_log "
+            "ORDER BY id"
+        )
+        api_log = (await world.api.get("/api/webhooks/log", params={"coin_id": "R1"})).json()
+        failed_only = (
+            await world.api.get("/api/webhooks/log", params={"outcome": "failed"})
+        ).json()
+    assert [(r["coin_id"], r["response_status"], r["outcome"], r["attempt"]) for r in log] == [
+        ("R1", 503, "retry", 1),
+        ("R1", 429, "retry", 2),
+        ("R1", 200, "delivered", 3),
+        ("R2", 400, "failed", 1),
+    ]
+    assert len(receiver.requests) == 4  # the 400 was not retried
+    assert api_log["total"] == 3 and api_log["entries"][0]["outcome"] == "delivered"
+    assert [e["coin_id"] for e in failed_only["entries"]] == ["R2"]
+
+
+async def test_stale_predictions_are_stored_but_not_sent(
+    db_dsn: str,
+    pool: asyncpg.Pool,
+    training_url: str,
+    tmp_path: Path,
+    trained: dict[str, TrainedFile],
+) -> None:
+    receiver = Receiver()
+    async with (
+        running(receiver) as url,
+        make_world(
+            db_dsn,
+            pool,
+            training_url,
+            tmp_path,
+            n8n_webhook_url=url,
+            max_event_age_seconds=60,
+            **FAST_RETRY,
+        ) as world,
+    ):
+        await import_two(world, trained)
+        rows = coin_rows("OLD", 8, seed=4)
+        async with world.pool.acquire() as conn:
+            await conn.execute(
+                "ALTER TABLE coin_metrics DISABLE TRIGGER coin_metrics_insert_trigger"
+            )
+            await insert_metrics(conn, rows)
+            await conn.execute(
+                "INSERT INTO prediction_events (mint, data_timestamp, phase_id, created_at) "
+                "VALUES ('OLD', $1, 1, now() - interval '1 hour')",
+                newest(rows),
+            )
+        world.service.wakeup.set()
+
+        async def predicted() -> bool:
+            return await count_predictions(world.pool, "coin_id = 'OLD' AND is_stale") == 2
+
+        assert await eventually(predicted)
+        await asyncio.sleep(0.3)
+    assert receiver.requests == []
+
+
+async def test_webhook_test_endpoint(
+    db_dsn: str,
+    pool: asyncpg.Pool,
+    training_url: str,
+    tmp_path: Path,
+    trained: dict[str, TrainedFile],
+) -> None:
+    receiver = Receiver()
+    async with (
+        running(receiver) as url,
+        make_world(db_dsn, pool, training_url, tmp_path, **FAST_RETRY) as world,
+    ):
+        rf, _ = await import_two(world, trained)
+        none = await world.api.post(f"/api/models/{rf['id']}/webhook-test")
+        assert none.status_code == 409 and none.json()["code"] == "no_webhook_url"
+        await world.api.patch(f"/api/models/{rf['id']}/webhook", json={"url": f"{url}/t"})
+        ok = (await world.api.post(f"/api/models/{rf['id']}/webhook-test")).json()
+        assert ok["ok"] is True and ok["status_code"] == 200
+        assert receiver.requests[0].json["metadata"]["test"] is True
+        jsonschema.validate(receiver.requests[0].json, SCHEMA)
+        dead = f"http://127.0.0.1:{free_port()}/nobody"
+        await world.api.patch(f"/api/models/{rf['id']}/webhook", json={"url": dead})
+        down = (await world.api.post(f"/api/models/{rf['id']}/webhook-test")).json()
+        assert down["ok"] is False and down["status_code"] is None and down["error"]
+        log = (await world.api.get("/api/webhooks/log", params={"outcome": "test"})).json()
+        assert log["total"] == 2
+        assert (await world.api.post("/api/models/999/webhook-test")).status_code == 404

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from ml_prediction_service.alerts.delivery import Attempt, next_attempt_at, sign
+from ml_prediction_service.alerts.outbox import outbox_rows
+from ml_prediction_service.alerts.payload import OutgoingPrediction, build_payload
+from ml_prediction_service.alerts.routing import passes, target_url
+
+SCHEMA = json.loads(
+    (Path(__file__).resolve().parents[3] / "docs" / "webhook-payload.schema.json").read_text()
+)
+TS = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def meta(active_id: int, **kw: Any) -> dict[str, Any]:
+    base = {
+        "id": active_id,
+        "model_id": 100 + active_id,
+        "model_name": f"m{active_id}",
+        "custom_name": None,
+        "model_type": "xgboost",
+        "target_variable": "price_close",
+        "target_operator": None,
+        "target_value": None,
+        "future_minutes": 10,
+        "price_change_percent": 5.0,
+        "target_direction": "up",
+        "features": ["a", "b"],
+        "phases": [1, 2],
+        "total_predictions": 3,
+        "last_prediction_at": TS,
+        "webhook_url": None,
+        "webhook_enabled": True,
+        "webhook_send_mode": ["all"],
+    }
+    base.update(kw)
+    return base
+
+
+def pred(m: dict[str, Any], p: float, threshold: float = 0.7) -> OutgoingPrediction:
+    return OutgoingPrediction(m, int(p > 0.5), p, p >= threshold, threshold)
+
+
+def test_payload_follows_the_guide_and_the_schema() -> None:
+    payload = build_payload(
+        "COIN", TS, [pred(meta(2, custom_name="Pump"), 0.9), pred(meta(1), 0.2)]
+    )
+    jsonschema.validate(payload, SCHEMA, format_checker=jsonschema.FormatChecker())
+    assert payload["coin_id"] == "COIN" and payload["timestamp"] == TS.isoformat()
+    first, second = payload["predictions"]
+    assert first["model"]["active_model_id"] == 1  # stable order by active model id
+    assert second["model"]["name"] == "Pump" and second["model"]["custom_name"] == "Pump"
+    assert second["model"]["id"] == 102
+    assert second["is_alert"] is True and first["is_alert"] is False
+    assert payload["metadata"]["total_predictions"] == 2
+    assert payload["metadata"]["alerts_count"] == 1
+    assert payload["metadata"]["service"] == "ml-prediction-service"
+
+
+def test_schema_rejects_a_broken_payload() -> None:
+    payload = build_payload("COIN", TS, [pred(meta(1), 0.9)])
+    del payload["predictions"][0]["model"]["features"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(payload, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("modes", "prediction", "alert", "expected"),
+    [
+        (["all"], 0, False, True),
+        (["alerts_only"], 1, False, False),
+        (["alerts_only"], 1, True, True),
+        (["positive_only"], 1, False, True),
+        (["positive_only"], 0, True, False),
+        (["negative_only"], 0, False, True),
+        (["alerts_only", "negative_only"], 0, False, True),
+        (["alerts_only", "negative_only"], 1, False, False),
+    ],
+)
+def test_send_modes_are_or_combined(
+    modes: list[str], prediction: int, alert: bool, expected: bool
+) -> None:
+    assert passes(meta(1, webhook_send_mode=modes), prediction, alert) is expected
+
+
+def test_url_override_default_and_disabled() -> None:
+    assert target_url(meta(1), "http://d") == "http://d"
+    assert target_url(meta(1, webhook_url="http://o"), "http://d") == "http://o"
+    assert target_url(meta(1, webhook_enabled=False), "http://d") is None
+    assert target_url(meta(1), None) is None
+
+
+def test_outbox_groups_by_coin_and_url() -> None:
+    a, b, c = meta(1), meta(2, webhook_url="http://other"), meta(3)
+    items = [
+        ("X", TS, pred(a, 0.9)),
+        ("X", TS, pred(b, 0.9)),
+        ("X", TS, pred(c, 0.1)),
+        ("Y", TS, pred(a, 0.3)),
+    ]
+    rows = outbox_rows(items, "http://default")
+    grouped = {(r[0], r[2]): r[3] for r in rows}
+    assert set(grouped) == {("X", "http://default"), ("X", "http://other"), ("Y", "http://default")}
+    assert [
+        p["model"]["active_model_id"] for p in grouped[("X", "http://default")]["predictions"]
+    ] == [1, 3]
+    keys = [r[4] for r in rows]
+    assert len(set(keys)) == 3
+    assert outbox_rows(items, "http://default") == rows  # deterministic keys
+
+
+def test_backoff_grows_is_capped_and_honours_retry_after() -> None:
+    import random
+
+    rng = random.Random(1)
+    fail = Attempt(503, "", "HTTP 503", 5)
+    delays = [
+        (next_attempt_at(n, fail, base=1.0, cap=30.0, rng=rng) - datetime.now(UTC)).total_seconds()
+        for n in range(1, 12)
+    ]
+    assert all(-0.1 <= d <= 30.1 for d in delays)
+    later = Attempt(429, "", "HTTP 429", 5, retry_after=20.0)
+    d = (next_attempt_at(1, later, base=0.1, cap=60, rng=rng) - datetime.now(UTC)).total_seconds()
+    assert 19 <= d <= 20.1
+    assert Attempt(404, "", "", 1).retryable is False
+    assert Attempt(429, "", "", 1).retryable and Attempt(None, None, "x", 1).retryable
+
+
+def test_signature_is_hmac_sha256_of_the_body() -> None:
+    import hashlib
+    import hmac
+
+    body = b'{"a":1}'
+    assert sign(body, "s3") == "sha256=" + hmac.new(b"s3", body, hashlib.sha256).hexdigest()
