@@ -142,7 +142,32 @@ def build_parser() -> argparse.ArgumentParser:
     from ml_prediction_service.sim import commands as sim_commands
 
     sim_commands.register(sub)
+    bench = sub.add_parser(
+        "bench",
+        help="measure throughput and latency (own embedded database; prints JSON last)",
+    )
+    from ml_prediction_service.bench.args import add_arguments
+
+    add_arguments(bench)
+    bench.set_defaults(handler=cmd_bench)
+
+    bench_features = sub.add_parser(
+        "bench-features", help="micro-benchmark of the feature fast path (µs per coin)"
+    )
+    bench_features.set_defaults(handler=cmd_bench_features)
     return parser
+
+
+def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    from ml_prediction_service.bench.runner import main as bench_main
+
+    return bench_main(args)
+
+
+def cmd_bench_features(settings: Settings, args: argparse.Namespace) -> int:
+    from ml_prediction_service.features.bench import main as features_bench
+
+    return int(features_bench([]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -103,6 +103,13 @@ class Settings(BaseSettings):
         default=True,
         description="Run the real-time pipeline in this process (false: API-only replica).",
     )
+    pipeline_workers: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="Prediction workers per process, each owning a hash partition of the "
+        "coins (overlaps database waits with CPU work).",
+    )
     coin_cache_size: int = Field(
         default=50_000, ge=1, description="Coins whose recent history is kept in memory."
     )

@@ -24,6 +24,7 @@ from ml_prediction_service.observability.health import HealthMonitor
 from ml_prediction_service.observability.metrics import Metrics
 from ml_prediction_service.pipeline.listener import WakeupListener
 from ml_prediction_service.pipeline.poller import MetricsPoller
+from ml_prediction_service.pipeline.wakeup import Broadcast
 from ml_prediction_service.pipeline.worker import PredictionWorker
 from ml_prediction_service.tasks import cancel_all, supervise
 
@@ -40,9 +41,9 @@ class Service:
     http: httpx.AsyncClient
     registry: ModelRegistry
     models: ModelManager
-    wakeup: asyncio.Event
+    wakeup: Broadcast
     listener: WakeupListener
-    worker: PredictionWorker
+    workers: list[PredictionWorker]
     poller: MetricsPoller
     webhooks: WebhookSender
     predict_slots: asyncio.Semaphore
@@ -82,7 +83,7 @@ class Service:
             await http.aclose()
             await pool.close()
             raise
-        wakeup = asyncio.Event()
+        wakeup = Broadcast()
         webhook_wakeup = asyncio.Event()
         service = cls(
             settings=settings,
@@ -96,7 +97,19 @@ class Service:
             wakeup=wakeup,
             predict_slots=asyncio.Semaphore(settings.max_concurrent_predictions),
             listener=WakeupListener(dsn, wakeup, metrics),
-            worker=PredictionWorker(pool, settings, registry, metrics, wakeup, webhook_wakeup),
+            workers=[
+                PredictionWorker(
+                    pool,
+                    settings,
+                    registry,
+                    metrics,
+                    wakeup.subscribe(),
+                    webhook_wakeup,
+                    partition=k,
+                    partitions=settings.pipeline_workers,
+                )
+                for k in range(settings.pipeline_workers)
+            ],
             poller=MetricsPoller(
                 pool,
                 health,
@@ -106,20 +119,31 @@ class Service:
             ),
             webhooks=WebhookSender(pool, settings, metrics, webhook_wakeup),
         )
+        metrics.coins_tracked.set_function(lambda: service.coins_cached)
         service.tasks.append(supervise("health-monitor", health.run, metrics))
         service.tasks.append(supervise("model-registry", lambda: registry.run(dsn), metrics))
         if settings.pipeline_enabled:
             service.tasks.append(supervise("notify-listener", service.listener.run, metrics))
-            service.tasks.append(supervise("prediction-worker", service.worker.run, metrics))
+            for k, worker in enumerate(service.workers):
+                service.tasks.append(supervise(f"prediction-worker-{k}", worker.run, metrics))
             service.tasks.append(supervise("metrics-poller", service.poller.run, metrics))
             service.tasks.append(supervise("webhook-sender", service.webhooks.run, metrics))
         logger.info("ml-prediction-service %s started", __version__)
         return service
 
+    @property
+    def events_processed(self) -> int:
+        return sum(w.stats.events for w in self.workers)
+
+    @property
+    def coins_cached(self) -> int:
+        return sum(len(w.cache.coins) for w in self.workers)
+
     async def stop(self) -> None:
         await cancel_all(self.tasks)
         self.tasks.clear()
-        self.worker.close()
+        for worker in self.workers:
+            worker.close()
         await self.webhooks.close()
         await self.http.aclose()
         try:

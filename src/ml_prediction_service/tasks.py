@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -30,13 +31,14 @@ def supervise(
     metrics: Metrics,
     *,
     initial_backoff: float = 0.5,
-    max_backoff: float = 30.0,
+    max_backoff: float = 10.0,
 ) -> asyncio.Task[None]:
     """Start ``run()`` as a named task that is restarted whenever it raises."""
 
     async def _loop() -> None:
         backoff = initial_backoff
         while True:
+            started = time.monotonic()
             try:
                 await run()
                 logger.info("background task %s finished", name)
@@ -55,8 +57,10 @@ def supervise(
             except Exception:
                 metrics.errors_total.labels(type="task_crash").inc()
                 logger.exception("background task %s crashed; restarting in %.1fs", name, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, max_backoff)
+            if time.monotonic() - started > 60:
+                backoff = initial_backoff  # it ran fine for a while: start over
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, max_backoff)
 
     return asyncio.create_task(_loop(), name=name)
 

@@ -13,6 +13,7 @@ CLAIM_EVENTS = """
 DELETE FROM prediction_events
  WHERE id IN (
        SELECT id FROM prediction_events
+        WHERE $2 = 1 OR mod(abs(hashtext(mint)), $2) = $3
         ORDER BY id
           FOR UPDATE SKIP LOCKED
         LIMIT $1)
@@ -33,8 +34,12 @@ class Event:
     received_at: datetime
 
 
-async def claim(conn: asyncpg.Connection, limit: int) -> list[Event]:
-    rows = await conn.fetch(CLAIM_EVENTS, limit)
+async def claim(
+    conn: asyncpg.Connection, limit: int, partition: int = 0, partitions: int = 1
+) -> list[Event]:
+    """Up to ``limit`` events of this coin partition (a coin always maps to one partition,
+    so a worker's per-coin cache sees all of that coin's events it can get)."""
+    rows = await conn.fetch(CLAIM_EVENTS, limit, partitions, partition)
     events = [
         Event(r["id"], r["mint"], r["data_timestamp"], r["phase_id"], r["created_at"]) for r in rows
     ]

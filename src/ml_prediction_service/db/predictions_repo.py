@@ -11,25 +11,37 @@ import asyncpg
 INSERT_PREDICTIONS = """
 INSERT INTO predictions (coin_id, data_timestamp, model_id, active_model_id, prediction,
                          probability, phase_id_at_time, prediction_duration_ms, is_stale,
-                         is_alert, alert_threshold, event_received_at, features)
-SELECT c, t, m, a, p, round(pr::numeric, 4), ph, d, s, al, th, r, f
+                         is_alert, alert_threshold, event_received_at, features, created_at)
+SELECT c, t, m, a, p, round(pr::numeric, 4), ph, d, s, al, th, r, f, clock_timestamp()
   FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::int[],
               $6::float8[], $7::int[], $8::int[], $9::bool[], $10::bool[], $11::float8[],
               $12::timestamptz[], $13::jsonb[])
        AS u(c, t, m, a, p, pr, ph, d, s, al, th, r, f)
 ON CONFLICT (active_model_id, coin_id, data_timestamp) DO NOTHING
-RETURNING id, coin_id, data_timestamp, active_model_id
 """
 
-# Lock the model rows in id order first: replicas never deadlock on the counters.
+RETURN_ROWS = "RETURNING coin_id, data_timestamp, active_model_id"
+
+# Without webhooks only the per-model counts of new rows are needed: ~10 rows come back
+# instead of one per prediction.
+COUNT_NEW = """
+WITH ins AS ({insert} RETURNING active_model_id)
+SELECT active_model_id, count(*) AS n FROM ins GROUP BY active_model_id
+"""
+
+# Two statements on purpose: the first takes the row locks in id order (an UPDATE ... FROM
+# locks in whatever order its plan visits rows), so concurrent batches never deadlock.
+# NO KEY UPDATE, like the UPDATE itself: it does not conflict with the KEY SHARE locks that
+# the predictions' foreign key takes on these rows in other transactions.
+LOCK_MODELS = """
+SELECT id FROM prediction_active_models WHERE id = ANY($1::bigint[]) ORDER BY id
+   FOR NO KEY UPDATE
+"""
 BUMP_COUNTERS = """
-WITH c AS (SELECT unnest($1::bigint[]) AS id, unnest($2::bigint[]) AS n),
-     locked AS (SELECT a.id FROM prediction_active_models a JOIN c ON c.id = a.id
-                 ORDER BY a.id FOR UPDATE OF a)
 UPDATE prediction_active_models a
    SET total_predictions = COALESCE(a.total_predictions, 0) + c.n,
        last_prediction_at = now()
-  FROM c JOIN locked l ON l.id = c.id
+  FROM (SELECT unnest($1::bigint[]) AS id, unnest($2::bigint[]) AS n) c
  WHERE a.id = c.id
 """
 
@@ -51,14 +63,8 @@ class NewPrediction:
     features: dict[str, float] | None = None
 
 
-async def insert_predictions(
-    conn: asyncpg.Connection, rows: list[NewPrediction]
-) -> list[asyncpg.Record]:
-    """Insert all rows in one statement; returns the rows actually inserted (not duplicates)."""
-    if not rows:
-        return []
-    inserted: list[asyncpg.Record] = await conn.fetch(
-        INSERT_PREDICTIONS,
+def _arrays(rows: list[NewPrediction]) -> list[list[Any]]:
+    return [
         [r.coin_id for r in rows],
         [r.data_timestamp for r in rows],
         [r.model_id for r in rows],
@@ -72,14 +78,37 @@ async def insert_predictions(
         [r.alert_threshold for r in rows],
         [r.event_received_at for r in rows],
         [r.features for r in rows],
+    ]
+
+
+async def insert_predictions(
+    conn: asyncpg.Connection, rows: list[NewPrediction]
+) -> list[asyncpg.Record]:
+    """Insert all rows in one statement; returns the rows actually inserted (not duplicates)
+    as (coin_id, data_timestamp, active_model_id)."""
+    if not rows:
+        return []
+    inserted: list[asyncpg.Record] = await conn.fetch(
+        INSERT_PREDICTIONS + RETURN_ROWS, *_arrays(rows)
     )
     return inserted
+
+
+async def insert_predictions_counted(
+    conn: asyncpg.Connection, rows: list[NewPrediction]
+) -> dict[int, int]:
+    """Insert all rows in one statement; returns new rows per active model id."""
+    if not rows:
+        return {}
+    records = await conn.fetch(COUNT_NEW.format(insert=INSERT_PREDICTIONS), *_arrays(rows))
+    return {int(r["active_model_id"]): int(r["n"]) for r in records}
 
 
 async def bump_counters(conn: asyncpg.Connection, counts: dict[int, int]) -> None:
     if not counts:
         return
     ids = sorted(counts)
+    await conn.execute(LOCK_MODELS, ids)
     await conn.execute(BUMP_COUNTERS, ids, [counts[i] for i in ids])
 
 

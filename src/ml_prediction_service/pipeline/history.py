@@ -12,8 +12,8 @@ Pure CPU work, no I/O: the worker fetches rows and runs this in a thread.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,6 +30,8 @@ from ml_prediction_service.features import (
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 COLUMN_INDEX = {name: i for i, name in enumerate(BASE_COLUMNS)}
 _KEY_IDX = [COLUMN_INDEX[c] for c in HISTORY_KEY_COLUMNS]
 _STATE_COLUMNS = ("price_close", "price_high", "volume_sol", "dev_sold_amount")
@@ -46,7 +48,8 @@ class Snapshot:
 
     @property
     def ts_ns(self) -> int:
-        return int(self.timestamp.timestamp() * 1_000_000) * 1000
+        """Epoch nanoseconds, exact (microsecond resolution like PostgreSQL)."""
+        return ((self.timestamp - _EPOCH) // _MICROSECOND) * 1000
 
 
 @dataclass(slots=True)
@@ -136,6 +139,10 @@ def assemble(
             keep = ~np.isnan(new_vals[:, _KEY_IDX]).any(axis=1)
             new_ts, new_vals = new_ts[keep], new_vals[keep]
         cached = cache.coins.get(snap.mint) if lower[i] is not None else None
+        if cached is not None and (not len(new_ts) or int(new_ts[-1]) != snap.ts_ns):
+            snapshot_missing.append(i)  # the snapshot row is not a history row: skip it
+            states.append(cached.state)
+            continue
         if cached is not None:
             state = cached.state
             ts = np.concatenate((cached.ts, new_ts)) if len(new_ts) else cached.ts
@@ -181,4 +188,35 @@ def assemble(
         history_rows=history_rows,
         needs_reseed=reseed,
         snapshot_missing=snapshot_missing,
+    )
+
+
+def merge_inputs(first: BatchInputs, second: BatchInputs, positions: list[int]) -> BatchInputs:
+    """``first`` with its coins at ``positions`` replaced by ``second``'s (same order)."""
+    idx = np.asarray(positions, dtype=np.int64)
+    tail_ts = first.tail.timestamps_ns.copy()
+    tail_ts[idx] = second.tail.timestamps_ns
+    lengths = first.tail.lengths.copy()
+    lengths[idx] = second.tail.lengths
+    columns = {}
+    for name, values in first.tail.columns.items():
+        merged = values.copy()
+        merged[idx] = second.tail.columns[name]
+        columns[name] = merged
+    prefix_fields = {}
+    for f in fields(first.prefix):
+        merged_field = getattr(first.prefix, f.name).copy()
+        merged_field[idx] = getattr(second.prefix, f.name)
+        prefix_fields[f.name] = merged_field
+    rows = first.history_rows.copy()
+    rows[idx] = second.history_rows
+    missing = [i for i in first.snapshot_missing if i not in set(positions)]
+    missing += [positions[j] for j in second.snapshot_missing]
+    return BatchInputs(
+        snapshots=first.snapshots,
+        tail=TailBatch(timestamps_ns=tail_ts, lengths=lengths, columns=columns),
+        prefix=PrefixBatch(**prefix_fields),
+        history_rows=rows,
+        needs_reseed=[],
+        snapshot_missing=sorted(missing),
     )

@@ -18,6 +18,7 @@ import asyncpg
 from ml_prediction_service.db.pool import connect
 from ml_prediction_service.db.schema import NOTIFY_CHANNEL
 from ml_prediction_service.observability.metrics import Metrics
+from ml_prediction_service.pipeline.wakeup import Broadcast
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def payload_problem(payload: str) -> str | None:
 
 class WakeupListener:
     def __init__(
-        self, dsn: str, wakeup: asyncio.Event, metrics: Metrics, *, ping_interval: float = 5.0
+        self, dsn: str, wakeup: Broadcast, metrics: Metrics, *, ping_interval: float = 5.0
     ) -> None:
         self.dsn = dsn
         self.wakeup = wakeup

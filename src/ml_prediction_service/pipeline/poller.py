@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from ml_prediction_service.observability.health import HealthMonitor
+from ml_prediction_service.pipeline.wakeup import Broadcast
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class MetricsPoller:
         self,
         pool: asyncpg.Pool,
         health: HealthMonitor,
-        wakeup: asyncio.Event,
+        wakeup: Broadcast,
         *,
         interval: float,
         overlap_seconds: float = 60.0,

@@ -88,13 +88,13 @@ async def test_two_replicas_share_the_work_without_duplicates(
         async def drained() -> bool:
             pending = await world.pool.fetchval("SELECT count(*) FROM prediction_events")
             return pending == 0 and (
-                world.service.worker.stats.events + replica.worker.stats.events
+                world.service.events_processed + replica.events_processed
                 == len(history) + 3 * len(coins)
             )
 
         assert await eventually(drained, seconds=30)
         # every event processed exactly once, by one replica or the other
-        assert world.service.worker.stats.events > 0 and replica.worker.stats.events > 0
+        assert world.service.events_processed > 0 and replica.events_processed > 0
         # and every coin's newest snapshot has a prediction from both models
         dupes = await world.pool.fetchval(
             "SELECT count(*) FROM (SELECT 1 FROM predictions GROUP BY active_model_id, coin_id, "

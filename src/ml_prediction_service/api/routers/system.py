@@ -49,7 +49,6 @@ async def _health(service: ServiceDep) -> JSONResponse:
     if enabled and not service.listener.connected and trigger.installed:
         reasons.append("NOTIFY listener not connected (reconnecting)")
     service.metrics.events_pending.set(pending)
-    worker = service.worker
     body = HealthResponse(
         status="healthy" if not reasons else "degraded",
         db_connected=health.db_connected,
@@ -70,9 +69,9 @@ async def _health(service: ServiceDep) -> JSONResponse:
             oldest_pending_seconds=(
                 (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else None
             ),
-            events_processed=worker.stats.events,
-            batches=worker.stats.batches,
-            coins_cached=len(worker.cache.coins),
+            events_processed=service.events_processed,
+            batches=sum(w.stats.batches for w in service.workers),
+            coins_cached=service.coins_cached,
         ),
         models_failed=[
             FailedModelRead(id=m.id, name=m.name, error=m.error or "")

@@ -1,0 +1,273 @@
+"""The benchmark run: its own embedded database, simulated coins, M trained models, a
+collector process inserting at a target rate, the real service in this process, and the
+guide's naive path measured afterwards on the same data. Prints progress lines and, last,
+one JSON object."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import asyncpg
+import uvicorn
+
+from ml_prediction_service.config import Settings
+from ml_prediction_service.db.embedded import start_embedded, stop_embedded
+from ml_prediction_service.db.pool import connect
+from ml_prediction_service.db.schema import install_coin_metrics_trigger, migrate
+from ml_prediction_service.service import Service
+from ml_prediction_service.sim.ddl import create_dev_schema
+from ml_prediction_service.sim.simulator import SimConfig
+from ml_prediction_service.sim.stream import simulate_frame
+from ml_prediction_service.sim.training import train_demo_model
+from ml_prediction_service.sim.training_service import create_app as training_app
+
+LATENCY_SQL = """
+SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY ms), count(*), max(ms)
+  FROM (SELECT extract(epoch FROM created_at - event_received_at) * 1000 AS ms
+          FROM predictions WHERE event_received_at IS NOT NULL) l
+"""
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _train(conn: asyncpg.Connection, models_dir: Path, count: int) -> list[int]:
+    history = await asyncio.to_thread(
+        simulate_frame, SimConfig(n_coins=24, seed=7, launch_span_seconds=600.0)
+    )
+    ids = []
+    for i in range(count):
+        kind: Literal["random_forest", "xgboost"] = "random_forest" if i % 2 == 0 else "xgboost"
+        target: Literal["rule", "time"] = "rule" if i % 4 < 2 else "time"
+        started = time.perf_counter()
+        info = await train_demo_model(
+            conn,
+            models_dir,
+            kind,
+            target,
+            name=f"bench-{kind}-{target}-{i}",
+            seed=100 + i,
+            history=history,
+        )
+        ids.append(int(info["id"]))
+        say(
+            f"trained model {i + 1}/{count}: {kind}/{target} in "
+            f"{time.perf_counter() - started:.1f}s"
+        )
+    return ids
+
+
+async def _serve_training(dsn: str, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    server = uvicorn.Server(
+        uvicorn.Config(
+            training_app(dsn), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.05)
+    return server, task
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="mps-bench-"))
+    db = await asyncio.to_thread(start_embedded, workdir, cleanup="delete")
+    say(f"embedded PostgreSQL at {db.dsn}")
+    try:
+        return await _run(args, workdir, db.dsn)
+    finally:
+        await asyncio.to_thread(stop_embedded, workdir)
+
+
+async def _run(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, Any]:
+    conn = await connect(dsn)
+    await migrate(conn)
+    await create_dev_schema(conn)
+    await install_coin_metrics_trigger(conn)
+    model_ids = await _train(conn, workdir / "trained", args.models)
+    await conn.close()
+
+    port = _free_port()
+    server, server_task = await _serve_training(dsn, port)
+    settings = Settings(
+        _env_file=None,
+        data_dir=workdir,
+        training_service_api_url=f"http://127.0.0.1:{port}/api",
+        batch_size=args.batch_size,
+        batch_timeout_seconds=0.5,
+        pipeline_workers=args.workers,
+        log_level="WARNING",
+        n8n_webhook_url=None,
+    )
+    service = await Service.start(settings, dsn)
+    try:
+        for model_id in model_ids:
+            row = await service.models.import_model(model_id)
+            say(f"imported model {model_id}: {service.registry.runtime_info(row['id'])['runtime']}")
+        result = await _measure(args, service, dsn)
+        result["naive_events_per_s"] = await _naive(args, service, dsn)
+    finally:
+        await service.stop()
+        server.should_exit = True
+        await server_task
+    naive = result["naive_events_per_s"]
+    result["speedup"] = round(result["events_per_s"] / naive, 1) if naive else None
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return result
+
+
+async def _measure(args: argparse.Namespace, service: Service, dsn: str) -> dict[str, Any]:
+    env = {**os.environ, "DB_DSN": dsn, "LOG_LEVEL": "WARNING"}
+    command = [
+        sys.executable,
+        "-m",
+        "ml_prediction_service",
+        "simulate",
+        "--coins",
+        str(args.coins),
+        "--duration",
+        str(args.duration),
+        "--rate",
+        str(args.rate),
+        "--seed",
+        "11",
+        "--batch-size",
+        str(args.insert_batch),
+        "--launch-span",
+        "60",
+        "--progress-interval",
+        str(max(args.duration, 5)),
+    ]
+    say(f"collector: {' '.join(command[3:])}")
+    started_events = service.events_processed
+    t0 = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        *command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    last = t0
+    while proc.returncode is None:
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=2.0)
+        except TimeoutError:
+            now = time.monotonic()
+            if now - last >= 5:
+                done = service.events_processed - started_events
+                say(f"{now - t0:5.0f}s: {done} events processed ({done / (now - t0):.0f}/s)")
+                last = now
+        if time.monotonic() - t0 > args.duration + 120:
+            proc.kill()
+            break
+    out = (await proc.stdout.read()).decode() if proc.stdout else ""
+    collector_seconds = time.monotonic() - t0
+    # drain what is left (bounded)
+    async with service.pool.acquire() as conn:
+        inserted = int(await conn.fetchval("SELECT count(*) FROM coin_metrics"))
+        for _ in range(600):
+            pending = int(await conn.fetchval("SELECT count(*) FROM prediction_events"))
+            if pending == 0:
+                break
+            await asyncio.sleep(0.1)
+        elapsed = time.monotonic() - t0
+        p50, p95, p99 = (await conn.fetchrow(LATENCY_SQL))[0] or (None, None, None)
+        predictions = int(await conn.fetchval("SELECT count(*) FROM predictions"))
+    processed = service.events_processed - started_events
+    say(
+        f"collector inserted {inserted} rows in {collector_seconds:.1f}s; "
+        f"{processed} events processed in {elapsed:.1f}s; {pending} left"
+    )
+    if out.strip():
+        say("collector said: " + out.strip().splitlines()[-1])
+    return {
+        "events_per_s": round(processed / elapsed, 1),
+        "latency_ms": {"p50": _r(p50), "p95": _r(p95), "p99": _r(p99)},
+        "offered_rows_per_s": round(inserted / collector_seconds, 1),
+        "rows_inserted": inserted,
+        "events_processed": processed,
+        "events_left": pending,
+        "predictions": predictions,
+        "batches": (batches := sum(w.stats.batches for w in service.workers)),
+        "mean_batch_events": round(processed / max(batches, 1), 1),
+        "workers": len(service.workers),
+        "per_worker": [
+            {"events": w.stats.events, "batches": w.stats.batches, "coins": len(w.cache.coins)}
+            for w in service.workers
+        ],
+        "models": args.models,
+        "coins": args.coins,
+        "duration_s": args.duration,
+        "rate": args.rate,
+        "stage_seconds": _stages(service),
+        "runtimes": sorted(
+            m.loaded.runtime_name for m in service.registry.active() if m.loaded is not None
+        ),
+    }
+
+
+def _stages(service: Service) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for worker in service.workers:
+        for key, value in worker.stats.stage_seconds.items():
+            total[key] = total.get(key, 0.0) + value
+    return {k: round(v, 2) for k, v in total.items()}
+
+
+def _r(value: float | None) -> float | None:
+    return round(float(value), 2) if value is not None else None
+
+
+async def _naive(args: argparse.Namespace, service: Service, dsn: str) -> float:
+    from ml_prediction_service.bench.naive import load_naive_models, run_naive
+
+    models = service.registry.active()
+    rows = [m.meta for m in models]
+    inputs = {int(m.meta["id"]): list(m.loaded.input_columns) for m in models if m.loaded}
+    naive_models = await asyncio.to_thread(load_naive_models, rows, inputs)
+    conn = await connect(dsn)
+    try:
+        events = [
+            (r["mint"], r["timestamp"])
+            for r in await conn.fetch(
+                'SELECT mint, "timestamp" FROM coin_metrics ORDER BY random() LIMIT 2000'
+            )
+        ]
+        done, elapsed = await run_naive(
+            conn,
+            naive_models,
+            events,
+            history_size=service.settings.feature_history_size,
+            seconds=args.naive_seconds,
+        )
+    finally:
+        await conn.close()
+    rate = done / elapsed if elapsed else 0.0
+    say(f"naive path: {done} events in {elapsed:.1f}s ({rate:.1f}/s)")
+    return round(rate, 2)
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.models < 1 or args.coins < 1 or args.duration <= 0 or args.rate < 0:
+        raise SystemExit("bench: --models, --coins, --duration must be positive, --rate >= 0")
+    result = asyncio.run(run(args))
+    print(json.dumps(result), flush=True)
+    return 0
