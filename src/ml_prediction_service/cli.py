@@ -155,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
         "bench-features", help="micro-benchmark of the feature fast path (µs per coin)"
     )
     bench_features.set_defaults(handler=cmd_bench_features)
+    from ml_prediction_service.demo import commands as demo_commands
+    from ml_prediction_service.ui import commands as ui_commands
+
+    ui_commands.register(sub)
+    demo_commands.register(sub)
     return parser
 
 

@@ -32,7 +32,11 @@ def trained_here(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TrainedF
 def service_process(env: dict[str, str], cwd: Path, port: int) -> Iterator[subprocess.Popen[str]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "ml_prediction_service", "serve", "--port", str(port)],
-        env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         yield proc
@@ -66,8 +70,9 @@ async def test_sigkill_mid_stream_then_restart_loses_nothing(
         await create_dev_schema(conn)
         ids = [
             await insert_ml_model(conn, name="k-rf", path=trained_here["rf"].path),
-            await insert_ml_model(conn, name="k-xgb", path=trained_here["xgb"].path,
-                                  model_type="xgboost"),
+            await insert_ml_model(
+                conn, name="k-xgb", path=trained_here["xgb"].path, model_type="xgboost"
+            ),
         ]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -75,18 +80,24 @@ async def test_sigkill_mid_stream_then_restart_loses_nothing(
     async with training_service(db_dsn) as training_url:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("DB_", "API_"))},
-            "DB_DSN": db_dsn, "DATA_DIR": str(tmp_path), "API_KEY": "k",
-            "TRAINING_SERVICE_API_URL": training_url, "BATCH_SIZE": "5",
-            "BATCH_TIMEOUT_SECONDS": "0.5", "LOG_LEVEL": "WARNING",
+            "DB_DSN": db_dsn,
+            "DATA_DIR": str(tmp_path),
+            "API_KEY": "k",
+            "TRAINING_SERVICE_API_URL": training_url,
+            "BATCH_SIZE": "5",
+            "BATCH_TIMEOUT_SECONDS": "0.5",
+            "LOG_LEVEL": "WARNING",
         }
         with service_process(env, tmp_path, port) as first:
             await wait_up(url)
             async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": "k"}) as api:
                 for model_id in ids:
-                    assert (await api.post("/api/models/import",
-                                           json={"model_id": model_id})).status_code == 201
-            await insert_metrics(pool, [r for i, c in enumerate(coins)
-                                        for r in coin_rows(c, 6, seed=i)])
+                    assert (
+                        await api.post("/api/models/import", json={"model_id": model_id})
+                    ).status_code == 201
+            await insert_metrics(
+                pool, [r for i, c in enumerate(coins) for r in coin_rows(c, 6, seed=i)]
+            )
             for step in range(7, 12):  # single-row statements while it works
                 for i, coin in enumerate(coins):
                     await insert_metrics(pool, [coin_rows(coin, step, seed=i)[-1]])
@@ -94,8 +105,9 @@ async def test_sigkill_mid_stream_then_restart_loses_nothing(
             first.wait(timeout=30)
         # more rows while the service is dead
         for step in range(12, 15):
-            await insert_metrics(pool, [coin_rows(c, step, seed=i)[-1]
-                                        for i, c in enumerate(coins)])
+            await insert_metrics(
+                pool, [coin_rows(c, step, seed=i)[-1] for i, c in enumerate(coins)]
+            )
         assert await pool.fetchval("SELECT count(*) FROM prediction_events") > 0
         with service_process(env, tmp_path, port):
             await wait_up(url)

@@ -1,0 +1,62 @@
+"""Read-only history of one coin from ``coin_metrics`` (the collector's table), for charts.
+
+Column names are a fixed list in this module; nothing from a request is put into SQL text.
+NUMERIC values are converted to float8 in the query (one conversion, at the boundary).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+# Columns served to clients, in this order. Prices and volumes as float8.
+FLOAT_COLUMNS: tuple[str, ...] = (
+    "price_open",
+    "price_high",
+    "price_low",
+    "price_close",
+    "market_cap_close",
+    "bonding_curve_pct",
+    "volume_sol",
+    "buy_volume_sol",
+    "sell_volume_sol",
+)
+OTHER_COLUMNS: tuple[str, ...] = ("phase_id_at_time", "num_buys", "num_sells", "is_koth")
+
+_SELECT = ", ".join(
+    ['"timestamp"', *(f'"{c}"::float8 AS "{c}"' for c in FLOAT_COLUMNS), *OTHER_COLUMNS]
+)
+_RANGE = """
+ WHERE mint = $1
+   AND ($2::timestamptz IS NULL OR "timestamp" >= $2)
+   AND ($3::timestamptz IS NULL OR "timestamp" <= $3)
+"""
+
+# The newest ``limit`` rows of the range, returned oldest first (ready to plot).
+COIN_METRICS = f"""
+SELECT * FROM (
+    SELECT {_SELECT} FROM coin_metrics {_RANGE}
+     ORDER BY "timestamp" DESC
+     LIMIT $4
+) newest
+ORDER BY "timestamp"
+"""
+
+COUNT_COIN_METRICS = f"SELECT count(*) FROM coin_metrics {_RANGE}"
+
+
+async def coin_metrics(
+    conn: asyncpg.Connection,
+    coin_id: str,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """(rows oldest first, number of rows in the range). Raises UndefinedTableError if the
+    collector's table does not exist."""
+    rows = await conn.fetch(COIN_METRICS, coin_id, since, until, limit)
+    total = await conn.fetchval(COUNT_COIN_METRICS, coin_id, since, until)
+    return [dict(r) for r in rows], int(total)

@@ -1,0 +1,103 @@
+"""``ml-prediction-service demo``: argument parsing and the command handler."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from ml_prediction_service.cli import CommandError, resolve_dsn
+from ml_prediction_service.config import Settings
+from ml_prediction_service.observability.logging import setup_logging
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port: {text}")
+    return value
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from ml_prediction_service.demo.api_setup import DemoSetupError
+    from ml_prediction_service.demo.runner import Demo, DemoOptions
+    from ml_prediction_service.demo.servers import PortInUse
+    from ml_prediction_service.sim.training import TrainingError
+
+    options = DemoOptions(
+        coins=args.coins,
+        speed=args.speed,
+        duration=args.duration,
+        ui=not args.no_ui,
+        training_port=args.training_port,
+        webhook_port=args.webhook_port,
+        seed=args.seed,
+        status_interval=args.status_interval,
+    )
+    if "log_level" not in settings.model_fields_set:
+        # The demo prints its own progress; the service's INFO lines (one per request)
+        # would drown it. LOG_LEVEL=INFO brings them back.
+        setup_logging("WARNING", settings.log_format, settings.log_json_indent)
+    where = "DB_DSN" if settings.db_dsn else f"embedded PostgreSQL in {settings.data_dir}"
+    _say(f"demo: starting the database ({where}) …")
+    dsn = resolve_dsn(settings)
+    try:
+        return asyncio.run(Demo(settings, dsn, options, _say).run())
+    except CommandError:
+        raise
+    except (PortInUse, DemoSetupError, TrainingError) as exc:
+        raise CommandError(str(exc)) from exc
+    except RuntimeError as exc:
+        raise CommandError(f"demo failed: {exc}") from exc
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``demo`` to the ``ml-prediction-service`` parser."""
+    demo = subparsers.add_parser(
+        "demo",
+        help="the whole system locally: database, demo models, API, simulator, UI",
+        description="Start everything on 127.0.0.1 with demo data; Ctrl-C stops it. "
+        "Honours API_PORT, UI_PORT, DATA_DIR, API_KEY and DB_DSN.",
+    )
+    demo.add_argument("--coins", type=_positive_int, default=25, help="coins per generation (25)")
+    demo.add_argument(
+        "--speed", type=_positive_float, default=60.0, help="simulated seconds per second (60)"
+    )
+    demo.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=None,
+        help="stop after this many seconds of running (default: until Ctrl-C)",
+    )
+    demo.add_argument("--no-ui", action="store_true", help="do not start the web UI")
+    demo.add_argument(
+        "--training-port", type=_port, default=8001, help="training-service stand-in port (8001)"
+    )
+    demo.add_argument(
+        "--webhook-port", type=_port, default=0, help="webhook receiver port (default: any free)"
+    )
+    demo.add_argument("--seed", type=int, default=None, help="simulation seed (default: random)")
+    demo.add_argument(
+        "--status-interval",
+        type=_positive_float,
+        default=15.0,
+        help="seconds between status lines (15)",
+    )
+    demo.set_defaults(handler=cmd_demo)

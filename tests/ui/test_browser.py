@@ -1,0 +1,201 @@
+"""A real browser (headless Debian Chromium, driven by Playwright) against the real UI
+(``streamlit run`` as a subprocess) and the real API with data. Screenshots go to
+``artifacts/ui/`` (git-ignored)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ml_prediction_service.ui.commands import streamlit_command
+from tests.support.http import free_port
+from tests.ui.world import UiWorld
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+WAIT_MS = 45_000
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian chromium is not installed (/usr/bin/chromium); .ci/run installs it "
+        "with apt-get install chromium",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def ui_url(world_ui: UiWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The Streamlit app as `ml-prediction-service ui` runs it, on a free port."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
+    env = {**os.environ, **world_ui.env()}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            streamlit_command(port),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log_path.read_text()
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "streamlit did not start: " + log_path.read_text()
+            time.sleep(0.25)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A headless Chromium with a fresh profile directory."""
+    from playwright.sync_api import sync_playwright
+
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1800},
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def settle(page: Any) -> None:
+    """Wait until Streamlit has finished the current run (no "running" indicator, no
+    skeletons of elements still on their way)."""
+    page.wait_for_load_state("networkidle", timeout=WAIT_MS)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=WAIT_MS
+    )
+    time.sleep(0.5)
+
+
+def shoot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000
+    return path
+
+
+def see(page: Any, text: str) -> None:
+    page.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=WAIT_MS)
+
+
+def test_every_page_in_a_real_browser(browser: Any, ui_url: str, world_ui: UiWorld) -> None:
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    page.goto(ui_url)
+    see(page, "Active models")
+    for name in ("UI Forest rule", "UI Boost rule", "UI Forest time"):
+        see(page, name)
+    see(page, "healthy")
+    # the throughput chart appears once the page has refreshed itself (every 5 s)
+    page.locator(".js-plotly-plot").first.wait_for(state="visible", timeout=WAIT_MS)
+    settle(page)
+    shoot(page, "overview")
+
+    page.goto(f"{ui_url}/models")
+    see(page, "UI Boost rule")
+    see(page, "Deactivate")
+    settle(page)
+    shoot(page, "models")
+
+    page.goto(f"{ui_url}/alerts")
+    see(page, "alerts in total")
+    link = page.locator('a[href*="predictions?coin="]').first
+    link.wait_for(state="visible", timeout=WAIT_MS)
+    settle(page)
+    shoot(page, "alerts")
+    link.click()  # the coin view of an alerting coin
+    page.wait_for_url("**/predictions?coin=*", timeout=WAIT_MS)
+    chart = page.locator(".js-plotly-plot").first
+    chart.wait_for(state="visible", timeout=WAIT_MS)
+    see(page, "price_close (SOL)")
+    see(page, "P(UI Boost rule)")
+    settle(page)
+    shoot(page, "coin-view")
+
+    page.goto(f"{ui_url}/predictions")
+    see(page, "Rows per page")
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(state="visible", timeout=WAIT_MS)
+    settle(page)
+    shoot(page, "predictions")
+
+    page.goto(f"{ui_url}/webhooks")
+    see(page, "Delivery log")
+    see(page, "Waiting in outbox")
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(state="visible", timeout=WAIT_MS)
+    settle(page)
+    shoot(page, "webhooks")
+    assert not errors, errors
+    page.close()
+
+
+def test_deactivate_and_activate_by_clicking(browser: Any, ui_url: str, world_ui: UiWorld) -> None:
+    model = world_ui.models["UI Forest time"]
+    button = f".st-key-toggle_{model['id']} button"
+    page = browser.new_page()
+    page.goto(f"{ui_url}/models")
+    see(page, "UI Forest time")
+    page.locator(button).wait_for(state="visible", timeout=WAIT_MS)
+    assert "Deactivate" in page.locator(button).inner_text()
+
+    page.locator(button).click()
+    see(page, "Deactivated UI Forest time")
+    page.wait_for_function(
+        f"() => document.querySelector('{button}')?.innerText.includes('Activate')",
+        timeout=WAIT_MS,
+    )
+    assert world_ui.model("UI Forest time")["is_active"] is False
+    settle(page)
+    shoot(page, "models-after-deactivate")
+
+    page.locator(button).click()
+    see(page, "Activated UI Forest time")
+    page.wait_for_function(
+        f"() => document.querySelector('{button}')?.innerText.includes('Deactivate')",
+        timeout=WAIT_MS,
+    )
+    assert world_ui.model("UI Forest time")["is_active"] is True
+    page.close()
