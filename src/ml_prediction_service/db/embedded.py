@@ -97,6 +97,8 @@ def start_embedded(data_dir: Path, *, cleanup: Cleanup = "stop") -> EmbeddedData
         # A handle cached in this process whose server was stopped (e.g. by db-stop).
         with PostgresServer._lock:
             server.ensure_postgres_running()
+            if os.getpid() not in server.global_process_id_list.get():
+                server.global_process_id_list.get_and_add(os.getpid())  # stop it at exit
     dsn = str(server.get_uri())
     logger.info("embedded PostgreSQL ready at %s (data in %s)", dsn, pgdata)
     return EmbeddedDatabase(pgdata=pgdata, dsn=dsn)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from fastapi import FastAPI
 
 from ml_prediction_service.api.app import create_app
 from ml_prediction_service.config import Settings
@@ -35,6 +36,13 @@ async def test_health_follows_the_database(tmp_path: Path) -> None:
         _env_file=None, data_dir=tmp_path, health_check_interval_seconds=0.5
     )
     app = create_app(settings, db.dsn)
+    try:
+        await _outage_round_trip(app, tmp_path)
+    finally:
+        await asyncio.to_thread(stop_embedded, tmp_path)
+
+
+async def _outage_round_trip(app: FastAPI, tmp_path: Path) -> None:
     async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as client:
         assert (await _poll(client, 200, 10)).status_code == 200
 
