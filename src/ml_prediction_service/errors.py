@@ -34,8 +34,3 @@ class NotFoundError(ServiceError):
 class ConflictError(ServiceError):
     code = "conflict"
     status = 409
-
-
-class DatabaseUnavailable(ServiceError):
-    code = "db_unavailable"
-    status = 503

@@ -8,21 +8,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-import asyncpg
-
+from ml_prediction_service.db.pool import CONNECTION_ERRORS
 from ml_prediction_service.observability.metrics import Metrics
 
 logger = logging.getLogger(__name__)
-
-# Expected in a long-running service (database restarts, network blips): not a crash.
-CONNECTION_ERRORS = (
-    ConnectionError,
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-)
 
 
 def supervise(

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ml_prediction_service.db.pool import CONNECTION_ERRORS
 from ml_prediction_service.errors import ServiceError
 from ml_prediction_service.observability.logging import request_id_var
 
@@ -29,14 +29,6 @@ _STATUS_CODES = {
     429: "too_many_requests",
     503: "unavailable",
 }
-
-DB_ERRORS = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-)
 
 
 def error_body(detail: str, code: str, **extra: Any) -> dict[str, Any]:
@@ -91,7 +83,7 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=503,
         )
 
-    for exc_class in DB_ERRORS:
+    for exc_class in CONNECTION_ERRORS:
         app.add_exception_handler(exc_class, _db_error)
 
     @app.exception_handler(Exception)

@@ -48,10 +48,6 @@ def history_query() -> str:
     """
 
 
-def history_columns() -> tuple[str, ...]:
-    return BASE_COLUMNS
-
-
 async def fetch_histories(
     conn: asyncpg.Connection,
     mints: list[str],
@@ -74,12 +70,6 @@ async def fetch_histories(
     coin_index = matrix[:, 0].astype(np.int64) - 1
     timestamps_ns = matrix[:, 1].astype(np.int64) * 1000
     return coin_index, timestamps_ns, np.ascontiguousarray(matrix[:, 2:])
-
-
-async def coin_exists(conn: asyncpg.Connection, mint: str) -> bool:
-    return bool(
-        await conn.fetchval("SELECT EXISTS (SELECT 1 FROM coin_metrics WHERE mint = $1)", mint)
-    )
 
 
 async def latest_snapshot(

@@ -16,6 +16,16 @@ import asyncpg
 
 logger = logging.getLogger(__name__)
 
+# Errors that mean "the database (or the network to it) is not there right now": expected in
+# a long-running service, answered with 503s, reconnects and backoff rather than crashes.
+CONNECTION_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+)
+
 
 def _encode_numeric(value: Any) -> str:
     return str(value)

@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from ml_prediction_service.db.filters import where_clause
+
 INSERT_PREDICTIONS = """
 INSERT INTO predictions (coin_id, data_timestamp, model_id, active_model_id, prediction,
                          probability, phase_id_at_time, prediction_duration_ms, is_stale,
@@ -134,22 +136,18 @@ class PredictionFilter:
     until: datetime | None = None
 
     def where(self) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        args: list[Any] = []
-        for column, value, op in (
-            ("p.coin_id", self.coin_id, "="),
-            ("p.model_id", self.model_id, "="),
-            ("p.active_model_id", self.active_model_id, "="),
-            ("p.prediction", self.prediction, "="),
-            ("p.probability", self.min_probability, ">="),
-            ("p.is_alert", self.is_alert, "="),
-            ("p.data_timestamp", self.since, ">="),
-            ("p.data_timestamp", self.until, "<="),
-        ):
-            if value is not None:
-                args.append(value)
-                clauses.append(f"{column} {op} ${len(args)}")
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+        return where_clause(
+            (
+                ("p.coin_id", "=", self.coin_id),
+                ("p.model_id", "=", self.model_id),
+                ("p.active_model_id", "=", self.active_model_id),
+                ("p.prediction", "=", self.prediction),
+                ("p.probability", ">=", self.min_probability),
+                ("p.is_alert", "=", self.is_alert),
+                ("p.data_timestamp", ">=", self.since),
+                ("p.data_timestamp", "<=", self.until),
+            )
+        )
 
 
 async def list_predictions(

@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from ml_prediction_service.db.filters import where_clause
+
 ENQUEUE = """
 INSERT INTO prediction_webhook_outbox (coin_id, data_timestamp, webhook_url, payload,
                                        idempotency_key)
@@ -149,19 +151,15 @@ class LogFilter:
     since: datetime | None = None
 
     def where(self) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        args: list[Any] = []
-        for column, value, op in (
-            ("coin_id", self.coin_id, "="),
-            ("outcome", self.outcome, "="),
-            ("response_status", self.response_status, "="),
-            ("outbox_id", self.outbox_id, "="),
-            ("created_at", self.since, ">="),
-        ):
-            if value is not None:
-                args.append(value)
-                clauses.append(f"{column} {op} ${len(args)}")
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+        return where_clause(
+            (
+                ("coin_id", "=", self.coin_id),
+                ("outcome", "=", self.outcome),
+                ("response_status", "=", self.response_status),
+                ("outbox_id", "=", self.outbox_id),
+                ("created_at", ">=", self.since),
+            )
+        )
 
 
 async def list_log(

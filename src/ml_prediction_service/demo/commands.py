@@ -6,22 +6,9 @@ import argparse
 import asyncio
 
 from ml_prediction_service.cli import CommandError, resolve_dsn
+from ml_prediction_service.cli_args import positive_float, positive_int
 from ml_prediction_service.config import Settings
 from ml_prediction_service.observability.logging import setup_logging
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
 
 
 def _port(text: str) -> int:
@@ -76,13 +63,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Start everything on 127.0.0.1 with demo data; Ctrl-C stops it. "
         "Honours API_PORT, UI_PORT, DATA_DIR, API_KEY and DB_DSN.",
     )
-    demo.add_argument("--coins", type=_positive_int, default=25, help="coins per generation (25)")
+    demo.add_argument("--coins", type=positive_int, default=25, help="coins per generation (25)")
     demo.add_argument(
-        "--speed", type=_positive_float, default=60.0, help="simulated seconds per second (60)"
+        "--speed", type=positive_float, default=60.0, help="simulated seconds per second (60)"
     )
     demo.add_argument(
         "--duration",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         help="stop after this many seconds of running (default: until Ctrl-C)",
     )
@@ -96,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     demo.add_argument("--seed", type=int, default=None, help="simulation seed (default: random)")
     demo.add_argument(
         "--status-interval",
-        type=_positive_float,
+        type=positive_float,
         default=15.0,
         help="seconds between status lines (15)",
     )

@@ -119,8 +119,9 @@ class ModelRegistry:
     def failed(self) -> list[ActiveModel]:
         return [m for _, m in sorted(self.models.items()) if m.error is not None]
 
-    def runtime_info(self, active_id: int) -> dict[str, Any]:
-        model = self.models.get(active_id)
+    def runtime_info(self, active_id: int, *, is_active: bool = True) -> dict[str, Any]:
+        """Runtime status for the API: loaded / error / loading / inactive."""
+        model = self.models.get(active_id) if is_active else None
         if model is None:
             return {
                 "status": "inactive",

@@ -9,6 +9,7 @@ import time
 
 import asyncpg
 
+from ml_prediction_service.db.pool import CONNECTION_ERRORS
 from ml_prediction_service.db.schema import (
     TriggerStatus,
     install_coin_metrics_trigger,
@@ -18,7 +19,8 @@ from ml_prediction_service.observability.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
-DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+# A failing probe query counts too, whatever PostgreSQL says.
+DB_ERRORS = (*CONNECTION_ERRORS, asyncpg.PostgresError)
 
 
 class HealthMonitor:

@@ -26,6 +26,7 @@ from ml_prediction_service.features import (
     TailBatch,
     advance_prefix_state,
 )
+from ml_prediction_service.features.state import STATE_COLUMNS
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -34,7 +35,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 COLUMN_INDEX = {name: i for i, name in enumerate(BASE_COLUMNS)}
 _KEY_IDX = [COLUMN_INDEX[c] for c in HISTORY_KEY_COLUMNS]
-_STATE_COLUMNS = ("price_close", "price_high", "volume_sol", "dev_sold_amount")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +100,7 @@ class BatchInputs:
 
 
 def _state_dict(values: FloatArray) -> dict[str, FloatArray]:
-    return {c: values[:, COLUMN_INDEX[c]] for c in _STATE_COLUMNS}
+    return {c: values[:, COLUMN_INDEX[c]] for c in STATE_COLUMNS}
 
 
 def assemble(

@@ -55,11 +55,9 @@ class WakeupListener:
         self.metrics = metrics
         self.ping_interval = ping_interval
         self.connected = False
-        self.notifications = 0
         self.malformed = 0
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        self.notifications += 1
         problem = payload_problem(payload)
         if problem is not None:
             self.malformed += 1

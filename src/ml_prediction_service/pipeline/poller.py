@@ -64,7 +64,6 @@ class MetricsPoller:
         self.max_rows = max_rows
         self.active = False
         self._seen: dict[tuple[str, datetime], None] = {}
-        self.rows_queued = 0
 
     def should_poll(self) -> bool:
         trigger = self.health.trigger
@@ -117,6 +116,5 @@ class MetricsPoller:
         for key in [k for k in self._seen if k[1] <= horizon]:
             del self._seen[key]
         if fresh:
-            self.rows_queued += len(fresh)
             self.wakeup.set()
         return len(rows)

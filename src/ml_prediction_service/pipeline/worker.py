@@ -65,10 +65,7 @@ def required_depth(models: list[ActiveModel]) -> int:
 class WorkerStats:
     batches: int = 0
     events: int = 0
-    predictions: int = 0
-    skipped: Counter[str] = field(default_factory=Counter)
     stage_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
-    last_batch_at: float | None = None
 
 
 class PredictionWorker:
@@ -294,12 +291,9 @@ class PredictionWorker:
             logger.debug("model %s error: %s", active_id, error)
         for skip in outcome.skips:
             m.predictions_skipped_total.labels(reason=skip.reason).inc()
-            self.stats.skipped[skip.reason] += 1
         m.events_processed_total.inc(len(events))
         self.stats.batches += 1
         self.stats.events += len(events)
-        self.stats.predictions += inserted
-        self.stats.last_batch_at = time.time()
         if inserted < len(rows):
             logger.info("%d predictions already existed (reprocessed events)", len(rows) - inserted)
         now = datetime.now(UTC)

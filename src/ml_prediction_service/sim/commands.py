@@ -17,30 +17,10 @@ from pathlib import Path
 import asyncpg
 
 from ml_prediction_service.cli import CommandError, resolve_dsn
+from ml_prediction_service.cli_args import non_negative_float, positive_float, positive_int
 from ml_prediction_service.config import Settings
 from ml_prediction_service.db.pool import connect
 from ml_prediction_service.sim.ddl import create_dev_schema, missing_tables
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
 
 
 async def _install_trigger_if_migrated(conn: asyncpg.Connection) -> str:
@@ -258,45 +238,45 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sim = subparsers.add_parser(
         "simulate", help="collector stand-in: insert simulated coin life cycles"
     )
-    sim.add_argument("--coins", type=_positive_int, default=20, help="coins to launch (20)")
+    sim.add_argument("--coins", type=positive_int, default=20, help="coins to launch (20)")
     sim.add_argument(
-        "--duration", type=_positive_float, default=60.0, help="wall-clock seconds (60)"
+        "--duration", type=positive_float, default=60.0, help="wall-clock seconds (60)"
     )
     sim.add_argument(
         "--speed",
-        type=_positive_float,
+        type=positive_float,
         default=1.0,
         help="simulated seconds per wall second (1; 60 = one hour per minute)",
     )
     sim.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
     sim.add_argument(
         "--rate",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=None,
         help="rows per second instead of real-time pacing; 0 = as fast as possible",
     )
     sim.add_argument(
-        "--batch-size", type=_positive_int, default=500, help="max rows per INSERT (500)"
+        "--batch-size", type=positive_int, default=500, help="max rows per INSERT (500)"
     )
     sim.add_argument(
         "--flush-interval",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=0.05,
         help="seconds a partial batch may wait before it is inserted (0.05)",
     )
     sim.add_argument(
         "--launch-span",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=None,
         help="simulated seconds over which coins launch (default: duration x speed)",
     )
     sim.add_argument(
         "--null-fraction",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=0.001,
         help="chance that a NUMERIC value is NULL (0.001)",
     )
-    sim.add_argument("--progress-interval", type=_positive_float, default=5.0, help="seconds (5)")
+    sim.add_argument("--progress-interval", type=positive_float, default=5.0, help="seconds (5)")
     sim.set_defaults(handler=cmd_simulate)
 
     train = subparsers.add_parser(
@@ -309,7 +289,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     train.add_argument("--name", default=None, help="model name (default: generated)")
     train.add_argument("--seed", type=int, default=42, help="random seed (42)")
     train.add_argument(
-        "--coins", type=_positive_int, default=40, help="simulated coins to train on (40)"
+        "--coins", type=positive_int, default=40, help="simulated coins to train on (40)"
     )
     train.add_argument(
         "--from-db", action="store_true", help="train on coin_metrics instead of a simulation"

@@ -34,17 +34,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def to_read(service: Service, row: dict[str, Any]) -> ActiveModelRead:
-    info = (
-        service.registry.runtime_info(int(row["id"]))
-        if row["is_active"]
-        else {
-            "status": "inactive",
-            "runtime": None,
-            "error": None,
-            "note": None,
-            "input_features": None,
-        }
-    )
+    info = service.registry.runtime_info(int(row["id"]), is_active=bool(row["is_active"]))
     return ActiveModelRead(
         **{k: v for k, v in row.items() if k in ActiveModelRead.model_fields},
         name=display_name(row),
