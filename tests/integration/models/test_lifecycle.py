@@ -55,7 +55,7 @@ async def test_full_life_cycle(world: World, trained: dict[str, TrainedFile]) ->
     assert rf["training_metrics"]["roc_auc"] == 0.88
 
     xgb = (await api.post("/api/models/import", json={"model_id": xgb_id})).json()
-    assert xgb["runtime"]["runtime"] == "xgboost-inplace"
+    assert xgb["runtime"]["runtime"] == "onnxruntime"
     # time-based fields come from params._time_based when the columns are NULL
     assert (xgb["future_minutes"], xgb["price_change_percent"], xgb["target_direction"]) == (
         10,
