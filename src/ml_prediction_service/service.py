@@ -19,7 +19,7 @@ from ml_prediction_service.config import Settings
 from ml_prediction_service.db.pool import create_pool
 from ml_prediction_service.db.schema import migrate
 from ml_prediction_service.models.manager import ModelManager
-from ml_prediction_service.models.registry import ModelRegistry
+from ml_prediction_service.models.registry import ModelRegistry, settle_heap
 from ml_prediction_service.observability.health import HealthMonitor
 from ml_prediction_service.observability.metrics import Metrics
 from ml_prediction_service.pipeline.listener import WakeupListener
@@ -128,6 +128,7 @@ class Service:
                 service.tasks.append(supervise(f"prediction-worker-{k}", worker.run, metrics))
             service.tasks.append(supervise("metrics-poller", service.poller.run, metrics))
             service.tasks.append(supervise("webhook-sender", service.webhooks.run, metrics))
+        settle_heap()
         logger.info("ml-prediction-service %s started", __version__)
         return service
 
@@ -137,7 +138,7 @@ class Service:
 
     @property
     def coins_cached(self) -> int:
-        return sum(len(w.cache.coins) for w in self.workers)
+        return sum(len(w.cache) for w in self.workers)
 
     async def stop(self) -> None:
         await cancel_all(self.tasks)
