@@ -32,6 +32,11 @@ def history_query() -> str:
 
     ``$1`` mints, ``$2`` exclusive lower bounds (NULL = whole history), ``$3`` inclusive
     upper bounds (the snapshot's timestamp: history *as of* the event, never "now").
+
+    Both bounds are plain range conditions (``COALESCE`` rather than ``lo IS NULL OR …``) so
+    that each coin is one range scan of the collector's ``(mint, timestamp)`` index: with an
+    ``OR`` the planner falls back to scanning all of ``coin_metrics`` (measured: 20 ms at
+    200k rows instead of 0.3 ms, growing with the table).
     """
     values = ", ".join(f"COALESCE({_float_expr(c)}, 'NaN'::float8)" for c in BASE_COLUMNS)
     return f"""
@@ -43,23 +48,28 @@ def history_query() -> str:
           JOIN coin_metrics m
             ON m.mint = q.mint
            AND m."timestamp" <= q.hi
-           AND (q.lo IS NULL OR m."timestamp" > q.lo)
+           AND m."timestamp" > COALESCE(q.lo, '-infinity'::timestamptz)
          ORDER BY q.idx, m."timestamp"
     """
 
 
-async def fetch_histories(
+async def fetch_history_records(
     conn: asyncpg.Connection,
     mints: list[str],
     lower: list[datetime | None],
     upper: list[datetime],
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
-    """One query for all coins of a batch.
+) -> list[asyncpg.Record]:
+    """One query for all coins of a batch (see ``history_query``); ``history_arrays`` turns
+    the result into arrays (CPU work: callers may run it off the event loop)."""
+    rows: list[asyncpg.Record] = await conn.fetch(history_query(), mints, lower, upper)
+    return rows
 
-    Returns ``(coin_index, timestamps_ns, values)``: ``coin_index`` (rows,) 0-based position
-    in ``mints``; ``values`` (rows, len(BASE_COLUMNS)) in ``BASE_COLUMNS`` order.
-    """
-    rows = await conn.fetch(history_query(), mints, lower, upper)
+
+def history_arrays(
+    rows: list[asyncpg.Record],
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """``(coin_index, timestamps_ns, values)``: ``coin_index`` (rows,) 0-based position in
+    the query's ``mints``; ``values`` (rows, len(BASE_COLUMNS)) in ``BASE_COLUMNS`` order."""
     if not rows:
         return (
             np.empty(0, dtype=np.int64),
@@ -70,6 +80,16 @@ async def fetch_histories(
     coin_index = matrix[:, 0].astype(np.int64) - 1
     timestamps_ns = matrix[:, 1].astype(np.int64) * 1000
     return coin_index, timestamps_ns, np.ascontiguousarray(matrix[:, 2:])
+
+
+async def fetch_histories(
+    conn: asyncpg.Connection,
+    mints: list[str],
+    lower: list[datetime | None],
+    upper: list[datetime],
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """``fetch_history_records`` + ``history_arrays`` in one call."""
+    return history_arrays(await fetch_history_records(conn, mints, lower, upper))
 
 
 async def latest_snapshot(

@@ -10,26 +10,97 @@ import asyncpg
 
 from ml_prediction_service.db.filters import where_clause
 
-INSERT_PREDICTIONS = """
-INSERT INTO predictions (coin_id, data_timestamp, model_id, active_model_id, prediction,
-                         probability, phase_id_at_time, prediction_duration_ms, is_stale,
-                         is_alert, alert_threshold, event_received_at, features, created_at)
-SELECT c, t, m, a, p, round(pr::numeric, 4), ph, d, s, al, th, r, f, clock_timestamp()
-  FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::int[],
-              $6::float8[], $7::int[], $8::int[], $9::bool[], $10::bool[], $11::float8[],
-              $12::timestamptz[], $13::jsonb[])
-       AS u(c, t, m, a, p, pr, ph, d, s, al, th, r, f)
-ON CONFLICT (active_model_id, coin_id, data_timestamp) DO NOTHING
+# One statement per batch. Coin-level values (text, timestamps) travel once per coin and
+# model-level ones once per model; each prediction is just (coin index, model index,
+# probability). prediction and is_alert are derived here exactly as ``ModelResult`` does
+# (p > 0.5, p >= alert threshold, in float8). Idempotent on (coin, data timestamp, model).
+# The result: per model, how many rows were new, and which of those new rows' coins may
+# need a webhook (fresh rows of the models listed in $13; routing filters them further).
+INSERT_BATCH = """
+WITH ins AS (
+    INSERT INTO predictions (coin_id, data_timestamp, model_id, active_model_id, prediction,
+                             probability, phase_id_at_time, prediction_duration_ms, is_stale,
+                             is_alert, alert_threshold, event_received_at, created_at)
+    SELECT c.mint, c.ts, m.model_id, m.active_id, (p.prob > 0.5)::int,
+           round(p.prob::numeric, 4), c.phase, $9, c.stale, p.prob >= m.threshold,
+           m.threshold, c.received, clock_timestamp()
+      FROM unnest($10::int[], $11::int[], $12::float8[]) AS p(ci, mi, prob)
+      JOIN unnest($1::text[], $2::timestamptz[], $3::int[], $4::timestamptz[], $5::bool[])
+           WITH ORDINALITY AS c(mint, ts, phase, received, stale, i) ON c.i = p.ci + 1
+      JOIN unnest($6::bigint[], $7::bigint[], $8::float8[])
+           WITH ORDINALITY AS m(model_id, active_id, threshold, i) ON m.i = p.mi + 1
+    ON CONFLICT (coin_id, data_timestamp, active_model_id) DO NOTHING
+    RETURNING active_model_id, coin_id, is_stale
+)
+SELECT active_model_id, count(*) AS n,
+       array_agg(coin_id) FILTER (WHERE NOT is_stale AND active_model_id = ANY($13::bigint[]))
+           AS webhook_coins
+  FROM ins GROUP BY active_model_id
 """
 
-RETURN_ROWS = "RETURNING coin_id, data_timestamp, active_model_id"
 
-# Without webhooks only the per-model counts of new rows are needed: ~10 rows come back
-# instead of one per prediction.
-COUNT_NEW = """
-WITH ins AS ({insert} RETURNING active_model_id)
-SELECT active_model_id, count(*) AS n FROM ins GROUP BY active_model_id
-"""
+@dataclass(frozen=True, slots=True)
+class PredictionBatch:
+    """A batch's predictions in columnar form.
+
+    Per coin (``coin_ids`` … ``stale``), per model (``model_ids`` … ``thresholds``), and per
+    prediction: ``coin`` / ``model`` (0-based indices into those) and ``probability``.
+    """
+
+    coin_ids: list[str]
+    data_timestamps: list[datetime]
+    phase_ids: list[int | None]
+    received_at: list[datetime | None]
+    stale: list[bool]
+    model_ids: list[int]
+    active_model_ids: list[int]
+    thresholds: list[float]
+    coin: list[int]
+    model: list[int]
+    probability: list[float]
+    duration_ms: int
+
+    def __len__(self) -> int:
+        return len(self.probability)
+
+
+@dataclass(frozen=True, slots=True)
+class InsertResult:
+    new_per_model: dict[int, int]  # active model id -> new rows (duplicates are not counted)
+    webhook_coins: dict[int, list[str]]  # active model id -> coins of new, fresh rows
+
+
+async def insert_batch(
+    conn: asyncpg.Connection, batch: PredictionBatch, webhook_models: list[int]
+) -> InsertResult:
+    """Insert a batch in one round trip; reprocessed predictions are left as they are."""
+    if not len(batch):
+        return InsertResult({}, {})
+    records = await conn.fetch(
+        INSERT_BATCH,
+        batch.coin_ids,
+        batch.data_timestamps,
+        batch.phase_ids,
+        batch.received_at,
+        batch.stale,
+        batch.model_ids,
+        batch.active_model_ids,
+        batch.thresholds,
+        batch.duration_ms,
+        batch.coin,
+        batch.model,
+        batch.probability,
+        webhook_models,
+    )
+    return InsertResult(
+        {int(r["active_model_id"]): int(r["n"]) for r in records},
+        {
+            int(r["active_model_id"]): list(r["webhook_coins"])
+            for r in records
+            if r["webhook_coins"]
+        },
+    )
+
 
 # Two statements on purpose: the first takes the row locks in id order (an UPDATE ... FROM
 # locks in whatever order its plan visits rows), so concurrent batches never deadlock.
@@ -46,64 +117,6 @@ UPDATE prediction_active_models a
   FROM (SELECT unnest($1::bigint[]) AS id, unnest($2::bigint[]) AS n) c
  WHERE a.id = c.id
 """
-
-
-@dataclass(frozen=True, slots=True)
-class NewPrediction:
-    coin_id: str
-    data_timestamp: datetime
-    model_id: int
-    active_model_id: int
-    prediction: int
-    probability: float
-    phase_id: int | None
-    duration_ms: int
-    is_stale: bool
-    is_alert: bool
-    alert_threshold: float
-    event_received_at: datetime | None
-    features: dict[str, float] | None = None
-
-
-def _arrays(rows: list[NewPrediction]) -> list[list[Any]]:
-    return [
-        [r.coin_id for r in rows],
-        [r.data_timestamp for r in rows],
-        [r.model_id for r in rows],
-        [r.active_model_id for r in rows],
-        [r.prediction for r in rows],
-        [r.probability for r in rows],
-        [r.phase_id for r in rows],
-        [r.duration_ms for r in rows],
-        [r.is_stale for r in rows],
-        [r.is_alert for r in rows],
-        [r.alert_threshold for r in rows],
-        [r.event_received_at for r in rows],
-        [r.features for r in rows],
-    ]
-
-
-async def insert_predictions(
-    conn: asyncpg.Connection, rows: list[NewPrediction]
-) -> list[asyncpg.Record]:
-    """Insert all rows in one statement; returns the rows actually inserted (not duplicates)
-    as (coin_id, data_timestamp, active_model_id)."""
-    if not rows:
-        return []
-    inserted: list[asyncpg.Record] = await conn.fetch(
-        INSERT_PREDICTIONS + RETURN_ROWS, *_arrays(rows)
-    )
-    return inserted
-
-
-async def insert_predictions_counted(
-    conn: asyncpg.Connection, rows: list[NewPrediction]
-) -> dict[int, int]:
-    """Insert all rows in one statement; returns new rows per active model id."""
-    if not rows:
-        return {}
-    records = await conn.fetch(COUNT_NEW.format(insert=INSERT_PREDICTIONS), *_arrays(rows))
-    return {int(r["active_model_id"]): int(r["n"]) for r in records}
 
 
 async def bump_counters(conn: asyncpg.Connection, counts: dict[int, int]) -> None:

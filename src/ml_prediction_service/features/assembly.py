@@ -20,8 +20,10 @@ FloatArray = NDArray[np.float64]
 
 __all__ = [
     "assemble_model_input",
+    "combine",
     "estimator_feature_names",
     "estimator_n_features",
+    "input_positions",
     "model_window_sizes",
     "resolve_model_input_columns",
     "uses_engineered_features",
@@ -170,6 +172,27 @@ def resolve_model_input_columns(
     return columns
 
 
+def input_positions(
+    input_columns: Sequence[str], feature_names: Sequence[str], base_names: Sequence[str]
+) -> list[int]:
+    """Where each input column sits in ``[base | features]`` (the matrix ``combine`` builds).
+
+    Raises ``ValueError`` if a column is in neither.
+    """
+    position = {name: i for i, name in enumerate(base_names)}
+    position.update({name: len(base_names) + i for i, name in enumerate(feature_names)})
+    missing = [c for c in input_columns if c not in position]
+    if missing:
+        raise ValueError(f"columns not computed for this batch: {missing}")
+    return [position[c] for c in input_columns]
+
+
+def combine(features: FloatArray, base: FloatArray) -> FloatArray:
+    """``[base | features]`` side by side: one matrix every model's inputs are taken from."""
+    n = base.shape[0]
+    return np.concatenate((base.reshape(n, -1), features.reshape(n, -1)), axis=1)
+
+
 def assemble_model_input(
     input_columns: Sequence[str],
     *,
@@ -183,17 +206,5 @@ def assemble_model_input(
     ``features``/``feature_names`` come from ``compute_batch_features``; ``base``/``base_names``
     from ``snapshot_base_values``. Raises ``ValueError`` if a column is in neither.
     """
-    where: dict[str, tuple[FloatArray, int]] = {}
-    for i, name in enumerate(base_names):
-        where[name] = (base, i)
-    for i, name in enumerate(feature_names):
-        where[name] = (features, i)
-    missing = [c for c in input_columns if c not in where]
-    if missing:
-        raise ValueError(f"columns not computed for this batch: {missing}")
-    n = features.shape[0] if len(feature_names) else base.shape[0]
-    out = np.empty((n, len(input_columns)))
-    for j, name in enumerate(input_columns):
-        source, i = where[name]
-        out[:, j] = source[:, i]
-    return out
+    positions = input_positions(input_columns, feature_names, base_names)
+    return np.ascontiguousarray(combine(features, base)[:, positions], dtype=np.float64)

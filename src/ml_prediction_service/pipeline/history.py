@@ -1,10 +1,14 @@
 """Per-coin history kept in memory, and the batch inputs of the feature fast path.
 
-For each coin the cache holds a :class:`PrefixState` (exact full-history aggregates: running
-ATH, dev-sold cumsum, last breakout) plus the few most recent history rows after it. A new
-snapshot then needs only the rows since the cached ones — one query for the whole batch —
-and the features equal training's over the coin's *whole* history. Coins not in the cache
-(or whose snapshot is not newer than the cache) are read in full once ("seeded").
+For each coin the store holds a prefix state (exact full-history aggregates: running ATH,
+dev-sold cumsum, last breakout) plus the last ``depth - 1`` history rows after it, in
+preallocated arrays (one slot per coin). A new snapshot then needs only the rows since the
+cached ones — one query for the whole batch — and the features equal training's over the
+coin's *whole* history.
+
+The common case (coin cached, up to ``FAST_PATH_MAX_ROWS`` new rows) is handled for the whole
+batch at once with array operations; coins read in full (not cached yet, or a snapshot not
+newer than the cache) or with many new rows (e.g. after downtime) go through a per-coin path.
 
 Pure CPU work, no I/O: the worker fetches rows and runs this in a thread.
 """
@@ -12,7 +16,7 @@ Pure CPU work, no I/O: the worker fetches rows and runs this in a thread.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -30,11 +34,20 @@ from ml_prediction_service.features.state import STATE_COLUMNS
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FAST_PATH_MAX_ROWS = 8
+"""A cached coin with at most this many new rows in a batch takes the vectorised path."""
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 COLUMN_INDEX = {name: i for i, name in enumerate(BASE_COLUMNS)}
 _KEY_IDX = [COLUMN_INDEX[c] for c in HISTORY_KEY_COLUMNS]
+_HIGH = COLUMN_INDEX["price_high"]
+_CLOSE = COLUMN_INDEX["price_close"]
+_DEV = COLUMN_INDEX["dev_sold_amount"]
+_N_COLS = len(BASE_COLUMNS)
+_INITIAL_SLOTS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,42 +62,156 @@ class Snapshot:
     @property
     def ts_ns(self) -> int:
         """Epoch nanoseconds, exact (microsecond resolution like PostgreSQL)."""
-        return ((self.timestamp - _EPOCH) // _MICROSECOND) * 1000
+        return ((self.timestamp - EPOCH) // _MICROSECOND) * 1000
 
 
-@dataclass(slots=True)
-class CoinHistory:
-    state: PrefixState
-    ts: IntArray  # history rows after the state, time order
-    values: FloatArray  # (rows, len(BASE_COLUMNS))
+def _empty_prefix(n: int) -> PrefixBatch:
+    return PrefixBatch.empty(n)
+
+
+def _prefix_take(prefix: PrefixBatch, idx: IntArray) -> PrefixBatch:
+    return PrefixBatch(**{f.name: getattr(prefix, f.name)[idx] for f in fields(PrefixBatch)})
+
+
+def _prefix_put(target: PrefixBatch, idx: IntArray, source: PrefixBatch) -> None:
+    for f in fields(PrefixBatch):
+        getattr(target, f.name)[idx] = getattr(source, f.name)
+
+
+def _prefix_row(prefix: PrefixBatch, i: int) -> PrefixState:
+    return PrefixState(
+        n_rows=int(prefix.n_rows[i]),
+        first_ts_ns=int(prefix.first_ts_ns[i]),
+        last_ts_ns=int(prefix.last_ts_ns[i]),
+        ath=float(prefix.ath[i]),
+        dev_sold_cumsum=float(prefix.dev_sold_cumsum[i]),
+        last_breakout_ts_ns=int(prefix.last_breakout_ts_ns[i]) if prefix.has_breakout[i] else None,
+    )
+
+
+def fold_rows(prefix: PrefixBatch, ts: IntArray, values: FloatArray) -> PrefixBatch:
+    """The prefix states after folding in a block of rows per coin, for many coins at once.
+
+    ``ts`` (g, F) and ``values`` (g, F, columns): each coin's rows in time order, right-aligned,
+    padding (all NaN) on the left — the same result as ``advance_prefix_state`` row by row.
+    """
+    g, width = ts.shape
+    if width == 0 or g == 0:
+        return prefix
+    real = ~np.isnan(values[:, :, _CLOSE])
+    n_new = real.sum(axis=1)
+    high = values[:, :, _HIGH]
+    running = np.fmax.accumulate(np.concatenate((prefix.ath[:, None], high), axis=1), axis=1)
+    breakout = high > running[:, :-1]  # NaN (padding, or no earlier row) compares False
+    any_breakout = breakout.any(axis=1)
+    last_col = width - 1 - np.argmax(breakout[:, ::-1], axis=1)
+    rows = np.arange(g)
+    dev = values[:, :, _DEV]
+    with np.errstate(all="ignore"):
+        # sequential sum, like the reference's running sum; padding adds 0.0 (exact)
+        dev_sum = np.cumsum(
+            np.concatenate((prefix.dev_sold_cumsum[:, None], np.where(np.isnan(dev), 0.0, dev)), 1),
+            axis=1,
+        )[:, -1]
+    has_new = n_new > 0
+    first_col = np.clip(width - n_new, 0, width - 1)
+    return PrefixBatch(
+        n_rows=prefix.n_rows + n_new,
+        first_ts_ns=np.where(
+            (prefix.n_rows == 0) & has_new, ts[rows, first_col], prefix.first_ts_ns
+        ),
+        last_ts_ns=np.where(has_new, ts[:, -1], prefix.last_ts_ns),
+        ath=running[:, -1],
+        dev_sold_cumsum=dev_sum,
+        has_breakout=prefix.has_breakout | any_breakout,
+        last_breakout_ts_ns=np.where(any_breakout, ts[rows, last_col], prefix.last_breakout_ts_ns),
+    )
+
+
+class HistoryStore:
+    """LRU of coin histories (at most ``capacity`` coins) in arrays, one slot per coin.
+
+    Keeps ``depth - 1`` rows after each coin's prefix state: with the next snapshot's row that
+    is exactly one full tail of ``depth`` rows. Changing ``depth`` (a model with longer
+    windows arrived) empties the store: coins are read in full again once.
+    """
+
+    def __init__(self, capacity: int, depth: int = 1) -> None:
+        if capacity < 1 or depth < 1:
+            raise ValueError("capacity and depth must be >= 1")
+        self.capacity = capacity
+        self.depth = depth
+        self.slots: OrderedDict[str, int] = OrderedDict()
+        self._allocate(min(capacity, _INITIAL_SLOTS))
 
     @property
-    def last_ts_ns(self) -> int:
-        return int(self.ts[-1]) if len(self.ts) else self.state.last_ts_ns
+    def width(self) -> int:
+        return self.depth - 1
 
+    def _allocate(self, size: int) -> None:
+        self.ts = np.zeros((size, self.width), dtype=np.int64)
+        self.values = np.full((size, self.width, _N_COLS), np.nan)
+        self.state = _empty_prefix(size)
+        self._free = list(range(size - 1, -1, -1))
+        self.slots.clear()
 
-@dataclass
-class HistoryCache:
-    """LRU of coin histories, bounded by ``capacity`` coins."""
+    def _grow(self) -> None:
+        size = len(self.ts)
+        new = min(self.capacity, size * 2)
+        ts = np.zeros((new, self.width), dtype=np.int64)
+        ts[:size] = self.ts
+        values = np.full((new, self.width, _N_COLS), np.nan)
+        values[:size] = self.values
+        state = _empty_prefix(new)
+        _prefix_put(state, np.arange(size), self.state)
+        self.ts, self.values, self.state = ts, values, state
+        self._free.extend(range(new - 1, size - 1, -1))
 
-    capacity: int = 50_000
-    coins: OrderedDict[str, CoinHistory] = field(default_factory=OrderedDict)
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    def set_depth(self, depth: int) -> None:
+        if depth != self.depth:
+            self.depth = depth
+            self._allocate(min(self.capacity, _INITIAL_SLOTS))
+
+    def last_ts_ns(self, slot: int) -> int:
+        if self.width and not np.isnan(self.values[slot, -1, _CLOSE]):
+            return int(self.ts[slot, -1])
+        return int(self.state.last_ts_ns[slot])
 
     def lower_bound(self, snap: Snapshot) -> int | None:
         """Exclusive lower bound (ns) of the rows to fetch; None = the whole history."""
-        cached = self.coins.get(snap.mint)
-        if cached is None or cached.last_ts_ns >= snap.ts_ns:
-            return None  # unknown coin, or an old/duplicate snapshot: read as of it, in full
-        return cached.last_ts_ns
+        slot = self.slots.get(snap.mint)
+        if slot is None:
+            return None
+        last = self.last_ts_ns(slot)
+        return None if last >= snap.ts_ns else last  # old/duplicate snapshot: read in full
 
-    def put(self, mint: str, history: CoinHistory) -> None:
-        self.coins[mint] = history
-        self.coins.move_to_end(mint)
-        while len(self.coins) > self.capacity:
-            self.coins.popitem(last=False)
+    def claim(self, mints: list[str]) -> list[tuple[int, str, int]]:
+        """Slots for these coins (existing ones kept, new ones allocated, least recently used
+        coins evicted when full); returns (position, mint, slot) of the coins that own a
+        slot afterwards (with fewer slots than coins, the last ones win)."""
+        assigned = []
+        for pos, mint in enumerate(mints):
+            slot = self.slots.get(mint)
+            if slot is None:
+                if not self._free and len(self.ts) < self.capacity:
+                    self._grow()
+                if self._free:
+                    slot = self._free.pop()
+                else:
+                    _, slot = self.slots.popitem(last=False)
+                self.slots[mint] = slot
+            else:
+                self.slots.move_to_end(mint)
+            assigned.append((pos, mint, slot))
+        return [(p, m, s) for p, m, s in assigned if self.slots.get(m) == s]
 
     def drop(self, mint: str) -> None:
-        self.coins.pop(mint, None)
+        slot = self.slots.pop(mint, None)
+        if slot is not None:
+            self._free.append(slot)
 
 
 @dataclass
@@ -95,128 +222,209 @@ class BatchInputs:
     tail: TailBatch
     prefix: PrefixBatch
     history_rows: IntArray  # total history rows per coin (prefix + tail)
-    needs_reseed: list[int]  # coins whose cached state was too short for the tail
     snapshot_missing: list[int]  # coins whose snapshot row is not a history row (NULL keys)
+
+
+@dataclass
+class _Out:
+    tail_ts: IntArray
+    tail_vals: FloatArray
+    lengths: IntArray
+    prefix: PrefixBatch
+    history_rows: IntArray
+
+
+def assemble(
+    store: HistoryStore,
+    snapshots: list[Snapshot],
+    lower: list[int | None],
+    coin_index: IntArray,
+    timestamps_ns: IntArray,
+    values: FloatArray,
+    *,
+    update_cache: bool = True,
+) -> BatchInputs:
+    """Combine cached rows with the fetched ones into right-aligned tails + prefix states.
+
+    ``lower[i]`` is what :meth:`HistoryStore.lower_bound` said for snapshot ``i`` (None = the
+    fetched rows are the whole history as of the snapshot); fetched rows are ordered by
+    (coin, time). With ``update_cache`` the store moves forward to each snapshot whose row is a
+    history row (only for coins read incrementally, or not cached yet).
+    """
+    n = len(snapshots)
+    depth = store.depth
+    keep = ~np.isnan(values[:, _KEY_IDX]).any(axis=1)
+    coin_index, timestamps_ns, values = coin_index[keep], timestamps_ns[keep], values[keep]
+    counts = np.bincount(coin_index, minlength=n).astype(np.int64)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+    snap_ts = np.fromiter((s.ts_ns for s in snapshots), dtype=np.int64, count=n)
+    has_snapshot_row = np.zeros(n, dtype=bool)
+    if len(timestamps_ns):
+        last_new = timestamps_ns[np.maximum(starts + counts - 1, 0)]
+        has_snapshot_row = (counts > 0) & (last_new == snap_ts)
+
+    slot = np.full(n, -1, dtype=np.int64)
+    for i, snap in enumerate(snapshots):
+        if lower[i] is not None:
+            slot[i] = store.slots.get(snap.mint, -1)
+    fast = (slot >= 0) & (counts <= FAST_PATH_MAX_ROWS)
+
+    out = _Out(
+        tail_ts=np.zeros((n, depth), dtype=np.int64),
+        tail_vals=np.full((n, depth, _N_COLS), np.nan),
+        lengths=np.zeros(n, dtype=np.int64),
+        prefix=_empty_prefix(n),
+        history_rows=np.zeros(n, dtype=np.int64),
+    )
+    updates: list[tuple[IntArray, PrefixBatch, IntArray, FloatArray]] = []
+    fast_idx = np.flatnonzero(fast)
+    if len(fast_idx):
+        updates.append(
+            _fast(store, out, fast_idx, slot, counts, starts, coin_index, timestamps_ns, values)
+        )
+    for i in np.flatnonzero(~fast).tolist():
+        rows = slice(int(starts[i]), int(starts[i] + counts[i]))
+        cached = int(slot[i]) if slot[i] >= 0 else None
+        update = _slow(store, out, i, cached, timestamps_ns[rows], values[rows])
+        if lower[i] is not None or snapshots[i].mint not in store.slots:
+            updates.append(update)  # an old snapshot read in full leaves the cache alone
+    if update_cache:
+        _write_back(store, snapshots, updates, has_snapshot_row)
+    tail = TailBatch(
+        timestamps_ns=out.tail_ts,
+        lengths=out.lengths,
+        columns={name: out.tail_vals[:, :, j] for j, name in enumerate(BASE_COLUMNS)},
+    )
+    return BatchInputs(
+        snapshots=snapshots,
+        tail=tail,
+        prefix=out.prefix,
+        history_rows=out.history_rows,
+        snapshot_missing=np.flatnonzero(~has_snapshot_row).tolist(),
+    )
+
+
+def _fast(
+    store: HistoryStore,
+    out: _Out,
+    idx: IntArray,
+    slot: IntArray,
+    counts: IntArray,
+    starts: IntArray,
+    coin_index: IntArray,
+    timestamps_ns: IntArray,
+    values: FloatArray,
+) -> tuple[IntArray, PrefixBatch, IntArray, FloatArray]:
+    """Cached coins with a few new rows each, all at once: [cached rows | new rows] per coin,
+    right-aligned, then the tail, the state before it, and the state to keep."""
+    depth, width = store.depth, store.width
+    g = len(idx)
+    k = counts[idx]
+    span = width + max(int(k.max()), 1)
+    comb_ts = np.zeros((g, span), dtype=np.int64)
+    comb_vals = np.full((g, span, _N_COLS), np.nan)
+    slots = slot[idx]
+    if width:
+        cols = (span - k - width)[:, None] + np.arange(width)[None, :]
+        rows = np.arange(g)[:, None]
+        comb_ts[rows, cols] = store.ts[slots]
+        comb_vals[rows, cols] = store.values[slots]
+    position = np.full(len(counts), -1, dtype=np.int64)
+    position[idx] = np.arange(g)
+    mine = position[coin_index] >= 0
+    coins = coin_index[mine]
+    rank = np.flatnonzero(mine) - starts[coins]
+    dest_row, dest_col = position[coins], span - counts[coins] + rank
+    comb_ts[dest_row, dest_col] = timestamps_ns[mine]
+    comb_vals[dest_row, dest_col] = values[mine]
+
+    before = fold_rows(
+        _prefix_take(store.state, slots), comb_ts[:, : span - depth], comb_vals[:, : span - depth]
+    )
+    tail_vals = comb_vals[:, span - depth :]
+    lengths = (~np.isnan(tail_vals[:, :, _CLOSE])).sum(axis=1)
+    out.tail_ts[idx] = comb_ts[:, span - depth :]
+    out.tail_vals[idx] = tail_vals
+    out.lengths[idx] = lengths
+    _prefix_put(out.prefix, idx, before)
+    out.history_rows[idx] = before.n_rows + lengths
+    after = fold_rows(
+        before, comb_ts[:, span - depth : span - width], comb_vals[:, span - depth : span - width]
+    )
+    return idx, after, comb_ts[:, span - width :], comb_vals[:, span - width :]
 
 
 def _state_dict(values: FloatArray) -> dict[str, FloatArray]:
     return {c: values[:, COLUMN_INDEX[c]] for c in STATE_COLUMNS}
 
 
-def assemble(
-    cache: HistoryCache,
+def _slow(
+    store: HistoryStore,
+    out: _Out,
+    i: int,
+    cached: int | None,
+    new_ts: IntArray,
+    new_vals: FloatArray,
+) -> tuple[IntArray, PrefixBatch, IntArray, FloatArray]:
+    """One coin: read in full (``cached`` None) or with many new rows after its cached ones."""
+    depth, width = store.depth, store.width
+    if cached is None:
+        state, ts, vals = PrefixState(), new_ts, new_vals
+    else:
+        state = _prefix_row(store.state, cached)
+        real = ~np.isnan(store.values[cached, :, _CLOSE])
+        ts = np.concatenate((store.ts[cached][real], new_ts))
+        vals = np.concatenate((store.values[cached][real], new_vals))
+    cut = max(len(ts) - depth, 0)
+    if cut:
+        state = advance_prefix_state(state, ts[:cut], _state_dict(vals[:cut]))
+    t_ts, t_vals = ts[cut:], vals[cut:]
+    length = len(t_ts)
+    if length:
+        out.tail_ts[i, depth - length :] = t_ts
+        out.tail_vals[i, depth - length :, :] = t_vals
+    out.lengths[i] = length
+    before = PrefixBatch.from_states([state])
+    _prefix_put(out.prefix, np.array([i]), before)
+    out.history_rows[i] = state.n_rows + length
+    fold = max(length - width, 0)
+    after = advance_prefix_state(state, t_ts[:fold], _state_dict(t_vals[:fold])) if fold else state
+    keep_ts = np.zeros((1, width), dtype=np.int64)
+    keep_vals = np.full((1, width, _N_COLS), np.nan)
+    kept = length - fold
+    if kept:
+        keep_ts[0, width - kept :] = t_ts[fold:]
+        keep_vals[0, width - kept :] = t_vals[fold:]
+    return np.array([i]), PrefixBatch.from_states([after]), keep_ts, keep_vals
+
+
+def _write_back(
+    store: HistoryStore,
     snapshots: list[Snapshot],
-    lower: list[int | None],
-    coin_index: IntArray,
-    timestamps_ns: IntArray,
-    values: FloatArray,
-    depth: int,
-    *,
-    update_cache: bool = True,
-) -> BatchInputs:
-    """Combine cached rows with the fetched ones into right-aligned tails + prefix states.
-
-    ``lower[i]`` is what :meth:`HistoryCache.lower_bound` said for snapshot ``i`` (None = the
-    fetched rows are the whole history as of the snapshot). With ``update_cache`` the cache
-    moves forward to each snapshot (only for coins read incrementally or seeded).
-    """
-    n = len(snapshots)
-    n_cols = len(BASE_COLUMNS)
-    tail_ts = np.zeros((n, depth), dtype=np.int64)
-    tail_vals = np.full((n, depth, n_cols), np.nan)
-    lengths = np.zeros(n, dtype=np.int64)
-    states: list[PrefixState] = []
-    history_rows = np.zeros(n, dtype=np.int64)
-    reseed: list[int] = []
-    snapshot_missing: list[int] = []
-    starts = np.searchsorted(coin_index, np.arange(n), side="left")
-    ends = np.searchsorted(coin_index, np.arange(n), side="right")
-    keep_after = max(depth - 1, 0)
-    for i, snap in enumerate(snapshots):
-        new_ts = timestamps_ns[starts[i] : ends[i]]
-        new_vals = values[starts[i] : ends[i]]
-        if len(new_ts):
-            keep = ~np.isnan(new_vals[:, _KEY_IDX]).any(axis=1)
-            new_ts, new_vals = new_ts[keep], new_vals[keep]
-        cached = cache.coins.get(snap.mint) if lower[i] is not None else None
-        if cached is not None and (not len(new_ts) or int(new_ts[-1]) != snap.ts_ns):
-            snapshot_missing.append(i)  # the snapshot row is not a history row: skip it
-            states.append(cached.state)
-            continue
-        if cached is not None:
-            state = cached.state
-            ts = np.concatenate((cached.ts, new_ts)) if len(new_ts) else cached.ts
-            vals = np.concatenate((cached.values, new_vals)) if len(new_ts) else cached.values
-            if state.n_rows > 0 and len(ts) < depth:
-                reseed.append(i)
-                states.append(PrefixState())
-                continue
-        else:
-            state, ts, vals = PrefixState(), new_ts, new_vals
-        cut = max(len(ts) - depth, 0)
-        if cut:
-            state = advance_prefix_state(state, ts[:cut], _state_dict(vals[:cut]))
-        t_ts, t_vals = ts[cut:], vals[cut:]
-        length = len(t_ts)
-        lengths[i] = length
-        if length:
-            tail_ts[i, depth - length :] = t_ts
-            tail_vals[i, depth - length :, :] = t_vals
-        states.append(state)
-        history_rows[i] = state.n_rows + length
-        if not length or int(t_ts[-1]) != snap.ts_ns:
-            snapshot_missing.append(i)  # the snapshot row itself is not a history row
-            continue
-        # An old or duplicate snapshot read in full leaves the (newer) cached state alone.
-        if update_cache and (lower[i] is not None or snap.mint not in cache.coins):
-            fold = max(length - keep_after, 0)
-            after = (
-                advance_prefix_state(state, t_ts[:fold], _state_dict(t_vals[:fold]))
-                if fold
-                else state
-            )
-            cache.put(snap.mint, CoinHistory(after, t_ts[fold:].copy(), t_vals[fold:].copy()))
-    tail = TailBatch(
-        timestamps_ns=tail_ts,
-        lengths=lengths,
-        columns={name: tail_vals[:, :, j] for j, name in enumerate(BASE_COLUMNS)},
+    updates: list[tuple[IntArray, PrefixBatch, IntArray, FloatArray]],
+    has_snapshot_row: BoolArray,
+) -> None:
+    """Store each coin's new state and rows — only where the snapshot row is a history row
+    (otherwise the same rows are simply fetched again next time)."""
+    if not updates:
+        return
+    idx = np.concatenate([u[0] for u in updates])
+    ok = has_snapshot_row[idx]
+    if not ok.any():
+        return
+    state = PrefixBatch(
+        **{
+            f.name: np.concatenate([getattr(u[1], f.name) for u in updates])[ok]
+            for f in fields(PrefixBatch)
+        }
     )
-    return BatchInputs(
-        snapshots=snapshots,
-        tail=tail,
-        prefix=PrefixBatch.from_states(states),
-        history_rows=history_rows,
-        needs_reseed=reseed,
-        snapshot_missing=snapshot_missing,
-    )
-
-
-def merge_inputs(first: BatchInputs, second: BatchInputs, positions: list[int]) -> BatchInputs:
-    """``first`` with its coins at ``positions`` replaced by ``second``'s (same order)."""
-    idx = np.asarray(positions, dtype=np.int64)
-    tail_ts = first.tail.timestamps_ns.copy()
-    tail_ts[idx] = second.tail.timestamps_ns
-    lengths = first.tail.lengths.copy()
-    lengths[idx] = second.tail.lengths
-    columns = {}
-    for name, values in first.tail.columns.items():
-        merged = values.copy()
-        merged[idx] = second.tail.columns[name]
-        columns[name] = merged
-    prefix_fields = {}
-    for f in fields(first.prefix):
-        merged_field = getattr(first.prefix, f.name).copy()
-        merged_field[idx] = getattr(second.prefix, f.name)
-        prefix_fields[f.name] = merged_field
-    rows = first.history_rows.copy()
-    rows[idx] = second.history_rows
-    missing = [i for i in first.snapshot_missing if i not in set(positions)]
-    missing += [positions[j] for j in second.snapshot_missing]
-    return BatchInputs(
-        snapshots=first.snapshots,
-        tail=TailBatch(timestamps_ns=tail_ts, lengths=lengths, columns=columns),
-        prefix=PrefixBatch(**prefix_fields),
-        history_rows=rows,
-        needs_reseed=[],
-        snapshot_missing=sorted(missing),
-    )
+    ts = np.concatenate([u[2] for u in updates])[ok]
+    vals = np.concatenate([u[3] for u in updates])[ok]
+    owners = store.claim([snapshots[i].mint for i in idx[ok].tolist()])
+    if not owners:
+        return
+    local = np.fromiter((p for p, _, _ in owners), dtype=np.int64, count=len(owners))
+    slots = np.fromiter((s for _, _, s in owners), dtype=np.int64, count=len(owners))
+    store.ts[slots] = ts[local]
+    store.values[slots] = vals[local]
+    _prefix_put(store.state, slots, _prefix_take(state, local))

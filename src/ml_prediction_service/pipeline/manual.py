@@ -13,7 +13,7 @@ import asyncpg
 from ml_prediction_service.db import metrics_repo
 from ml_prediction_service.errors import NotFoundError
 from ml_prediction_service.models.registry import ModelRegistry
-from ml_prediction_service.pipeline.history import HistoryCache, Snapshot, assemble
+from ml_prediction_service.pipeline.history import HistoryStore, Snapshot, assemble
 from ml_prediction_service.pipeline.predictor import predict_batch
 from ml_prediction_service.pipeline.worker import required_depth
 
@@ -63,19 +63,18 @@ async def predict_coin(
     depth = required_depth(models)
     inputs = await asyncio.to_thread(
         assemble,
-        HistoryCache(capacity=1),
+        HistoryStore(capacity=1, depth=depth),
         [snapshot],
         [None],
         coin_index,
         ts,
         values,
-        depth,
         update_cache=False,
     )
     outcome = await asyncio.to_thread(
         predict_batch, inputs, models, min_history_rows=min_history_rows, keep_features=True
     )
-    by_model = {row.model.id: row for row in outcome.rows}
+    by_model = {row.model.id: row for row in outcome.rows()}
     coin_skip = next((s for s in outcome.skips if s.model_id is None), None)
     coin_features = outcome.features_by_coin.get(0, {})
     results: list[dict[str, Any]] = []

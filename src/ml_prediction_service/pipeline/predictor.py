@@ -18,8 +18,9 @@ from ml_prediction_service.features import (
     BASE_COLUMNS,
     PrefixBatch,
     TailBatch,
-    assemble_model_input,
+    combine,
     compute_batch_features,
+    input_positions,
     snapshot_base_values,
 )
 from ml_prediction_service.models.registry import ActiveModel
@@ -47,14 +48,43 @@ class Skip:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class ModelResult:
+    """One model's predictions for a batch, as arrays (no per-prediction objects)."""
+
+    model: ActiveModel
+    coins: NDArray[np.int64]  # indices into BatchInputs.snapshots
+    probabilities: FloatArray
+
+    @property
+    def predictions(self) -> NDArray[np.int64]:
+        return (self.probabilities > 0.5).astype(np.int64)
+
+    @property
+    def alerts(self) -> NDArray[np.bool_]:
+        return self.probabilities >= self.model.alert_threshold
+
+
 @dataclass
 class BatchOutcome:
-    rows: list[PredictionRow] = field(default_factory=list)
+    results: list[ModelResult] = field(default_factory=list)
     skips: list[Skip] = field(default_factory=list)
     model_errors: dict[int, str] = field(default_factory=dict)
     feature_seconds: float = 0.0
     predict_seconds: float = 0.0
     features_by_coin: dict[int, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def n_predictions(self) -> int:
+        return sum(len(r.coins) for r in self.results)
+
+    def rows(self) -> list[PredictionRow]:
+        """Every prediction as an object (for small batches, e.g. a manual prediction)."""
+        return [
+            PredictionRow(int(coin), r.model, int(p > 0.5), p, p >= r.model.alert_threshold)
+            for r in self.results
+            for coin, p in zip(r.coins.tolist(), r.probabilities.tolist(), strict=True)
+        ]
 
 
 def _subset_tail(tail: TailBatch, idx: NDArray[np.int64]) -> TailBatch:
@@ -90,8 +120,6 @@ def predict_batch(
                 "the snapshot's price_close, price_high or volume_sol is NULL",
             )
         )
-    for i in inputs.needs_reseed:
-        usable[i] = False
     short = usable & (inputs.history_rows < min_history_rows)
     for j in np.flatnonzero(short).tolist():
         out.skips.append(
@@ -111,12 +139,14 @@ def predict_batch(
     tail = _subset_tail(inputs.tail, coins)
     prefix = _subset_prefix(inputs.prefix, coins)
     base = snapshot_base_values(tail, BASE_COLUMNS)
+    # [base | engineered features] once per window set; each model takes its columns from it
     engineered: dict[tuple[int, ...], tuple[FloatArray, list[str]]] = {}
     for model in models:
         assert model.loaded is not None
         windows = model.loaded.window_sizes
         if windows not in engineered:
-            engineered[windows] = compute_batch_features(tail, prefix, windows)
+            features, names = compute_batch_features(tail, prefix, windows)
+            engineered[windows] = (combine(features, base), names)
     out.feature_seconds = time.perf_counter() - started
 
     phases = np.array(
@@ -131,15 +161,11 @@ def predict_batch(
             eligible = np.isin(phases, np.asarray(model.phases, dtype=np.int64))
         if not eligible.any():
             continue
-        features, names = engineered[loaded.window_sizes]
+        matrix, names = engineered[loaded.window_sizes]
         try:
-            x = assemble_model_input(
-                loaded.input_columns,
-                features=features[eligible],
-                feature_names=names,
-                base=base[eligible],
-                base_names=BASE_COLUMNS,
-            )
+            columns = input_positions(loaded.input_columns, names, BASE_COLUMNS)
+            rows = matrix if eligible.all() else matrix[eligible]
+            x = np.ascontiguousarray(rows[:, columns])
             probabilities = loaded.runtime.predict_proba(x)
             if probabilities.shape != (x.shape[0],) or not np.all(
                 np.isfinite(probabilities) & (probabilities >= 0) & (probabilities <= 1)
@@ -155,17 +181,14 @@ def predict_batch(
                 exc,
             )
             continue
-        threshold = model.alert_threshold
-        for local, p in zip(np.flatnonzero(eligible), probabilities.tolist(), strict=True):
-            coin = int(coins[local])
-            out.rows.append(PredictionRow(coin, model, int(p > 0.5), float(p), p >= threshold))
-            if keep_features:
-                out.features_by_coin.setdefault(coin, {}).update(
-                    zip(
-                        loaded.input_columns,
-                        x[np.count_nonzero(eligible[:local])].tolist(),
-                        strict=True,
-                    )
+        local = np.flatnonzero(eligible)
+        out.results.append(
+            ModelResult(model, coins[local], np.asarray(probabilities, dtype=np.float64))
+        )
+        if keep_features:
+            for row, j in enumerate(local.tolist()):
+                out.features_by_coin.setdefault(int(coins[j]), {}).update(
+                    zip(loaded.input_columns, x[row].tolist(), strict=True)
                 )
     out.predict_seconds = time.perf_counter() - started
     return out

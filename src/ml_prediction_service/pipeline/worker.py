@@ -16,15 +16,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import numpy as np
 
 from ml_prediction_service.alerts.outbox import OutboxRow, outbox_rows
 from ml_prediction_service.alerts.payload import OutgoingPrediction
+from ml_prediction_service.alerts.routing import target_url
 from ml_prediction_service.config import Settings
 from ml_prediction_service.db import events_repo, metrics_repo, predictions_repo, webhooks_repo
 from ml_prediction_service.db.events_repo import Event
@@ -32,11 +34,11 @@ from ml_prediction_service.features import tail_depth
 from ml_prediction_service.models.registry import ActiveModel, ModelRegistry
 from ml_prediction_service.observability.metrics import Metrics
 from ml_prediction_service.pipeline.history import (
+    EPOCH,
     BatchInputs,
-    HistoryCache,
+    HistoryStore,
     Snapshot,
     assemble,
-    merge_inputs,
 )
 from ml_prediction_service.pipeline.predictor import BatchOutcome, predict_batch
 
@@ -65,6 +67,8 @@ def required_depth(models: list[ActiveModel]) -> int:
 class WorkerStats:
     batches: int = 0
     events: int = 0
+    first_claim: float | None = None  # time.monotonic() of the first non-empty claim
+    last_done: float = 0.0  # time.monotonic() when the last batch was committed
     stage_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
 
 
@@ -89,7 +93,7 @@ class PredictionWorker:
         self.webhook_wakeup = webhook_wakeup
         self.partition = partition
         self.partitions = partitions
-        self.cache = HistoryCache(capacity=settings.coin_cache_size)
+        self.cache = HistoryStore(capacity=settings.coin_cache_size)
         self.stats = WorkerStats()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
 
@@ -115,6 +119,8 @@ class PredictionWorker:
             )
             if not events:
                 return 0
+            if self.stats.first_claim is None:
+                self.stats.first_claim = time.monotonic()
             # Safe to skip the fsync wait: if the database loses this transaction in a crash,
             # it loses the event deletions with it, and the events are simply processed again.
             await conn.execute("SET LOCAL synchronous_commit = off")
@@ -128,164 +134,136 @@ class PredictionWorker:
             stage["features"] += outcome.feature_seconds
             stage["models"] += outcome.predict_seconds
             elapsed_ms = int((t_predict - started) * 1000)
-            rows = self._rows(inputs, outcome, elapsed_ms)
+            batch = self._batch(inputs, outcome, elapsed_ms)
             t_rows = time.perf_counter()
             stage["build_rows"] += t_rows - t_predict
-            deliveries: list[OutboxRow] = []
-            if self._webhooks_wanted(models):
-                inserted = await predictions_repo.insert_predictions(conn, rows)
-                counts = dict(Counter(int(r["active_model_id"]) for r in inserted))
-                deliveries = self._outbox(inputs, outcome, rows, inserted)
-            else:
-                counts = await predictions_repo.insert_predictions_counted(conn, rows)
+            result = await predictions_repo.insert_batch(conn, batch, self._webhook_models(models))
             stage["insert"] += time.perf_counter() - t_rows
-            await predictions_repo.bump_counters(conn, counts)
+            await predictions_repo.bump_counters(conn, result.new_per_model)
+            deliveries = self._outbox(inputs, outcome, result.webhook_coins)
             await webhooks_repo.enqueue(conn, deliveries)
             t_write = time.perf_counter()
             stage["write"] += t_write - t_predict
         stage["commit"] += time.perf_counter() - t_write
         if deliveries and self.webhook_wakeup is not None:
             self.webhook_wakeup.set()
-        self._account(events, snapshots, outcome, rows, sum(counts.values()), started)
+        self._account(
+            events, snapshots, outcome, batch, sum(result.new_per_model.values()), started
+        )
         return len(events)
 
-    def _webhooks_wanted(self, models: list[ActiveModel]) -> bool:
+    def _webhook_models(self, models: list[ActiveModel]) -> list[int]:
+        """Active models whose predictions may be sent (enabled, with a URL)."""
         default = self.settings.n8n_webhook_url
-        return any(
-            m.meta.get("webhook_enabled", True) and (m.meta.get("webhook_url") or default)
-            for m in models
-        )
+        return [m.id for m in models if target_url(m.meta, default) is not None]
 
     def _outbox(
-        self,
-        inputs: BatchInputs,
-        outcome: BatchOutcome,
-        rows: list[predictions_repo.NewPrediction],
-        inserted: list[asyncpg.Record],
+        self, inputs: BatchInputs, outcome: BatchOutcome, webhook_coins: dict[int, list[str]]
     ) -> list[OutboxRow]:
         """Webhooks for predictions that are new (not reprocessed) and fresh (not stale)."""
-        new = {(r["coin_id"], r["data_timestamp"], r["active_model_id"]) for r in inserted}
+        if not webhook_coins:
+            return []
+        position = {snap.mint: i for i, snap in enumerate(inputs.snapshots)}
         items = []
-        for pred, row in zip(outcome.rows, rows, strict=True):
-            key = (row.coin_id, row.data_timestamp, row.active_model_id)
-            if row.is_stale or key not in new:
+        for result in outcome.results:
+            coins = webhook_coins.get(result.model.id)
+            if not coins:
                 continue
-            items.append(
-                (
-                    row.coin_id,
-                    row.data_timestamp,
-                    OutgoingPrediction(
-                        pred.model.meta,
-                        pred.prediction,
-                        pred.probability,
-                        pred.is_alert,
-                        pred.model.alert_threshold,
-                    ),
-                )
+            probability = dict(
+                zip(result.coins.tolist(), result.probabilities.tolist(), strict=True)
             )
+            threshold = result.model.alert_threshold
+            for mint in coins:
+                i = position[mint]
+                p = probability[i]
+                items.append(
+                    (
+                        mint,
+                        inputs.snapshots[i].timestamp,
+                        OutgoingPrediction(
+                            result.model.meta, int(p > 0.5), p, p >= threshold, threshold
+                        ),
+                    )
+                )
         return outbox_rows(items, self.settings.n8n_webhook_url)
 
     async def _predict(
         self, conn: asyncpg.Connection, snapshots: list[Snapshot], models: list[ActiveModel]
     ) -> tuple[BatchInputs, BatchOutcome]:
-        depth = required_depth(models)
+        """History rows (one query), then history assembly, features and every model in one
+        hop to the worker thread."""
+        stage = self.stats.stage_seconds
+        self.cache.set_depth(required_depth(models))
         lower = [self.cache.lower_bound(s) for s in snapshots]
-        inputs = await self._load(conn, snapshots, lower, depth)
-        self.stats.stage_seconds["seeded_coins"] += sum(1 for lo in lower if lo is None)
-        if inputs.needs_reseed:
-            # cached state too short for the tail (e.g. a model with longer windows arrived):
-            # read those coins in full and put them into the batch
-            redo = inputs.needs_reseed
-            self.stats.stage_seconds["reseeded_coins"] += len(redo)
-            for i in redo:
-                self.cache.drop(snapshots[i].mint)
-            again = await self._load(conn, [snapshots[i] for i in redo], [None] * len(redo), depth)
-            inputs = merge_inputs(inputs, again, redo)
-        loop = asyncio.get_running_loop()
-        outcome = await loop.run_in_executor(
-            self.executor,
-            lambda: predict_batch(inputs, models, min_history_rows=self.settings.min_history_rows),
-        )
-        return inputs, outcome
-
-    async def _load(
-        self,
-        conn: asyncpg.Connection,
-        snapshots: list[Snapshot],
-        lower: list[int | None],
-        depth: int,
-    ) -> BatchInputs:
-        lower_dt = [
-            None if lo is None else datetime.fromtimestamp(lo / 1e9, tz=UTC) for lo in lower
-        ]
+        stage["seeded_coins"] += sum(1 for lo in lower if lo is None)
         t0 = time.perf_counter()
-        coin_index, ts, values = await metrics_repo.fetch_histories(
-            conn, [s.mint for s in snapshots], lower_dt, [s.timestamp for s in snapshots]
+        records = await metrics_repo.fetch_history_records(
+            conn,
+            [s.mint for s in snapshots],
+            [None if lo is None else EPOCH + timedelta(microseconds=lo // 1000) for lo in lower],
+            [s.timestamp for s in snapshots],
         )
-        t1 = time.perf_counter()
-        self.stats.stage_seconds["history_query"] += t1 - t0
-        self.stats.stage_seconds["history_rows"] += len(ts)
-        self.stats.stage_seconds["history_calls"] += 1
-        loop = asyncio.get_running_loop()
-        inputs = await loop.run_in_executor(
-            self.executor,
-            lambda: assemble(self.cache, snapshots, lower, coin_index, ts, values, depth),
-        )
-        self.stats.stage_seconds["assemble"] += time.perf_counter() - t1
-        return inputs
+        stage["history_query"] += time.perf_counter() - t0
+        stage["history_rows"] += len(records)
 
-    def _rows(
+        def work() -> tuple[BatchInputs, BatchOutcome]:
+            t1 = time.perf_counter()
+            coin_index, ts, values = metrics_repo.history_arrays(records)
+            inputs = assemble(self.cache, snapshots, lower, coin_index, ts, values)
+            stage["assemble"] += time.perf_counter() - t1
+            outcome = predict_batch(inputs, models, min_history_rows=self.settings.min_history_rows)
+            return inputs, outcome
+
+        return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+
+    def _batch(
         self, inputs: BatchInputs, outcome: BatchOutcome, elapsed_ms: int
-    ) -> list[predictions_repo.NewPrediction]:
+    ) -> predictions_repo.PredictionBatch:
         now = datetime.now(UTC)
         max_age = self.settings.max_event_age_seconds
-        rows = []
-        for row in outcome.rows:
-            snap = inputs.snapshots[row.coin]
-            received = snap.received_at
-            stale = received is not None and (now - received).total_seconds() > max_age
-            meta = row.model.meta
-            rows.append(
-                predictions_repo.NewPrediction(
-                    coin_id=snap.mint,
-                    data_timestamp=snap.timestamp,
-                    model_id=int(meta["model_id"]),
-                    active_model_id=row.model.id,
-                    prediction=row.prediction,
-                    probability=row.probability,
-                    phase_id=snap.phase_id,
-                    duration_ms=elapsed_ms,
-                    is_stale=stale,
-                    is_alert=row.is_alert,
-                    alert_threshold=row.model.alert_threshold,
-                    event_received_at=received,
-                )
-            )
-        return rows
+        snaps = inputs.snapshots
+        results = outcome.results
+        return predictions_repo.PredictionBatch(
+            coin_ids=[s.mint for s in snaps],
+            data_timestamps=[s.timestamp for s in snaps],
+            phase_ids=[s.phase_id for s in snaps],
+            received_at=[s.received_at for s in snaps],
+            stale=[
+                s.received_at is not None and (now - s.received_at).total_seconds() > max_age
+                for s in snaps
+            ],
+            model_ids=[int(r.model.meta["model_id"]) for r in results],
+            active_model_ids=[r.model.id for r in results],
+            thresholds=[r.model.alert_threshold for r in results],
+            coin=np.concatenate([r.coins for r in results]).tolist() if results else [],
+            model=np.repeat(np.arange(len(results)), [len(r.coins) for r in results]).tolist(),
+            probability=np.concatenate([r.probabilities for r in results]).tolist()
+            if results
+            else [],
+            duration_ms=elapsed_ms,
+        )
 
     def _account(
         self,
         events: list[Event],
         snapshots: list[Snapshot],
         outcome: BatchOutcome,
-        rows: list[predictions_repo.NewPrediction],
+        batch: predictions_repo.PredictionBatch,
         inserted: int,
         started: float,
     ) -> None:
         m = self.metrics
         m.prediction_duration_seconds.observe(time.perf_counter() - started)
         m.feature_processing_duration_seconds.observe(outcome.feature_seconds)
-        per_model = Counter(r.active_model_id for r in rows)
-        alerts = Counter(r.active_model_id for r in rows if r.is_alert and not r.is_stale)
-        names = {
-            row.model.id: (str(row.model.meta["model_id"]), row.model.name) for row in outcome.rows
-        }
-        for active_id, count in per_model.items():
-            model_id, name = names[active_id]
+        stale = np.asarray(batch.stale, dtype=bool)
+        for result in outcome.results:
+            model_id, name = str(result.model.meta["model_id"]), result.model.name
+            count = len(result.coins)
             m.predictions_total.labels(model_id=model_id, model_name=name).inc(count)
             m.predictions_by_model_total.labels(model_id=model_id, model_name=name).inc(count)
-        for active_id, count in alerts.items():
-            m.alerts_triggered_total.labels(model_id=names[active_id][0]).inc(count)
+            alerts = int(np.count_nonzero(result.alerts & ~stale[result.coins]))
+            if alerts:
+                m.alerts_triggered_total.labels(model_id=model_id).inc(alerts)
         for active_id, error in outcome.model_errors.items():
             m.errors_total.labels(type="prediction").inc()
             logger.debug("model %s error: %s", active_id, error)
@@ -294,8 +272,11 @@ class PredictionWorker:
         m.events_processed_total.inc(len(events))
         self.stats.batches += 1
         self.stats.events += len(events)
-        if inserted < len(rows):
-            logger.info("%d predictions already existed (reprocessed events)", len(rows) - inserted)
+        self.stats.last_done = time.monotonic()
+        if inserted < len(batch):
+            logger.info(
+                "%d predictions already existed (reprocessed events)", len(batch) - inserted
+            )
         now = datetime.now(UTC)
         for snap in snapshots:
             if snap.received_at is not None:

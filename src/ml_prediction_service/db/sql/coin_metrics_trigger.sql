@@ -15,8 +15,10 @@ DECLARE
     newest RECORD;
 BEGIN
     IF TG_LEVEL = 'STATEMENT' THEN
-        INSERT INTO prediction_events (mint, data_timestamp, phase_id)
-        SELECT n.mint, n."timestamp", n.phase_id_at_time FROM new_rows n;
+        -- created_at = the statement's end (clock time, not the transaction start): the
+        -- collector commits right after, so latency is measured from (about) its commit
+        INSERT INTO prediction_events (mint, data_timestamp, phase_id, created_at)
+        SELECT n.mint, n."timestamp", n.phase_id_at_time, clock_timestamp() FROM new_rows n;
         SELECT n.mint, n."timestamp", n.phase_id_at_time
           INTO newest
           FROM new_rows n
@@ -34,8 +36,8 @@ BEGIN
         END IF;
         RETURN NULL;
     END IF;
-    INSERT INTO prediction_events (mint, data_timestamp, phase_id)
-    VALUES (NEW.mint, NEW."timestamp", NEW.phase_id_at_time);
+    INSERT INTO prediction_events (mint, data_timestamp, phase_id, created_at)
+    VALUES (NEW.mint, NEW."timestamp", NEW.phase_id_at_time, clock_timestamp());
     PERFORM pg_notify(
         'coin_metrics_insert',
         json_build_object(
