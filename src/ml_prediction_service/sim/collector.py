@@ -122,6 +122,9 @@ class _Runner:
         self.pending = RowBlock.empty(stream.config.start.timestamp())
         self.sim_cursor = -1.0
         self.t0 = time.monotonic()
+        # rate pacing starts once the first rows are simulated: the set-up time must not turn
+        # into a catch-up burst
+        self.pace_t0: float | None = None
         self.last_insert = self.t0 - config.flush_interval_seconds
 
     def _pull(self, until: float) -> None:
@@ -148,7 +151,10 @@ class _Runner:
         self._fill_ahead()
         if self.config.rate == 0:
             return len(self.pending)
-        return int(self.config.rate * elapsed) - self.stats.rows_inserted
+        if self.pace_t0 is None:
+            self.pace_t0 = time.monotonic()
+        paced = max(now - self.pace_t0, 0.0)
+        return int(self.config.rate * paced) - self.stats.rows_inserted
 
     def _wake_at(self, now: float) -> float:
         if self.config.rate is None:
@@ -157,7 +163,8 @@ class _Runner:
                 return self.t0 + nxt / self.config.speed
             return now + 1.0
         if self.config.rate > 0:
-            return self.t0 + (self.stats.rows_inserted + 1) / self.config.rate
+            start = self.t0 if self.pace_t0 is None else self.pace_t0
+            return start + (self.stats.rows_inserted + 1) / self.config.rate
         return now
 
     def _report(self, now: float) -> None:

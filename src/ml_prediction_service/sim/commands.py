@@ -129,6 +129,8 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
                 f"simulate: seed={seed} coins={args.coins} start={start.isoformat()} "
                 f"duration={args.duration:g}s pacing={pacing} batch={args.batch_size}"
             )
+            if args.async_commit:
+                await conn.execute("SET synchronous_commit = off")
             stats = await run_collector(conn, SimulationStream(sim), collector, progress=print)
         finally:
             await conn.close()
@@ -277,6 +279,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="chance that a NUMERIC value is NULL (0.001)",
     )
     sim.add_argument("--progress-interval", type=positive_float, default=5.0, help="seconds (5)")
+    sim.add_argument(
+        "--async-commit",
+        action="store_true",
+        help="commit without waiting for the WAL flush (synchronous_commit=off), so that a "
+        "row is visible as soon as its commit is recorded",
+    )
     sim.set_defaults(handler=cmd_simulate)
 
     train = subparsers.add_parser(
