@@ -4,12 +4,7 @@ coin's newest snapshot is predicted by every model, and no prediction row is dup
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -17,50 +12,15 @@ import httpx
 import pytest
 
 from ml_prediction_service.sim.ddl import create_dev_schema
-from ml_prediction_service.sim.training_service import create_app as training_app
-from tests.support.http import free_port, serve_app
+from tests.support.http import free_port
 from tests.support.metrics import coin_rows, insert_metrics
 from tests.support.models import TrainedFile, insert_ml_model, train_files
+from tests.support.processes import service_env, service_process, training_service, wait_up
 
 
 @pytest.fixture(scope="module")
 def trained_here(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TrainedFile]:
     return train_files(tmp_path_factory.mktemp("kill-models"))
-
-
-@contextmanager
-def service_process(env: dict[str, str], cwd: Path, port: int) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ml_prediction_service", "serve", "--port", str(port)],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
-
-
-async def wait_up(url: str) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            try:
-                await client.get(f"{url}/api/health", timeout=2)
-                return
-            except httpx.HTTPError:
-                await asyncio.sleep(0.1)
-    raise AssertionError("service did not come up")
-
-
-@asynccontextmanager
-async def training_service(dsn: str) -> AsyncIterator[str]:
-    async with serve_app(training_app(dsn)) as url:
-        yield f"{url}/api"
 
 
 async def test_sigkill_mid_stream_then_restart_loses_nothing(
@@ -78,16 +38,9 @@ async def test_sigkill_mid_stream_then_restart_loses_nothing(
     url = f"http://127.0.0.1:{port}"
     coins = [f"K{i:02d}" for i in range(20)]
     async with training_service(db_dsn) as training_url:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("DB_", "API_"))},
-            "DB_DSN": db_dsn,
-            "DATA_DIR": str(tmp_path),
-            "API_KEY": "k",
-            "TRAINING_SERVICE_API_URL": training_url,
-            "BATCH_SIZE": "5",
-            "BATCH_TIMEOUT_SECONDS": "0.5",
-            "LOG_LEVEL": "WARNING",
-        }
+        env = service_env(
+            db_dsn, tmp_path, training_url, BATCH_SIZE="5", BATCH_TIMEOUT_SECONDS="0.5"
+        )
         with service_process(env, tmp_path, port) as first:
             await wait_up(url)
             async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": "k"}) as api:

@@ -133,3 +133,27 @@ async def test_upload_requires_api_key_and_validates(
             "/api/models/upload", data={"metadata": json.dumps(meta)}, files=files
         )
     assert refused.status_code == 403 and refused.json()["code"] == "uploads_disabled"
+
+
+async def test_moving_counters_are_not_a_model_change(
+    world: World, trained: dict[str, TrainedFile]
+) -> None:
+    created = await _import(world, trained, "rf", "counted")
+    registry = world.service.registry
+    await registry.refresh()
+    version, loaded = registry.version, registry.models[created["id"]].loaded
+    await world.pool.execute(
+        "UPDATE prediction_active_models SET total_predictions = 41, last_prediction_at = now() "
+        "WHERE id = $1",
+        created["id"],
+    )
+    await registry.refresh()
+    model = registry.models[created["id"]]
+    assert registry.version == version and model.loaded is loaded
+    assert model.meta["total_predictions"] == 41  # the counters are still current
+    await world.pool.execute(
+        "UPDATE prediction_active_models SET alert_threshold = 0.9 WHERE id = $1", created["id"]
+    )
+    await registry.refresh()
+    assert registry.version == version + 1  # a real change
+    assert registry.models[created["id"]].alert_threshold == 0.9

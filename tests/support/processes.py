@@ -1,0 +1,65 @@
+"""The real service as a subprocess (``python -m ml_prediction_service serve``), and the
+training-service stand-in it imports models from."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+import httpx
+
+from ml_prediction_service.sim.training_service import create_app as training_app
+from tests.support.http import serve_app
+
+
+def service_env(db_dsn: str, data_dir: Path, training_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a service process: this machine's, minus any DB_/API_ settings."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DB_", "API_"))},
+        "DB_DSN": db_dsn,
+        "DATA_DIR": str(data_dir),
+        "API_KEY": "k",
+        "TRAINING_SERVICE_API_URL": training_url,
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+@contextmanager
+def service_process(env: dict[str, str], cwd: Path, port: int) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ml_prediction_service", "serve", "--port", str(port)],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+async def wait_up(url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(300):
+            try:
+                await client.get(f"{url}/api/health", timeout=2)
+                return
+            except httpx.HTTPError:
+                await asyncio.sleep(0.1)
+    raise AssertionError("service did not come up")
+
+
+@asynccontextmanager
+async def training_service(dsn: str) -> AsyncIterator[str]:
+    async with serve_app(training_app(dsn)) as url:
+        yield f"{url}/api"
