@@ -1,0 +1,50 @@
+"""`ml-prediction-service bench` end to end, tiny: its own database, trained models, the
+collector process, the real service, the naive path — and one JSON object as the last line.
+Checks the shape and that the figures are consistent, never how fast this machine is."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_bench_prints_one_json_object_with_the_agreed_keys(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "API_"))}
+    command = [
+        sys.executable,
+        "-m",
+        "ml_prediction_service",
+        "bench",
+        "--models",
+        "2",
+        "--coins",
+        "40",
+        "--duration",
+        "4",
+        "--rate",
+        "200",
+        "--naive-seconds",
+        "1",
+    ]
+    done = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    last = done.stdout.strip().splitlines()[-1]
+    result = json.loads(last)
+    for key in ("events_per_s", "latency_ms", "peak_rss_mb", "naive_events_per_s", "speedup"):
+        assert key in result, key
+    assert set(result["latency_ms"]) == {"p50", "p95", "p99"}
+    assert result["events_processed"] == result["rows_inserted"] > 0
+    assert result["events_left"] == 0
+    assert result["models"] == 2 and sorted(result["runtimes"]) == ["onnxruntime"] * 2
+    assert result["predictions"] > 0
+    lat = result["latency_ms"]
+    assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"]
+    assert result["events_per_s"] > 0 and result["naive_events_per_s"] > 0
+    assert result["speedup"] == round(result["events_per_s"] / result["naive_events_per_s"], 1)
+    assert result["peak_rss_mb"] > 0
+    assert "[bench]" in done.stdout  # progress lines come first
