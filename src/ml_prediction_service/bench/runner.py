@@ -50,14 +50,6 @@ def say(message: str) -> None:
     print(f"[bench] {message}", flush=True)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def _train(conn: asyncpg.Connection, models_dir: Path, count: int) -> list[int]:
     history = await asyncio.to_thread(
         simulate_frame, SimConfig(n_coins=24, seed=7, launch_span_seconds=600.0)
@@ -84,10 +76,11 @@ async def _train(conn: asyncpg.Connection, models_dir: Path, count: int) -> list
     return ids
 
 
-async def _serve_training(dsn: str, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+async def _serve_training(dsn: str) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
+    """The training-service stand-in on 127.0.0.1, on a port the OS picks."""
     server = uvicorn.Server(
         uvicorn.Config(
-            training_app(dsn), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+            training_app(dsn), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
         )
     )
     task = asyncio.create_task(server.serve())
@@ -95,7 +88,10 @@ async def _serve_training(dsn: str, port: int) -> tuple[uvicorn.Server, asyncio.
         if server.started:
             break
         await asyncio.sleep(0.05)
-    return server, task
+    if not server.started:
+        raise RuntimeError("the training-service stand-in did not start")
+    port = int(server.servers[0].sockets[0].getsockname()[1])
+    return server, task, port
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -122,8 +118,7 @@ async def _run(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, A
     model_ids = await _train(conn, workdir / "trained", args.models)
     await conn.close()
 
-    port = _free_port()
-    server, server_task = await _serve_training(dsn, port)
+    server, server_task, port = await _serve_training(dsn)
     settings = Settings(
         _env_file=None,
         data_dir=workdir,

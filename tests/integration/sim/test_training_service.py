@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,12 +14,7 @@ import uvicorn
 from ml_prediction_service.sim.ddl import create_dev_schema
 from ml_prediction_service.sim.training import train_demo_model
 from ml_prediction_service.sim.training_service import TIME_BASED_COLUMNS, create_app
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.http import free_port
 
 
 @pytest.fixture
@@ -54,7 +48,7 @@ async def models(pool: asyncpg.Pool, tmp_path: Path) -> dict[str, int]:
 
 @pytest.fixture
 async def api(db_dsn: str) -> AsyncIterator[httpx.AsyncClient]:
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         create_app(db_dsn), host="127.0.0.1", port=port, log_config=None, lifespan="on"
     )
