@@ -9,31 +9,25 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-import pytest
 
-from ml_prediction_service.sim.ddl import create_dev_schema
 from tests.support.http import free_port
 from tests.support.metrics import coin_rows, insert_metrics
-from tests.support.models import TrainedFile, insert_ml_model, train_files
-from tests.support.processes import service_env, service_process, training_service, wait_up
-
-
-@pytest.fixture(scope="module")
-def trained_here(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TrainedFile]:
-    return train_files(tmp_path_factory.mktemp("kill-models"))
+from tests.support.models import TrainedFile
+from tests.support.processes import (
+    DUPLICATES,
+    NEWEST_PREDICTED,
+    service_env,
+    service_process,
+    training_service,
+    two_training_models,
+    wait_up,
+)
 
 
 async def test_sigkill_mid_stream_then_restart_loses_nothing(
-    db_dsn: str, pool: asyncpg.Pool, tmp_path: Path, trained_here: dict[str, TrainedFile]
+    db_dsn: str, pool: asyncpg.Pool, tmp_path: Path, trained: dict[str, TrainedFile]
 ) -> None:
-    async with pool.acquire() as conn:
-        await create_dev_schema(conn)
-        ids = [
-            await insert_ml_model(conn, name="k-rf", path=trained_here["rf"].path),
-            await insert_ml_model(
-                conn, name="k-xgb", path=trained_here["xgb"].path, model_type="xgboost"
-            ),
-        ]
+    ids = await two_training_models(pool, trained, "k")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     coins = [f"K{i:02d}" for i in range(20)]
@@ -67,15 +61,7 @@ async def test_sigkill_mid_stream_then_restart_loses_nothing(
 
             async def complete() -> bool:
                 pending = await pool.fetchval("SELECT count(*) FROM prediction_events")
-                newest_done = await pool.fetchval(
-                    """
-                    SELECT count(*) FROM coin_metrics m
-                     WHERE m."timestamp" = (SELECT max("timestamp") FROM coin_metrics x
-                                             WHERE x.mint = m.mint)
-                       AND (SELECT count(*) FROM predictions p
-                             WHERE p.coin_id = m.mint AND p.data_timestamp = m."timestamp") = 2
-                    """
-                )
+                newest_done = await pool.fetchval(NEWEST_PREDICTED)
                 return pending == 0 and newest_done == len(coins)
 
             for _ in range(300):
@@ -83,8 +69,4 @@ async def test_sigkill_mid_stream_then_restart_loses_nothing(
                     break
                 await asyncio.sleep(0.1)
             assert await complete()
-    duplicates = await pool.fetchval(
-        "SELECT count(*) FROM (SELECT 1 FROM predictions GROUP BY active_model_id, coin_id, "
-        "data_timestamp HAVING count(*) > 1) d"
-    )
-    assert duplicates == 0
+    assert await pool.fetchval(DUPLICATES) == 0

@@ -11,29 +11,19 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-import pytest
 
-from ml_prediction_service.sim.ddl import create_dev_schema
 from tests.support.http import free_port
 from tests.support.metrics import coin_rows, insert_metrics
-from tests.support.models import TrainedFile, insert_ml_model, train_files
-from tests.support.processes import service_env, service_process, training_service, wait_up
-
-NEWEST_PREDICTED = """
-SELECT count(*) FROM coin_metrics m
- WHERE m."timestamp" = (SELECT max("timestamp") FROM coin_metrics x WHERE x.mint = m.mint)
-   AND (SELECT count(*) FROM predictions p
-         WHERE p.coin_id = m.mint AND p.data_timestamp = m."timestamp") = 2
-"""
-DUPLICATES = """
-SELECT count(*) FROM (SELECT 1 FROM predictions
-                       GROUP BY active_model_id, coin_id, data_timestamp HAVING count(*) > 1) d
-"""
-
-
-@pytest.fixture(scope="module")
-def trained_here(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TrainedFile]:
-    return train_files(tmp_path_factory.mktemp("replica-models"))
+from tests.support.models import TrainedFile
+from tests.support.processes import (
+    DUPLICATES,
+    NEWEST_PREDICTED,
+    service_env,
+    service_process,
+    training_service,
+    two_training_models,
+    wait_up,
+)
 
 
 async def events_processed(url: str) -> int:
@@ -59,16 +49,9 @@ async def until(check, seconds: float = 30.0) -> bool:
 
 
 async def test_two_processes_share_events_exactly_once_and_survive_a_kill(
-    db_dsn: str, pool: asyncpg.Pool, tmp_path: Path, trained_here: dict[str, TrainedFile]
+    db_dsn: str, pool: asyncpg.Pool, tmp_path: Path, trained: dict[str, TrainedFile]
 ) -> None:
-    async with pool.acquire() as conn:
-        await create_dev_schema(conn)
-        ids = [
-            await insert_ml_model(conn, name="r-rf", path=trained_here["rf"].path),
-            await insert_ml_model(
-                conn, name="r-xgb", path=trained_here["xgb"].path, model_type="xgboost"
-            ),
-        ]
+    ids = await two_training_models(pool, trained, "r")
     ports = free_port(), free_port()
     urls = [f"http://127.0.0.1:{p}" for p in ports]
     coins = [f"P{i:02d}" for i in range(30)]

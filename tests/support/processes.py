@@ -11,10 +11,39 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+import asyncpg
 import httpx
 
+from ml_prediction_service.sim.ddl import create_dev_schema
 from ml_prediction_service.sim.training_service import create_app as training_app
 from tests.support.http import serve_app
+from tests.support.models import TrainedFile, insert_ml_model
+
+# coins whose newest coin_metrics row has a prediction from both models
+NEWEST_PREDICTED = """
+SELECT count(*) FROM coin_metrics m
+ WHERE m."timestamp" = (SELECT max("timestamp") FROM coin_metrics x WHERE x.mint = m.mint)
+   AND (SELECT count(*) FROM predictions p
+         WHERE p.coin_id = m.mint AND p.data_timestamp = m."timestamp") = 2
+"""
+DUPLICATES = """
+SELECT count(*) FROM (SELECT 1 FROM predictions
+                       GROUP BY active_model_id, coin_id, data_timestamp HAVING count(*) > 1) d
+"""
+
+
+async def two_training_models(
+    pool: asyncpg.Pool, trained: dict[str, TrainedFile], prefix: str
+) -> list[int]:
+    """The stand-in schema plus an RF and an XGBoost model in ml_models; their ids."""
+    async with pool.acquire() as conn:
+        await create_dev_schema(conn)
+        return [
+            await insert_ml_model(conn, name=f"{prefix}-rf", path=trained["rf"].path),
+            await insert_ml_model(
+                conn, name=f"{prefix}-xgb", path=trained["xgb"].path, model_type="xgboost"
+            ),
+        ]
 
 
 def service_env(db_dsn: str, data_dir: Path, training_url: str, **extra: str) -> dict[str, str]:

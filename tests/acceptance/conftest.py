@@ -1,0 +1,3 @@
+from tests.support.world import trained
+
+__all__ = ["trained"]
