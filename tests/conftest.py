@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -13,8 +17,12 @@ from tests.support.pg import PgTestServer, start_test_server, with_database
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgTestServer]:
-    server = start_test_server(tmp_path_factory.mktemp("pg"))
+def pg_server() -> Iterator[PgTestServer]:
+    # Not under pytest's basetemp: pytest deletes old basetemps when later sessions start,
+    # which would pull the data directory from under a concurrent run's server.
+    folder = Path(tempfile.mkdtemp(prefix="mps-test-pg-"))
+    atexit.register(shutil.rmtree, folder, True)  # runs after the server stopped (LIFO)
+    server = start_test_server(folder)
     yield server
     asyncio.run(server.drop_template())
 

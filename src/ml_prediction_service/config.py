@@ -111,7 +111,10 @@ class Settings(BaseSettings):
         "coins (overlaps database waits with CPU work).",
     )
     coin_cache_size: int = Field(
-        default=50_000, ge=1, description="Coins whose recent history is kept in memory."
+        default=50_000,
+        ge=1,
+        description="Coins whose recent history is kept in memory (whole process; about "
+        "3.5 KB per coin with the default windows, so ~170 MB at 50,000).",
     )
     max_concurrent_predictions: int = Field(
         default=10, ge=1, description="Upper bound on concurrent prediction work."

@@ -93,7 +93,8 @@ class PredictionWorker:
         self.webhook_wakeup = webhook_wakeup
         self.partition = partition
         self.partitions = partitions
-        self.cache = HistoryStore(capacity=settings.coin_cache_size)
+        # COIN_CACHE_SIZE is for the whole process: each worker sees only its coin partition
+        self.cache = HistoryStore(capacity=max(1, -(-settings.coin_cache_size // partitions)))
         self.stats = WorkerStats()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
 

@@ -10,7 +10,9 @@ and the snapshot's raw values are the tail's newest row.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -21,6 +23,8 @@ from numpy.typing import NDArray
 from ml_prediction_service.features import (
     BASE_COLUMNS,
     ENGINEERING_INPUT_COLUMNS,
+    PrefixBatch,
+    TailBatch,
     batch_feature_names,
     compute_batch_features,
     history_row_mask,
@@ -65,6 +69,20 @@ def base_matrix(history: History, coin: int) -> NDArray[np.float64]:
 
 def snapshot(coin: int, ts_ns: int) -> Snapshot:
     return Snapshot(f"coin{coin}", EPOCH + timedelta(microseconds=ts_ns // 1000), None)
+
+
+T = TypeVar("T", TailBatch, PrefixBatch)
+
+
+def subset(batch: T, idx: NDArray[np.int64]) -> T:
+    """The same batch with only the coins at ``idx``."""
+    if isinstance(batch, TailBatch):
+        return TailBatch(  # type: ignore[return-value]
+            timestamps_ns=batch.timestamps_ns[idx],
+            lengths=batch.lengths[idx],
+            columns={k: v[idx] for k, v in batch.columns.items()},
+        )
+    return PrefixBatch(**{f.name: getattr(batch, f.name)[idx] for f in fields(batch)})  # type: ignore[return-value]
 
 
 def fetch(
@@ -114,9 +132,15 @@ def test_streamed_batches_equal_the_reference(
         lower = [store.lower_bound(s) for _, s in snaps]
         index, ts, values = fetch(coins, snaps, lower)
         inputs = assemble(store, [s for _, s in snaps], lower, index, ts, values)
-        features, got_names = compute_batch_features(inputs.tail, inputs.prefix, windows)
+        # like the pipeline: features only for coins whose snapshot row is a history row
+        usable = np.array(
+            [i for i in range(len(snaps)) if i not in inputs.snapshot_missing], dtype=np.int64
+        )
+        tail, prefix = subset(inputs.tail, usable), subset(inputs.prefix, usable)
+        features, got_names = compute_batch_features(tail, prefix, windows)
         assert got_names == names
-        base = snapshot_base_values(inputs.tail, BASE_COLUMNS)
+        base = snapshot_base_values(tail, BASE_COLUMNS)
+        row_of = {int(i): r for r, i in enumerate(usable)}
         for i, ((c, _), pos) in enumerate(zip(snaps, positions, strict=True)):
             h = coins[c]
             is_history_row = bool(
@@ -129,10 +153,11 @@ def test_streamed_batches_equal_the_reference(
                 history_row_mask({k: v[: pos + 1] for k, v in h.columns.items()}).sum()
             )
             assert inputs.history_rows[i] == valid_rows
-            assert_equal_features(features[i], reference_row(h, windows, pos + 1), names)
+            r = row_of[i]
+            assert_equal_features(features[r], reference_row(h, windows, pos + 1), names)
             raw_row = base_matrix(h, c)[pos]
             want = np.where(np.isfinite(raw_row), raw_row, 0.0)
-            np.testing.assert_array_equal(base[i], want)
+            np.testing.assert_array_equal(base[r], want)
         assert len(store) <= store.capacity
 
 
