@@ -12,7 +12,10 @@ from pathlib import Path
 
 
 def test_bench_prints_one_json_object_with_the_agreed_keys(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"  # the bench's temp dir goes here: it must be gone afterwards
+    scratch.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "API_"))}
+    env["TMPDIR"] = str(scratch)
     command = [
         sys.executable,
         "-m",
@@ -48,3 +51,4 @@ def test_bench_prints_one_json_object_with_the_agreed_keys(tmp_path: Path) -> No
     assert result["speedup"] == round(result["events_per_s"] / result["naive_events_per_s"], 1)
     assert result["peak_rss_mb"] > 0
     assert "[bench]" in done.stdout  # progress lines come first
+    assert list(scratch.glob("mps-bench-*")) == []  # database and trained models removed

@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -96,18 +97,20 @@ async def _serve_training(dsn: str) -> tuple[uvicorn.Server, asyncio.Task[None],
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="mps-bench-"))
-    db = await asyncio.to_thread(start_embedded, workdir, cleanup="delete")
-    # commit timestamps let the latency be measured from commit to commit (needs a restart)
-    conn = await connect(db.dsn)
-    await conn.execute("ALTER SYSTEM SET track_commit_timestamp = on")
-    await conn.close()
-    await asyncio.to_thread(stop_embedded, workdir)
-    db = await asyncio.to_thread(start_embedded, workdir, cleanup="delete")
-    say(f"embedded PostgreSQL at {db.dsn}")
     try:
+        db = await asyncio.to_thread(start_embedded, workdir, cleanup="delete")
+        # commit timestamps let the latency be measured from commit to commit (needs a restart)
+        conn = await connect(db.dsn)
+        await conn.execute("ALTER SYSTEM SET track_commit_timestamp = on")
+        await conn.close()
+        await asyncio.to_thread(stop_embedded, workdir)
+        db = await asyncio.to_thread(start_embedded, workdir, cleanup="delete")
+        say(f"embedded PostgreSQL at {db.dsn}")
         return await _run(args, workdir, db.dsn)
     finally:
         await asyncio.to_thread(stop_embedded, workdir)
+        # the database (hundreds of MB after a run) and the trained models go with it
+        await asyncio.to_thread(shutil.rmtree, workdir, True)
 
 
 async def _run(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, Any]:
