@@ -33,6 +33,14 @@ class TailBatch:
     lengths: IntArray
     columns: Mapping[str, FloatArray]
 
+    def take(self, idx: IntArray) -> TailBatch:
+        """The tails of the coins at ``idx`` (a copy)."""
+        return TailBatch(
+            timestamps_ns=self.timestamps_ns[idx],
+            lengths=self.lengths[idx],
+            columns={name: values[idx] for name, values in self.columns.items()},
+        )
+
     @property
     def n_coins(self) -> int:
         return int(self.timestamps_ns.shape[0])

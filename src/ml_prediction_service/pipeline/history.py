@@ -26,11 +26,9 @@ from ml_prediction_service.features import (
     BASE_COLUMNS,
     HISTORY_KEY_COLUMNS,
     PrefixBatch,
-    PrefixState,
     TailBatch,
-    advance_prefix_state,
+    advance_prefix_batch,
 )
-from ml_prediction_service.features.state import STATE_COLUMNS
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -65,67 +63,9 @@ class Snapshot:
         return ((self.timestamp - EPOCH) // _MICROSECOND) * 1000
 
 
-def _empty_prefix(n: int) -> PrefixBatch:
-    return PrefixBatch.empty(n)
-
-
-def _prefix_take(prefix: PrefixBatch, idx: IntArray) -> PrefixBatch:
-    return PrefixBatch(**{f.name: getattr(prefix, f.name)[idx] for f in fields(PrefixBatch)})
-
-
-def _prefix_put(target: PrefixBatch, idx: IntArray, source: PrefixBatch) -> None:
-    for f in fields(PrefixBatch):
-        getattr(target, f.name)[idx] = getattr(source, f.name)
-
-
-def _prefix_row(prefix: PrefixBatch, i: int) -> PrefixState:
-    return PrefixState(
-        n_rows=int(prefix.n_rows[i]),
-        first_ts_ns=int(prefix.first_ts_ns[i]),
-        last_ts_ns=int(prefix.last_ts_ns[i]),
-        ath=float(prefix.ath[i]),
-        dev_sold_cumsum=float(prefix.dev_sold_cumsum[i]),
-        last_breakout_ts_ns=int(prefix.last_breakout_ts_ns[i]) if prefix.has_breakout[i] else None,
-    )
-
-
 def fold_rows(prefix: PrefixBatch, ts: IntArray, values: FloatArray) -> PrefixBatch:
-    """The prefix states after folding in a block of rows per coin, for many coins at once.
-
-    ``ts`` (g, F) and ``values`` (g, F, columns): each coin's rows in time order, right-aligned,
-    padding (all NaN) on the left — the same result as ``advance_prefix_state`` row by row.
-    """
-    g, width = ts.shape
-    if width == 0 or g == 0:
-        return prefix
-    real = ~np.isnan(values[:, :, _CLOSE])
-    n_new = real.sum(axis=1)
-    high = values[:, :, _HIGH]
-    running = np.fmax.accumulate(np.concatenate((prefix.ath[:, None], high), axis=1), axis=1)
-    breakout = high > running[:, :-1]  # NaN (padding, or no earlier row) compares False
-    any_breakout = breakout.any(axis=1)
-    last_col = width - 1 - np.argmax(breakout[:, ::-1], axis=1)
-    rows = np.arange(g)
-    dev = values[:, :, _DEV]
-    with np.errstate(all="ignore"):
-        # sequential sum, like the reference's running sum; padding adds 0.0 (exact)
-        dev_sum = np.cumsum(
-            np.concatenate((prefix.dev_sold_cumsum[:, None], np.where(np.isnan(dev), 0.0, dev)), 1),
-            axis=1,
-        )[:, -1]
-    has_new = n_new > 0
-    first_col = np.clip(width - n_new, 0, width - 1)
-    return PrefixBatch(
-        n_rows=prefix.n_rows + n_new,
-        first_ts_ns=np.where(
-            (prefix.n_rows == 0) & has_new, ts[rows, first_col], prefix.first_ts_ns
-        ),
-        last_ts_ns=np.where(has_new, ts[:, -1], prefix.last_ts_ns),
-        ath=running[:, -1],
-        dev_sold_cumsum=dev_sum,
-        has_breakout=prefix.has_breakout | any_breakout,
-        last_breakout_ts_ns=np.where(any_breakout, ts[rows, last_col], prefix.last_breakout_ts_ns),
-    )
+    """``advance_prefix_batch`` on right-aligned rows of all base columns (g, F, columns)."""
+    return advance_prefix_batch(prefix, ts, values[:, :, _HIGH], values[:, :, _DEV])
 
 
 class HistoryStore:
@@ -151,7 +91,7 @@ class HistoryStore:
     def _allocate(self, size: int) -> None:
         self.ts = np.zeros((size, self.width), dtype=np.int64)
         self.values = np.full((size, self.width, _N_COLS), np.nan)
-        self.state = _empty_prefix(size)
+        self.state = PrefixBatch.empty(size)
         self._free = list(range(size - 1, -1, -1))
         self.slots.clear()
 
@@ -162,8 +102,8 @@ class HistoryStore:
         ts[:size] = self.ts
         values = np.full((new, self.width, _N_COLS), np.nan)
         values[:size] = self.values
-        state = _empty_prefix(new)
-        _prefix_put(state, np.arange(size), self.state)
+        state = PrefixBatch.empty(new)
+        state.put(np.arange(size), self.state)
         self.ts, self.values, self.state = ts, values, state
         self._free.extend(range(new - 1, size - 1, -1))
 
@@ -207,11 +147,6 @@ class HistoryStore:
                 self.slots.move_to_end(mint)
             assigned.append((pos, mint, slot))
         return [(p, m, s) for p, m, s in assigned if self.slots.get(m) == s]
-
-    def drop(self, mint: str) -> None:
-        slot = self.slots.pop(mint, None)
-        if slot is not None:
-            self._free.append(slot)
 
 
 @dataclass
@@ -273,7 +208,7 @@ def assemble(
         tail_ts=np.zeros((n, depth), dtype=np.int64),
         tail_vals=np.full((n, depth, _N_COLS), np.nan),
         lengths=np.zeros(n, dtype=np.int64),
-        prefix=_empty_prefix(n),
+        prefix=PrefixBatch.empty(n),
         history_rows=np.zeros(n, dtype=np.int64),
     )
     updates: list[tuple[IntArray, PrefixBatch, IntArray, FloatArray]] = []
@@ -339,23 +274,19 @@ def _fast(
     comb_vals[dest_row, dest_col] = values[mine]
 
     before = fold_rows(
-        _prefix_take(store.state, slots), comb_ts[:, : span - depth], comb_vals[:, : span - depth]
+        store.state.take(slots), comb_ts[:, : span - depth], comb_vals[:, : span - depth]
     )
     tail_vals = comb_vals[:, span - depth :]
     lengths = (~np.isnan(tail_vals[:, :, _CLOSE])).sum(axis=1)
     out.tail_ts[idx] = comb_ts[:, span - depth :]
     out.tail_vals[idx] = tail_vals
     out.lengths[idx] = lengths
-    _prefix_put(out.prefix, idx, before)
+    out.prefix.put(idx, before)
     out.history_rows[idx] = before.n_rows + lengths
     after = fold_rows(
         before, comb_ts[:, span - depth : span - width], comb_vals[:, span - depth : span - width]
     )
     return idx, after, comb_ts[:, span - width :], comb_vals[:, span - width :]
-
-
-def _state_dict(values: FloatArray) -> dict[str, FloatArray]:
-    return {c: values[:, COLUMN_INDEX[c]] for c in STATE_COLUMNS}
 
 
 def _slow(
@@ -368,34 +299,33 @@ def _slow(
 ) -> tuple[IntArray, PrefixBatch, IntArray, FloatArray]:
     """One coin: read in full (``cached`` None) or with many new rows after its cached ones."""
     depth, width = store.depth, store.width
+    here = np.array([i])
     if cached is None:
-        state, ts, vals = PrefixState(), new_ts, new_vals
+        state, ts, vals = PrefixBatch.empty(1), new_ts, new_vals
     else:
-        state = _prefix_row(store.state, cached)
+        state = store.state.take(np.array([cached]))
         real = ~np.isnan(store.values[cached, :, _CLOSE])
         ts = np.concatenate((store.ts[cached][real], new_ts))
         vals = np.concatenate((store.values[cached][real], new_vals))
     cut = max(len(ts) - depth, 0)
-    if cut:
-        state = advance_prefix_state(state, ts[:cut], _state_dict(vals[:cut]))
+    state = fold_rows(state, ts[None, :cut], vals[None, :cut])
     t_ts, t_vals = ts[cut:], vals[cut:]
     length = len(t_ts)
     if length:
         out.tail_ts[i, depth - length :] = t_ts
         out.tail_vals[i, depth - length :, :] = t_vals
     out.lengths[i] = length
-    before = PrefixBatch.from_states([state])
-    _prefix_put(out.prefix, np.array([i]), before)
-    out.history_rows[i] = state.n_rows + length
+    out.prefix.put(here, state)
+    out.history_rows[i] = int(state.n_rows[0]) + length
     fold = max(length - width, 0)
-    after = advance_prefix_state(state, t_ts[:fold], _state_dict(t_vals[:fold])) if fold else state
+    after = fold_rows(state, t_ts[None, :fold], t_vals[None, :fold])
     keep_ts = np.zeros((1, width), dtype=np.int64)
     keep_vals = np.full((1, width, _N_COLS), np.nan)
     kept = length - fold
     if kept:
         keep_ts[0, width - kept :] = t_ts[fold:]
         keep_vals[0, width - kept :] = t_vals[fold:]
-    return np.array([i]), PrefixBatch.from_states([after]), keep_ts, keep_vals
+    return here, after, keep_ts, keep_vals
 
 
 def _write_back(
@@ -427,4 +357,4 @@ def _write_back(
     slots = np.fromiter((s for _, _, s in owners), dtype=np.int64, count=len(owners))
     store.ts[slots] = ts[local]
     store.values[slots] = vals[local]
-    _prefix_put(store.state, slots, _prefix_take(state, local))
+    store.state.put(slots, state.take(local))

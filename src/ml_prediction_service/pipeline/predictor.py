@@ -9,15 +9,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ml_prediction_service.features import (
     BASE_COLUMNS,
-    PrefixBatch,
-    TailBatch,
     combine,
     compute_batch_features,
     input_positions,
@@ -57,10 +55,6 @@ class ModelResult:
     probabilities: FloatArray
 
     @property
-    def predictions(self) -> NDArray[np.int64]:
-        return (self.probabilities > 0.5).astype(np.int64)
-
-    @property
     def alerts(self) -> NDArray[np.bool_]:
         return self.probabilities >= self.model.alert_threshold
 
@@ -85,18 +79,6 @@ class BatchOutcome:
             for r in self.results
             for coin, p in zip(r.coins.tolist(), r.probabilities.tolist(), strict=True)
         ]
-
-
-def _subset_tail(tail: TailBatch, idx: NDArray[np.int64]) -> TailBatch:
-    return TailBatch(
-        timestamps_ns=tail.timestamps_ns[idx],
-        lengths=tail.lengths[idx],
-        columns={name: values[idx] for name, values in tail.columns.items()},
-    )
-
-
-def _subset_prefix(prefix: PrefixBatch, idx: NDArray[np.int64]) -> PrefixBatch:
-    return PrefixBatch(**{f.name: getattr(prefix, f.name)[idx] for f in fields(prefix)})
 
 
 def predict_batch(
@@ -136,8 +118,8 @@ def predict_batch(
         return out
 
     started = time.perf_counter()
-    tail = _subset_tail(inputs.tail, coins)
-    prefix = _subset_prefix(inputs.prefix, coins)
+    tail = inputs.tail.take(coins)
+    prefix = inputs.prefix.take(coins)
     base = snapshot_base_values(tail, BASE_COLUMNS)
     # [base | engineered features] once per window set; each model takes its columns from it
     engineered: dict[tuple[int, ...], tuple[FloatArray, list[str]]] = {}

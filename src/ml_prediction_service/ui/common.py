@@ -120,6 +120,14 @@ def record_rates(health: Json, stats: Json) -> RateTracker:
     return tracker
 
 
+def live(body: Callable[[], None], *, label: str, key: str, every: float) -> None:
+    """Render ``body``; while the toggle is on, re-run just it every ``every`` seconds."""
+    if st.toggle(label, value=True, key=key):
+        st.fragment(run_every=every)(body)()
+    else:
+        body()
+
+
 def models_by_id(models: list[Json]) -> dict[int, Json]:
     return {int(m["id"]): m for m in models}
 

@@ -10,9 +10,7 @@ and the snapshot's raw values are the tail's newest row.
 
 from __future__ import annotations
 
-from dataclasses import fields
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -23,8 +21,6 @@ from numpy.typing import NDArray
 from ml_prediction_service.features import (
     BASE_COLUMNS,
     ENGINEERING_INPUT_COLUMNS,
-    PrefixBatch,
-    TailBatch,
     batch_feature_names,
     compute_batch_features,
     history_row_mask,
@@ -69,20 +65,6 @@ def base_matrix(history: History, coin: int) -> NDArray[np.float64]:
 
 def snapshot(coin: int, ts_ns: int) -> Snapshot:
     return Snapshot(f"coin{coin}", EPOCH + timedelta(microseconds=ts_ns // 1000), None)
-
-
-T = TypeVar("T", TailBatch, PrefixBatch)
-
-
-def subset(batch: T, idx: NDArray[np.int64]) -> T:
-    """The same batch with only the coins at ``idx``."""
-    if isinstance(batch, TailBatch):
-        return TailBatch(  # type: ignore[return-value]
-            timestamps_ns=batch.timestamps_ns[idx],
-            lengths=batch.lengths[idx],
-            columns={k: v[idx] for k, v in batch.columns.items()},
-        )
-    return PrefixBatch(**{f.name: getattr(batch, f.name)[idx] for f in fields(batch)})  # type: ignore[return-value]
 
 
 def fetch(
@@ -136,7 +118,7 @@ def test_streamed_batches_equal_the_reference(
         usable = np.array(
             [i for i in range(len(snaps)) if i not in inputs.snapshot_missing], dtype=np.int64
         )
-        tail, prefix = subset(inputs.tail, usable), subset(inputs.prefix, usable)
+        tail, prefix = inputs.tail.take(usable), inputs.prefix.take(usable)
         features, got_names = compute_batch_features(tail, prefix, windows)
         assert got_names == names
         base = snapshot_base_values(tail, BASE_COLUMNS)

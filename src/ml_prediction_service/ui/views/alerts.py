@@ -38,11 +38,12 @@ def feed() -> None:
 def render() -> None:
     st.title("Alerts")
     common.show_flashes()
-    live = st.toggle(f"Live (refresh every {REFRESH_SECONDS} s)", value=True, key="alerts_live")
-    if live:
-        st.fragment(run_every=REFRESH_SECONDS)(feed)()
-    else:
-        feed()
+    common.live(
+        feed,
+        label=f"Live (refresh every {REFRESH_SECONDS} s)",
+        key="alerts_live",
+        every=REFRESH_SECONDS,
+    )
 
 
 if __name__ == "__main__":

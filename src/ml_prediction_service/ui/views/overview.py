@@ -147,11 +147,12 @@ def body() -> None:
 def render() -> None:
     st.title("Overview")
     common.show_flashes()
-    live = st.toggle(f"Auto-refresh every {REFRESH_SECONDS} s", value=True, key="overview_live")
-    if live:
-        st.fragment(run_every=REFRESH_SECONDS)(body)()
-    else:
-        body()
+    common.live(
+        body,
+        label=f"Auto-refresh every {REFRESH_SECONDS} s",
+        key="overview_live",
+        every=REFRESH_SECONDS,
+    )
 
 
 if __name__ == "__main__":
