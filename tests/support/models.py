@@ -70,6 +70,10 @@ def train_files(folder: Path) -> dict[str, TrainedFile]:
         path = folder / f"{name}.joblib"
         joblib.dump(est, path)
         out[name] = TrainedFile(path, width)
+    for name, est in [("rf_counts", _counts_forest(x, y)), ("rf_nan_corner", _nan_corner(x, y))]:
+        path = folder / f"{name}.joblib"
+        joblib.dump(est, path)
+        out[name] = TrainedFile(path, n)
     html = folder / "error_page.joblib"
     html.write_text("<!DOCTYPE html><html><body>502 Bad Gateway</body></html>")
     out["html"] = TrainedFile(html, 0)
@@ -79,13 +83,50 @@ def train_files(folder: Path) -> dict[str, TrainedFile]:
     return out
 
 
+def _counts_forest(x: np.ndarray, y: np.ndarray) -> RandomForestClassifier:
+    """A forest whose leaves hold weighted class counts, not fractions, in a file that claims
+    this scikit-learn version: its predict_proba returns sums of counts (not probabilities)."""
+    forest = RandomForestClassifier(n_estimators=5, max_depth=4, random_state=3).fit(x, y)
+    for tree in forest.estimators_:
+        state = tree.tree_.__getstate__()
+        weights = state["nodes"]["weighted_n_node_samples"].reshape(-1, 1, 1)
+        state["values"] = state["values"] * weights
+        tree.tree_.__setstate__(state)
+    return forest
+
+
+NAN_CORNER = 1e8  # the corner: price_close, volume_sol and market_cap_close all above this
+NAN_CORNER_FEATURES = (0, 1, 4)  # their positions in RULE_FEATURES
+
+
+def _nan_corner(x: np.ndarray, y: np.ndarray) -> RandomForestClassifier:
+    """A real forest with one hand-edited tree: NaN in a far corner that needs three inputs
+    above NAN_CORNER at once, which the import probe (split thresholds and their neighbours,
+    one feature at a time) does not reach. It imports, and fails at run time on such a coin."""
+    forest = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=4).fit(x, y)
+    tree = forest.estimators_[0].tree_
+    state = tree.__getstate__()
+    nodes = np.zeros(7, dtype=state["nodes"].dtype)
+    a, b, c = NAN_CORNER_FEATURES
+    # split nodes 0, 2, 4 (left → a leaf, right → the next split); leaves 1, 3, 5, 6
+    for node, left, feature in ((0, 1, a), (2, 3, b), (4, 5, c)):
+        nodes[node] = (left, left + 1, feature, NAN_CORNER, 0.5, 10, 10.0, 1)
+    for leaf in (1, 3, 5, 6):
+        nodes[leaf] = (-1, -1, -2, -2.0, 0.0, 5, 5.0, 0)
+    values = np.tile(np.array([[[0.5, 0.5]]]), (7, 1, 1))
+    values[1], values[3], values[5] = [[1.0, 0.0]], [[0.0, 1.0]], [[1.0, 0.0]]
+    values[6] = [[np.nan, np.nan]]
+    tree.__setstate__({"max_depth": 3, "node_count": 7, "nodes": nodes, "values": values})
+    return forest
+
+
 async def insert_ml_model(
     conn: asyncpg.Connection,
     *,
     name: str,
     path: Path,
     model_type: str = "random_forest",
-    features: list[str] | None = None,
+    features: list[str] | str | None = None,
     status: str = "READY",
     is_deleted: bool = False,
     time_based: bool = False,

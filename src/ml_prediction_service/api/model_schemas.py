@@ -47,6 +47,22 @@ class RuntimeRead(BaseModel):
     error: str | None = Field(description="Why the model cannot be served, if it cannot")
     note: str | None = Field(description="Why a faster runtime was not used, if it was not")
     input_features: int | None
+    library: str | None = Field(None, description="Library that wrote the model file")
+    library_version: str | None = Field(
+        None, description="That library's version, as recorded in the file"
+    )
+    installed_version: str | None = Field(
+        None, description="The version of that library serving it here"
+    )
+    adjustments: list[str] = Field(
+        default_factory=list,
+        description="What was adapted so the file computes what it computed when written",
+    )
+    probe_rows: int | None = Field(None, description="Rows of the import probe")
+    probe_max_diff: float | None = Field(
+        None,
+        description="Largest |runtime − the library's predict_proba| on the import probe",
+    )
 
 
 class ActiveModelRead(BaseModel):
@@ -83,6 +99,10 @@ class ActiveModelRead(BaseModel):
     webhook_url: str | None = None
     webhook_enabled: bool = True
     webhook_send_mode: list[str] = Field(default_factory=lambda: ["all"])
+    model_library: str | None = Field(None, description="Library that wrote the model file")
+    model_library_version: str | None = Field(
+        None, description="That library's version, as recorded in the file at import"
+    )
     runtime: RuntimeRead
 
 
@@ -98,13 +118,13 @@ class AvailableModelRead(BaseModel):
     model_type: str
     status: str
     description: str | None = None
-    target_variable: str
+    target_variable: str | None = None
     target_operator: str | None = None
     target_value: float | None = None
     future_minutes: int | None = None
     price_change_percent: float | None = None
     target_direction: str | None = None
-    features: list[str]
+    features: list[str] | None = Field(None, description="None when the row's value is unreadable")
     phases: list[int] | None = None
     params: dict[str, Any] | None = None
     training_accuracy: float | None = None
@@ -113,6 +133,8 @@ class AvailableModelRead(BaseModel):
     created_at: datetime | None = None
     already_imported: bool
     active_model_id: int | None
+    importable: bool = Field(description="False when the row cannot be read (see reason)")
+    reason: str | None = Field(None, description="Why the row cannot be imported")
 
 
 class AvailableModelsResponse(BaseModel):

@@ -22,6 +22,9 @@ class FailedModelRead(BaseModel):
     id: int
     name: str
     error: str
+    serving: bool = Field(
+        description="Whether a verified copy still serves (e.g. after its file changed on disk)"
+    )
 
 
 class PipelineRead(BaseModel):

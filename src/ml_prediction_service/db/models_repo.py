@@ -24,7 +24,7 @@ ACTIVE_COLUMNS = """
     params, local_model_path, model_file_url, is_active, last_prediction_at,
     total_predictions, downloaded_at, activated_at, created_at, updated_at, alert_threshold,
     model_sha256, model_file_size, source, description, training_metrics, webhook_url,
-    webhook_enabled, webhook_send_mode
+    webhook_enabled, webhook_send_mode, model_library, model_library_version
 """
 
 
@@ -151,6 +151,37 @@ async def set_webhook(
         *(changes[c] for c in sets),
     )
     return dict(row) if row is not None else None
+
+
+async def replace_file(
+    conn: asyncpg.Connection, active_id: int, values: dict[str, Any]
+) -> dict[str, Any] | None:
+    """A re-imported file: path, hash, size, library version and download time."""
+    row = await conn.fetchrow(
+        f"""
+        UPDATE prediction_active_models
+           SET local_model_path = $2, model_sha256 = $3, model_file_size = $4,
+               model_library = $5, model_library_version = $6, downloaded_at = now(),
+               updated_at = now()
+         WHERE id = $1
+        RETURNING {ACTIVE_COLUMNS}
+        """,
+        active_id,
+        values["local_model_path"],
+        values["model_sha256"],
+        values["model_file_size"],
+        values["model_library"],
+        values["model_library_version"],
+    )
+    return dict(row) if row is not None else None
+
+
+async def count_using_file(conn: asyncpg.Connection, path: str) -> int:
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM prediction_active_models WHERE local_model_path = $1", path
+        )
+    )
 
 
 async def delete(conn: asyncpg.Connection, active_id: int) -> dict[str, Any] | None:

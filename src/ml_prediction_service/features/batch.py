@@ -338,7 +338,8 @@ def _compute(
             f"price_roc_{w}": change,
             f"volume_ratio_{w}": at(volume) / m[_S["volume"]],
             f"volume_spike_{w}": (at(volume) - m[_S["volume"]]) / win.volume_std[w],
-            f"mcap_velocity_{w}": at(mcap) / at(mcap, t - w) - 1,  # a fraction, not × 100
+            # percent, as training computes it: (mc − mc.shift(w)) / mc.shift(w) × 100
+            f"mcap_velocity_{w}": (at(mcap) - at(mcap, t - w)) / at(mcap, t - w) * 100,
             f"ath_distance_trend_{w}": m[_S["distance"]],
             f"ath_approach_{w}": flag(m[_S["distance"]] < m[_S["distance_prev"]]),
             f"ath_breakout_count_{w}": s[_S["breakout"]],

@@ -259,9 +259,11 @@ def _engineered_columns(
             window = _Window(volume, w)
             out[f"volume_ratio_{w}"] = volume / window.mean
             out[f"volume_spike_{w}"] = (volume - window.mean) / window.std()
-        # 9. market cap velocity: the contract says "percent change" without "× 100" here
+        # 9. market cap velocity in percent, with the training code's own formula
+        #    (mc − mc.shift(w)) / mc.shift(w) × 100 (not pct_change: they differ in rounding)
         for w in ws:
-            out[f"mcap_velocity_{w}"] = _pct_change(mcap, w)
+            earlier = _shift(mcap, w)
+            out[f"mcap_velocity_{w}"] = (mcap - earlier) / earlier * 100
         # 10. ATH dynamics
         breakout_volume = ath["ath_breakout"] * volume
         for w in ws:

@@ -13,9 +13,10 @@ from ml_prediction_service.features import (
     resolve_model_input_columns,
 )
 from ml_prediction_service.features.errors import FeatureContractError
+from ml_prediction_service.models.compat import Provenance
 from ml_prediction_service.models.errors import ModelFileError
-from ml_prediction_service.models.loader import load_estimator
-from ml_prediction_service.models.runtime import Runtime, build_runtime
+from ml_prediction_service.models.loader import load_file
+from ml_prediction_service.models.runtime import Runtime, RuntimeChoice, build_runtime
 
 
 @dataclass(frozen=True)
@@ -23,16 +24,24 @@ class LoadedModel:
     """A verified estimator with its runtime and the exact input columns it expects."""
 
     estimator: Any
-    runtime: Runtime
-    runtime_note: str | None
+    choice: RuntimeChoice
+    provenance: Provenance
     input_columns: list[str]
     window_sizes: tuple[int, ...]
     sha256: str
     load_seconds: float
 
     @property
+    def runtime(self) -> Runtime:
+        return self.choice.runtime
+
+    @property
     def runtime_name(self) -> str:
-        return self.runtime.name
+        return self.choice.runtime.name
+
+    @property
+    def runtime_note(self) -> str | None:
+        return self.choice.note
 
 
 def display_name(meta: dict[str, Any]) -> str:
@@ -40,7 +49,8 @@ def display_name(meta: dict[str, Any]) -> str:
 
 
 def resolve_inputs(meta: dict[str, Any], estimator: Any) -> list[str]:
-    """Input columns per CONTRACT §5 "Feature order"; raises ModelFileError if unservable."""
+    """Input columns per the feature contract's "Feature order"; raises ModelFileError if
+    unservable."""
     try:
         return resolve_model_input_columns(
             model=display_name(meta),
@@ -56,23 +66,30 @@ def resolve_inputs(meta: dict[str, Any], estimator: Any) -> list[str]:
 
 
 def load_model(
-    meta: dict[str, Any], path: Path, sha256: str, *, use_onnx: bool = True
+    meta: dict[str, Any], path: Path, sha256: str | None, *, use_onnx: bool = True
 ) -> LoadedModel:
-    """Blocking (CPU + disk): call from a worker thread."""
+    """Blocking (CPU + disk): call from a worker thread. With ``sha256`` the file must have
+    that hash (the one recorded at import), else it is refused unloaded."""
     started = time.perf_counter()
-    estimator = load_estimator(path, expected_type=meta.get("model_type"))
+    label = path.name
+    if path.name.startswith(".incoming-"):  # a download or upload not yet in its place
+        label = f"for model {display_name(meta)!r}"
+    loaded = load_file(
+        path, expected_type=meta.get("model_type"), sha256=sha256 or None, label=label
+    )
+    estimator = loaded.estimator
     columns = resolve_inputs(meta, estimator)
     try:
         windows = model_window_sizes(meta.get("params") or {}, model=display_name(meta))
     except FeatureContractError as exc:
         raise ModelFileError(exc.message, code=exc.code) from exc
-    runtime, note = build_runtime(estimator, use_onnx=use_onnx)
+    choice = build_runtime(estimator, use_onnx=use_onnx)
     return LoadedModel(
         estimator=estimator,
-        runtime=runtime,
-        runtime_note=note,
+        choice=choice,
+        provenance=loaded.provenance,
         input_columns=columns,
         window_sizes=windows,
-        sha256=sha256,
+        sha256=loaded.sha256,
         load_seconds=time.perf_counter() - started,
     )

@@ -1,18 +1,27 @@
 """Load a model file and verify it is what we serve: a bare, fitted, binary
-``RandomForestClassifier`` or ``XGBClassifier`` with ``predict_proba``.
+``RandomForestClassifier`` or ``XGBClassifier`` with ``predict_proba``, written by a library
+version this service can serve faithfully (:mod:`.compat`).
 
-Loading a pickle executes code: only files from the configured training service or an
-authenticated upload reach this function (see docs/models.md).
+The file is read once; its bytes are hashed and unpickled from memory, so what is verified
+is exactly what is loaded (a file replaced in between cannot slip in). Loading a pickle
+executes code: only files from the configured training service or an authenticated upload
+reach this function (see docs/models.md).
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import pickle
+import threading
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import joblib
 
+from ml_prediction_service.models import compat
 from ml_prediction_service.models.errors import ModelFileError
 
 SUPPORTED = {
@@ -31,21 +40,29 @@ _MAGIC = (
     b"\x04\x22\x4d\x18",  # lz4
 )
 
+# warnings.catch_warnings changes process-wide state: one unpickling at a time
+_UNPICKLE_LOCK = threading.Lock()
 
-def _sniff(path: Path) -> None:
-    with path.open("rb") as fh:
-        head = fh.read(64)
+
+@dataclass(frozen=True)
+class LoadedFile:
+    estimator: Any
+    provenance: compat.Provenance
+    sha256: str
+
+
+def _sniff(head: bytes, name: str) -> None:
     if not head:
-        raise ModelFileError(f"model file {path.name} is empty")
+        raise ModelFileError(f"model file {name} is empty")
     if head.lstrip()[:1] in (b"<", b"{", b"["):
         preview = head.lstrip()[:40].decode("utf-8", "replace")
         raise ModelFileError(
-            f"model file {path.name} is not a joblib/pickle file: it starts like a text "
+            f"model file {name} is not a joblib/pickle file: it starts like a text "
             f"document ({preview!r}) — probably an HTML or JSON error page"
         )
     if not head.startswith(_MAGIC):
         raise ModelFileError(
-            f"model file {path.name} is not a joblib/pickle file (unknown header {head[:8]!r})"
+            f"model file {name} is not a joblib/pickle file (unknown header {head[:8]!r})"
         )
 
 
@@ -58,45 +75,89 @@ def estimator_kind(estimator: Any) -> str | None:
     return None
 
 
-def load_estimator(path: Path, *, expected_type: str | None = None) -> Any:
-    """Load and verify; raise :class:`ModelFileError` with the precise reason otherwise."""
-    if not path.is_file():
-        raise ModelFileError(f"model file {path} does not exist")
-    _sniff(path)
+def _unpickle(data: bytes, name: str) -> Any:
     try:
-        estimator = joblib.load(path)
+        with _UNPICKLE_LOCK, warnings.catch_warnings():
+            # the version a file records is read and reported by compat, not by these
+            warnings.filterwarnings("ignore", message=r"(?s).*unpickle estimator")
+            warnings.filterwarnings("ignore", message=r"(?s).*older version of XGBoost")
+            return joblib.load(io.BytesIO(data))
     except (pickle.UnpicklingError, EOFError, ValueError, KeyError, IndexError) as exc:
         raise ModelFileError(
-            f"model file {path.name} is corrupt or truncated: {type(exc).__name__}: {exc}"
+            f"model file {name} is corrupt or truncated: {type(exc).__name__}: {exc}"
         ) from exc
     except (ModuleNotFoundError, AttributeError, ImportError) as exc:
         raise ModelFileError(
-            f"model file {path.name} needs code this service does not have: {exc}"
+            f"model file {name} needs code this service does not have: {exc}"
         ) from exc
     except Exception as exc:
         raise ModelFileError(
-            f"model file {path.name} could not be loaded: {type(exc).__name__}: {exc}"
+            f"model file {name} could not be loaded: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def _verify_shape(estimator: Any, name: str, expected_type: str | None) -> str:
     kind = estimator_kind(estimator)
     if kind is None:
         cls = type(estimator)
         raise ModelFileError(
-            f"model file {path.name} holds a {cls.__module__}.{cls.__qualname__}; only "
+            f"model file {name} holds a {cls.__module__}.{cls.__qualname__}; only "
             "sklearn RandomForestClassifier and xgboost XGBClassifier are supported"
         )
     if expected_type is not None and kind != expected_type:
         raise ModelFileError(
-            f"model file {path.name} holds a {type(estimator).__name__} but the model's "
+            f"model file {name} holds a {type(estimator).__name__} but the model's "
             f"model_type is {expected_type!r}"
         )
     if not callable(getattr(estimator, "predict_proba", None)):
-        raise ModelFileError(f"model file {path.name}: estimator has no predict_proba")
+        raise ModelFileError(f"model file {name}: estimator has no predict_proba")
     n_features = getattr(estimator, "n_features_in_", None)
     if not isinstance(n_features, int) or n_features < 1:
-        raise ModelFileError(f"model file {path.name}: estimator is not fitted (no n_features_in_)")
+        raise ModelFileError(f"model file {name}: estimator is not fitted (no n_features_in_)")
     classes = list(getattr(estimator, "classes_", []))
     if len(classes) != 2:
         raise ModelFileError(
-            f"model file {path.name}: expected a binary classifier, got classes {classes}"
+            f"model file {name}: expected a binary classifier, got classes {classes}"
         )
-    return estimator
+    return kind
+
+
+def load_file(
+    path: Path,
+    *,
+    expected_type: str | None = None,
+    sha256: str | None = None,
+    label: str | None = None,
+) -> LoadedFile:
+    """Read, check the hash (if one is expected) and the library version, unpickle, adapt
+    to this library version and verify; raise :class:`ModelFileError` with the reason.
+    ``label`` names the file in messages (default: its file name)."""
+    name = label or path.name
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ModelFileError(
+            f"model file {path} does not exist", code="model_file_missing"
+        ) from exc
+    except OSError as exc:
+        raise ModelFileError(f"model file {name} cannot be read: {exc}") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if sha256 and digest != sha256:
+        raise ModelFileError(
+            f"model file {name} changed on disk: sha256 {digest[:12]}… is not the "
+            f"{sha256[:12]}… recorded at import; it is not loaded (re-import the model)",
+            code="model_file_changed",
+        )
+    _sniff(data[:64], name)
+    library = compat.LIBRARY_OF_TYPE.get(expected_type or "")
+    if library is not None and compat.recorded_version(data, library) is not None:
+        compat.check_supported(data, library, name)  # refuse early, without unpickling
+    estimator = _unpickle(data, name)
+    kind = _verify_shape(estimator, name, expected_type)
+    provenance = compat.check_supported(data, compat.LIBRARY_OF_TYPE[kind], name)
+    return LoadedFile(estimator, compat.adapt(estimator, provenance), digest)
+
+
+def load_estimator(path: Path, *, expected_type: str | None = None) -> Any:
+    """The verified estimator alone (see :func:`load_file`)."""
+    return load_file(path, expected_type=expected_type).estimator

@@ -16,7 +16,7 @@ import httpx
 
 from ml_prediction_service.config import Settings
 from ml_prediction_service.db import models_repo
-from ml_prediction_service.errors import ConflictError, NotFoundError, ServiceError
+from ml_prediction_service.errors import ConflictError, NotFoundError
 from ml_prediction_service.models.files import (
     StagedFile,
     download_model_file,
@@ -25,98 +25,10 @@ from ml_prediction_service.models.files import (
     stage_bytes,
 )
 from ml_prediction_service.models.loaded import LoadedModel, load_model
+from ml_prediction_service.models.metadata import listing, metadata_values
 from ml_prediction_service.models.registry import ModelRegistry
 
 logger = logging.getLogger(__name__)
-
-SUPPORTED_TYPES = ("random_forest", "xgboost")
-TRAINING_METRIC_FIELDS = (
-    "training_accuracy",
-    "training_f1",
-    "training_precision",
-    "training_recall",
-    "roc_auc",
-    "mcc",
-    "fpr",
-    "fnr",
-    "confusion_matrix",
-    "cv_scores",
-    "simulated_profit_pct",
-    "feature_importance",
-    "train_start",
-    "train_end",
-)
-
-
-class InvalidModelMetadata(ServiceError):
-    code = "invalid_model_metadata"
-    status = 422
-
-
-def _time_based(meta: dict[str, Any]) -> dict[str, Any]:
-    params = meta.get("params") or {}
-    tb = params.get("_time_based") if isinstance(params, dict) else None
-    return tb if isinstance(tb, dict) else {}
-
-
-def _first(*values: Any) -> Any:
-    return next((v for v in values if v is not None), None)
-
-
-def metadata_values(meta: dict[str, Any], default_threshold: float) -> dict[str, Any]:
-    """Columns of prediction_active_models taken from an ml_models row (or upload metadata).
-
-    Time-based fields come from the columns or, where those are NULL, from
-    ``params._time_based`` (min_percent_change = price_change_percent).
-    """
-    name = meta.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidModelMetadata("model metadata needs a non-empty 'name'")
-    model_type = meta.get("model_type")
-    if model_type not in SUPPORTED_TYPES:
-        raise InvalidModelMetadata(
-            f"model_type {model_type!r} is not supported; use one of {list(SUPPORTED_TYPES)}"
-        )
-    features = meta.get("features")
-    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
-        raise InvalidModelMetadata("model metadata 'features' must be a list of names")
-    target_variable = meta.get("target_variable")
-    if not isinstance(target_variable, str) or not target_variable:
-        raise InvalidModelMetadata("model metadata needs 'target_variable'")
-    operator = meta.get("target_operator")
-    if operator not in (None, ">", "<", ">=", "<=", "="):
-        raise InvalidModelMetadata(f"target_operator {operator!r} is not one of > < >= <= =")
-    tb = _time_based(meta)
-    direction = _first(meta.get("target_direction"), tb.get("direction"))
-    if direction not in (None, "up", "down"):
-        raise InvalidModelMetadata(f"target_direction {direction!r} is not 'up' or 'down'")
-    phases = meta.get("phases")
-    if phases is not None and (
-        not isinstance(phases, list) or not all(isinstance(p, int) for p in phases)
-    ):
-        raise InvalidModelMetadata("model metadata 'phases' must be a list of phase ids or null")
-    metrics = {k: meta.get(k) for k in TRAINING_METRIC_FIELDS if meta.get(k) is not None}
-    for key in ("train_start", "train_end"):
-        if key in metrics:
-            metrics[key] = str(metrics[key])
-    return {
-        "model_name": name.strip(),
-        "model_type": model_type,
-        "target_variable": target_variable,
-        "target_operator": operator,
-        "target_value": meta.get("target_value"),
-        "future_minutes": _first(meta.get("future_minutes"), tb.get("future_minutes")),
-        "price_change_percent": _first(
-            meta.get("price_change_percent"), tb.get("min_percent_change")
-        ),
-        "target_direction": direction,
-        "features": features,
-        "phases": phases,
-        "params": meta.get("params") or {},
-        "description": meta.get("description"),
-        "training_metrics": metrics or None,
-        "alert_threshold": default_threshold,
-    }
 
 
 class ModelManager:
@@ -141,9 +53,10 @@ class ModelManager:
             if not await models_repo.ml_models_exists(conn):
                 return [], "table ml_models does not exist: no training-service models yet"
             rows = await models_repo.list_available(conn)
-        for row in rows:
+        shown = [listing(row, self.settings.default_alert_threshold) for row in rows]
+        for row in shown:
             row["already_imported"] = row["active_model_id"] is not None
-        return rows, None
+        return shown, None
 
     async def list(self, *, include_inactive: bool) -> list[dict[str, Any]]:
         async with self.pool.acquire() as conn:
@@ -164,7 +77,9 @@ class ModelManager:
                 existing = await models_repo.get_by_model_id(conn, model_id)
                 if existing is not None:
                     raise ConflictError(
-                        f"model {model_id} is already imported as active model {existing['id']}",
+                        f"model {model_id} is already imported as active model "
+                        f"{existing['id']} (POST /api/models/{existing['id']}/reimport fetches "
+                        "its file again)",
                         code="already_imported",
                         extra={"active_model_id": existing["id"]},
                     )
@@ -202,6 +117,20 @@ class ModelManager:
             model_id = await models_repo.next_upload_model_id(conn)
         return await self._admit(model_id, values, staged, source="upload", url=None)
 
+    async def _verify_staged(self, values: dict[str, Any], staged: StagedFile) -> LoadedModel:
+        """Load and verify the staged file (in a thread); a refused file is removed."""
+        try:
+            return await asyncio.to_thread(
+                load_model,
+                values,
+                staged.path,
+                staged.sha256,
+                use_onnx=self.settings.model_use_onnx,
+            )
+        except BaseException:
+            staged.discard()
+            raise
+
     async def _admit(
         self,
         model_id: int,
@@ -213,17 +142,7 @@ class ModelManager:
     ) -> dict[str, Any]:
         """Verify the staged file, move it into place and insert the row — or leave nothing."""
         destination = final_path(self.models_dir, model_id, staged.sha256)
-        try:
-            loaded: LoadedModel = await asyncio.to_thread(
-                load_model,
-                values,
-                staged.path,
-                staged.sha256,
-                use_onnx=self.settings.model_use_onnx,
-            )
-        except BaseException:
-            staged.discard()
-            raise
+        loaded = await self._verify_staged(values, staged)
         place(staged, destination)
         try:
             async with self.pool.acquire() as conn, conn.transaction():
@@ -237,6 +156,8 @@ class ModelManager:
                         "model_sha256": staged.sha256,
                         "model_file_size": staged.size,
                         "source": source,
+                        "model_library": loaded.provenance.library,
+                        "model_library_version": loaded.provenance.file_version,
                     },
                 )
                 await models_repo.notify_changed(conn, row["id"])
@@ -251,21 +172,73 @@ class ModelManager:
         self.registry.cache.put((str(destination), staged.sha256), loaded)
         await self.registry.refresh()
         logger.info(
-            "imported model %s as active model %s (%s, %s runtime, %d inputs)",
+            "imported model %s as active model %s (%s, %s runtime, %d inputs, %s %s)",
             model_id,
             row["id"],
             values["model_name"],
             loaded.runtime_name,
             len(loaded.input_columns),
+            loaded.provenance.library,
+            loaded.provenance.file_version,
         )
         return row
 
+    async def reimport(self, active_id: int) -> dict[str, Any]:
+        """Download an imported model's file again (e.g. after its file on disk changed or
+        disappeared), verify it like an import and serve it; the row keeps its settings."""
+        row = await self.get(active_id)
+        if row["source"] != "training_service":
+            raise ConflictError(
+                f"active model {active_id} was uploaded, not imported from the training "
+                "service: delete it and upload its file again",
+                code="not_reimportable",
+            )
+        model_id = int(row["model_id"])
+        lock = self._import_locks.setdefault(model_id, asyncio.Lock())
+        async with lock:
+            staged = await download_model_file(
+                self.http,
+                self.settings.training_service_api_url,
+                model_id,
+                self.models_dir,
+                max_bytes=self.max_bytes,
+            )
+            loaded = await self._verify_staged(row, staged)
+            old_path = Path(row["local_model_path"])
+            destination = final_path(self.models_dir, model_id, staged.sha256)
+            place(staged, destination)
+            async with self.pool.acquire() as conn, conn.transaction():
+                updated = await models_repo.replace_file(
+                    conn,
+                    active_id,
+                    {
+                        "local_model_path": str(destination),
+                        "model_sha256": staged.sha256,
+                        "model_file_size": staged.size,
+                        "model_library": loaded.provenance.library,
+                        "model_library_version": loaded.provenance.file_version,
+                    },
+                )
+                if updated is None:
+                    raise NotFoundError(f"no imported model with id {active_id}")
+                await models_repo.notify_changed(conn, active_id)
+        if old_path != destination:
+            await self._remove_unreferenced(old_path)
+        self.registry.cache.drop(str(old_path))
+        self.registry.cache.put((str(destination), staged.sha256), loaded)
+        await self.registry.refresh()
+        logger.info(
+            "re-imported model %s (active model %s): sha256 %s…, %s runtime",
+            model_id,
+            active_id,
+            staged.sha256[:12],
+            loaded.runtime_name,
+        )
+        return updated
+
     async def _remove_unreferenced(self, path: Path) -> None:
         async with self.pool.acquire() as conn:
-            used = await conn.fetchval(
-                "SELECT count(*) FROM prediction_active_models WHERE local_model_path = $1",
-                str(path),
-            )
+            used = await models_repo.count_using_file(conn, str(path))
         if not used:
             await asyncio.to_thread(path.unlink, missing_ok=True)
 

@@ -3,9 +3,11 @@
 Changes made through the API commit a NOTIFY on ``prediction_models_changed``; every
 replica listens on a dedicated connection and also refreshes on a timer, so a change takes
 effect without restart (in the replica that made it: immediately). Loaded models are cached
-by (path, sha256) in an LRU of ``MODEL_CACHE_SIZE``: a replaced file has a new hash and is
-loaded anew; reload = load new, swap, drop old; a failed load keeps the error visible and
-the other models serving.
+by (path, recorded sha256) in an LRU of ``MODEL_CACHE_SIZE``. A file whose hash is not the
+one recorded at import is never loaded: the verified copy in memory (if any) keeps serving and
+the model is reported failed until it is re-imported. A failed load keeps the error visible
+and the other models serving; a model whose last batch failed is reported failed until a
+batch succeeds again.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,8 +42,9 @@ class ActiveModel:
 
     meta: dict[str, Any]
     loaded: LoadedModel | None = None
-    error: str | None = None
+    error: str | None = None  # why it cannot be (re)loaded, or why its file is not trusted
     file_stat: tuple[int, int] | None = None  # (mtime_ns, size) when hashed
+    batch_error: str | None = None  # why its last batch failed (None: it succeeded)
 
     @property
     def id(self) -> int:
@@ -136,33 +140,66 @@ class ModelRegistry:
         return [m for _, m in sorted(self.models.items()) if m.loaded is not None]
 
     def failed(self) -> list[ActiveModel]:
-        return [m for _, m in sorted(self.models.items()) if m.error is not None]
+        """Models that cannot be loaded, whose file is missing or changed, or whose last batch
+        failed."""
+        return [
+            m
+            for _, m in sorted(self.models.items())
+            if m.error is not None or m.batch_error is not None
+        ]
+
+    def record_batch(self, served: list[int], errors: dict[int, str]) -> None:
+        """What the last batch did per model: a failure is reported until a batch succeeds."""
+        for active_id, error in errors.items():
+            model = self.models.get(active_id)
+            if model is None:
+                continue
+            if model.batch_error is None:
+                logger.error("model %s (%s) failed a batch: %s", active_id, model.name, error)
+            model.batch_error = error
+            self.metrics.model_batch_failures_total.labels(model_id=str(active_id)).inc()
+        for active_id in served:
+            model = self.models.get(active_id)
+            if model is not None and model.batch_error is not None and active_id not in errors:
+                logger.info("model %s (%s) serves again", active_id, model.name)
+                model.batch_error = None
+        self.metrics.models_failed.set(len(self.failed()))
 
     def runtime_info(self, active_id: int, *, is_active: bool = True) -> dict[str, Any]:
-        """Runtime status for the API: loaded / error / loading / inactive."""
+        """Runtime status for the API: loaded / error / loading / inactive, with the file's
+        library and version and how the runtime was checked."""
         model = self.models.get(active_id) if is_active else None
-        if model is None:
-            return {
-                "status": "inactive",
-                "runtime": None,
-                "error": None,
-                "note": None,
-                "input_features": None,
-            }
-        if model.loaded is not None:
-            return {
-                "status": "loaded",
-                "runtime": model.loaded.runtime_name,
-                "error": None,
-                "note": model.loaded.runtime_note,
-                "input_features": len(model.loaded.input_columns),
-            }
-        return {
-            "status": "error" if model.error else "loading",
+        info: dict[str, Any] = {
+            "status": "inactive",
             "runtime": None,
-            "error": model.error,
+            "error": None,
             "note": None,
             "input_features": None,
+            "library": None,
+            "library_version": None,
+            "installed_version": None,
+            "adjustments": [],
+            "probe_rows": None,
+            "probe_max_diff": None,
+        }
+        if model is None:
+            return info
+        info["error"] = model.error or model.batch_error
+        loaded = model.loaded
+        if loaded is None:
+            info["status"] = "error" if model.error else "loading"
+            return info
+        return info | {
+            "status": "loaded",
+            "runtime": loaded.runtime_name,
+            "note": loaded.runtime_note,
+            "input_features": len(loaded.input_columns),
+            "library": loaded.provenance.library,
+            "library_version": loaded.provenance.file_version,
+            "installed_version": loaded.provenance.installed_version,
+            "adjustments": list(loaded.provenance.adjustments),
+            "probe_rows": loaded.choice.probe_rows,
+            "probe_max_diff": loaded.choice.probe_max_diff,
         }
 
     # -- refresh ----------------------------------------------------------------------
@@ -188,6 +225,7 @@ class ModelRegistry:
                 settle_heap()
             self.metrics.active_models.set(len(rows))
             self.metrics.models_loaded.set(len(self.cache.items))
+            self.metrics.models_failed.set(len(self.failed()))
 
     async def _sync_one(self, row: dict[str, Any]) -> bool:
         active_id = int(row["id"])
@@ -202,52 +240,70 @@ class ModelRegistry:
         ):
             current.meta = row  # only the counters moved: keep serving what we have
             return False
-        sha = str(row.get("model_sha256") or "")
-        if stat is not None and (current is None or current.file_stat != stat or not sha):
+        recorded = str(row.get("model_sha256") or "")
+        problem: str | None = None
+        if stat is None:
+            problem = f"model file {path} does not exist"
+        elif current is not None and current.file_stat == stat and current.error is not None:
+            problem = current.error  # same file as last time: same verdict
+        else:
             on_disk = await asyncio.to_thread(sha256_of, path)
-            if sha and on_disk != sha:
-                logger.warning(
-                    "model %s: file %s was replaced (sha256 %s… → %s…)",
-                    active_id,
-                    path,
-                    sha[:12],
-                    on_disk[:12],
+            if not recorded:
+                recorded = on_disk  # a row from before hashes were recorded: trust on first use
+            elif on_disk != recorded:
+                problem = (
+                    f"model file {path} changed on disk: sha256 {on_disk[:12]}… is not the "
+                    f"{recorded[:12]}… recorded at import; the file is not loaded "
+                    "(re-import the model)"
                 )
-            sha = on_disk
-        key: CacheKey = (str(path), sha)
-        loaded = self.cache.get(key)
-        error: str | None = None
-        if loaded is None:
-            if stat is None:
-                error = f"model file {path} does not exist"
-                loaded = None
-            else:
-                try:
-                    with self.metrics.model_load_duration_seconds.time():
-                        loaded = await asyncio.to_thread(
-                            load_model, row, path, sha, use_onnx=self.use_onnx
-                        )
-                    self.cache.put(key, loaded)
-                except ServiceError as exc:
-                    error, loaded = exc.message, None
-                except Exception as exc:
-                    error, loaded = f"{type(exc).__name__}: {exc}", None
-        if error is not None:
+        loaded = self.cache.get((str(path), recorded))
+        if loaded is None and current is not None and current.loaded is not None:
+            # the verified copy in memory
+            loaded = current.loaded if current.loaded.sha256 == recorded else None
+        error = problem
+        if loaded is None and problem is None:
+            try:
+                started = time.perf_counter()
+                loaded = await asyncio.to_thread(
+                    load_model, row, path, recorded, use_onnx=self.use_onnx
+                )
+                self.metrics.model_load_duration_seconds.observe(time.perf_counter() - started)
+                self.cache.put((str(path), recorded), loaded)
+            except ServiceError as exc:
+                error = exc.message
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+        if error is not None and (current is None or current.error != error):
             self.metrics.errors_total.labels(type="model_load").inc()
-            logger.error("model %s (%s) cannot be served: %s", active_id, display_name(row), error)
-            if current is not None and current.loaded is not None:
-                # a failed reload keeps the old model serving; the error stays visible
-                current.meta, current.error, current.file_stat = row, error, stat
-                return True
-        elif current is None or current.loaded is not loaded:
-            logger.info(
-                "model %s (%s) ready: %s runtime, %d inputs",
+            serving = " (its verified copy in memory keeps serving)" if loaded else ""
+            logger.error(
+                "model %s (%s) cannot be loaded%s: %s",
                 active_id,
                 display_name(row),
-                loaded.runtime_name if loaded else "?",
-                len(loaded.input_columns) if loaded else 0,
+                serving,
+                error,
             )
-        self.models[active_id] = ActiveModel(meta=row, loaded=loaded, error=error, file_stat=stat)
+        elif (
+            loaded is not None
+            and error is None
+            and (current is None or current.loaded is not loaded)
+        ):
+            logger.info(
+                "model %s (%s) ready: %s runtime, %d inputs, %s %s",
+                active_id,
+                display_name(row),
+                loaded.runtime_name,
+                len(loaded.input_columns),
+                loaded.provenance.library,
+                loaded.provenance.file_version,
+            )
+        self.models[active_id] = ActiveModel(
+            meta=row,
+            loaded=loaded,
+            error=error,
+            file_stat=stat,
+            batch_error=current.batch_error if current is not None else None,
+        )
         return True
 
     # -- background -------------------------------------------------------------------

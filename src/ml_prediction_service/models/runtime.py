@@ -1,13 +1,15 @@
 """Model runtimes: one tiny interface, ``predict_proba(X) -> P(class 1)`` for a whole batch.
 
-- Random Forest: converted to ONNX Runtime (double precision, one thread) **only if** its
-  probabilities match sklearn's within ``ONNX_TOLERANCE`` on a probe batch built from the
-  forest's own split thresholds; otherwise sklearn with ``n_jobs=1``. Measured here: sklearn
-  RF ~4 ms per call whatever the batch size; ONNX Runtime ~20 µs for one row.
-- XGBoost: converted to ONNX Runtime (onnxmltools, float32 like XGBoost itself) **only if**
-  its probabilities match the booster's within ``ONNX_TOLERANCE`` on a probe batch built from
-  the trees' split conditions; otherwise the booster's ``inplace_predict`` with ``nthread=1``
-  (verified against ``predict_proba``), else ``predict_proba``. Measured here for 14 rows:
+Every model is first run by its own library (``predict_proba``) on a probe batch built from
+its split conditions, and refused unless that gives probabilities (two columns, finite, in
+[0, 1], rows summing to 1). The fastest runtime that reproduces those probabilities within
+``ONNX_TOLERANCE`` on the probe is then chosen:
+
+- Random Forest: ONNX Runtime (skl2onnx, double precision, one thread), else sklearn with
+  ``n_jobs=1``. Measured here: sklearn RF ~4 ms per call whatever the batch size; ONNX
+  Runtime ~20 µs for one row.
+- XGBoost: ONNX Runtime (onnxmltools, float32 like XGBoost itself), else the booster's
+  ``inplace_predict`` with ``nthread=1``, else ``predict_proba``. Measured here for 14 rows:
   ``inplace_predict`` ~450 µs per call (fixed overhead), ONNX Runtime ~35 µs.
 """
 
@@ -15,17 +17,20 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ml_prediction_service.models.errors import ModelFileError
 from ml_prediction_service.models.loader import estimator_kind
 
 logger = logging.getLogger(__name__)
 
 ONNX_TOLERANCE = 1e-5
+PROBABILITY_SUM_TOLERANCE = 1e-6
 PROBE_ROWS = 512
 
 FloatMatrix = NDArray[np.float64]
@@ -141,112 +146,154 @@ def _max_diff(a: FloatVector, b: FloatVector) -> float:
     return float(np.max(np.abs(a - b))) if a.size else 0.0
 
 
-def _try_onnx(estimator: Any, n_features: int, probe: FloatMatrix) -> OnnxRuntime | str:
-    try:
-        import onnxruntime as ort
-        from skl2onnx import to_onnx
-    except ImportError as exc:
-        return f"ONNX not available ({exc})"
-    try:
-        onx = to_onnx(
-            estimator,
-            probe[:1],
-            options={id(estimator): {"zipmap": False}},
-            target_opset={"": 17, "ai.onnx.ml": 3},
-        )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        session = ort.InferenceSession(
-            onx.SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
-        runtime = OnnxRuntime(session, session.get_inputs()[0].name, n_features)
-        diff = _max_diff(runtime.predict_proba(probe), estimator.predict_proba(probe)[:, 1])
-    except Exception as exc:  # conversion problems must never stop a model from serving
-        return f"ONNX conversion failed ({type(exc).__name__}: {exc})"
-    if diff > ONNX_TOLERANCE:
-        return f"ONNX probabilities differ by {diff:.2e} > {ONNX_TOLERANCE:.0e}"
-    return runtime
+def _session(onx: Any) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(
+        onx.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
 
 
-def _try_onnx_xgboost(estimator: Any, n_features: int) -> OnnxRuntime | str:
-    try:
-        import onnxruntime as ort
-        from onnxmltools import convert_xgboost
-        from onnxmltools.convert.common.data_types import FloatTensorType
-    except ImportError as exc:
-        return f"ONNX not available ({exc})"
-    try:
-        # the converter only understands unnamed features (f0, f1, …): convert a copy
-        unnamed = copy.deepcopy(estimator)
-        unnamed.get_booster().feature_names = None
-        unnamed.get_booster().feature_types = None
-        onx = convert_xgboost(
-            unnamed, initial_types=[("input", FloatTensorType([None, n_features]))], target_opset=15
-        )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        session = ort.InferenceSession(
-            onx.SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
-        runtime = OnnxRuntime(session, session.get_inputs()[0].name, n_features, float32_input=True)
-        probe = probe_batch(
-            estimator,
-            n_features,
-            thresholds=_booster_thresholds(unnamed.get_booster(), n_features),
-            float32=True,
-        )
-        booster = estimator.get_booster()
-        reference = np.asarray(booster.inplace_predict(probe, validate_features=False))
-        if reference.ndim == 2:
-            reference = reference[:, 1]
-        diff = _max_diff(runtime.predict_proba(probe), reference.astype(np.float64))
-    except Exception as exc:  # conversion problems must never stop a model from serving
-        return f"ONNX conversion failed ({type(exc).__name__}: {exc})"
-    if diff > ONNX_TOLERANCE:
-        return f"ONNX probabilities differ by {diff:.2e} > {ONNX_TOLERANCE:.0e}"
-    return runtime
+def _onnx_forest(estimator: Any, n_features: int, probe: FloatMatrix) -> OnnxRuntime:
+    from skl2onnx import to_onnx
+
+    onx = to_onnx(
+        estimator,
+        probe[:1],
+        options={id(estimator): {"zipmap": False}},
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
+    session = _session(onx)
+    return OnnxRuntime(session, session.get_inputs()[0].name, n_features)
 
 
-def _xgboost_runtime(
-    estimator: Any, n_features: int, *, use_onnx: bool
-) -> tuple[Runtime, str | None]:
-    onnx_note = "ONNX disabled"
+def _unnamed_copy(estimator: Any) -> Any:
+    """The converter and the probe only understand unnamed features (f0, f1, …)."""
+    unnamed = copy.deepcopy(estimator)
+    unnamed.get_booster().feature_names = None
+    unnamed.get_booster().feature_types = None
+    return unnamed
+
+
+def _onnx_xgboost(unnamed: Any, n_features: int) -> OnnxRuntime:
+    from onnxmltools import convert_xgboost
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    onx = convert_xgboost(
+        unnamed, initial_types=[("input", FloatTensorType([None, n_features]))], target_opset=15
+    )
+    session = _session(onx)
+    return OnnxRuntime(session, session.get_inputs()[0].name, n_features, float32_input=True)
+
+
+@dataclass(frozen=True)
+class RuntimeChoice:
+    """The runtime a model is served with, and how it was checked on the import probe."""
+
+    runtime: Runtime
+    note: str | None  # why a faster runtime was not used (None: the first choice worked)
+    probe_rows: int
+    probe_max_diff: float  # |runtime - the library's predict_proba| on the probe
+
+
+def _reference(estimator: Any, probe: FloatMatrix) -> FloatVector:
+    """The library's own ``predict_proba`` on the probe, refused unless it is probabilities:
+    two columns, finite, in [0, 1], each row summing to 1."""
     try:
+        full = np.asarray(estimator.predict_proba(probe), dtype=np.float64)
+    except Exception as exc:
+        raise ModelFileError(
+            f"model fails on the import probe: {type(exc).__name__}: {exc}",
+            code="invalid_probabilities",
+        ) from exc
+    problem = probability_problem(full)
+    if problem is not None:
+        raise ModelFileError(
+            f"model does not return probabilities on the import probe ({problem}); "
+            "it is not served",
+            code="invalid_probabilities",
+        )
+    return full[:, 1]
+
+
+def probability_problem(values: NDArray[np.float64], *, columns: int = 2) -> str | None:
+    """Why ``values`` (rows × classes, or one probability per row) are not probabilities."""
+    if values.ndim != (2 if columns > 1 else 1) or (columns > 1 and values.shape[1] != columns):
+        return f"shape {values.shape}"
+    finite = np.isfinite(values)
+    if not finite.all():
+        return f"{int((~finite).sum())} values are NaN or infinite"
+    low, high = float(values.min(initial=0.0)), float(values.max(initial=0.0))
+    if low < 0.0 or high > 1.0:
+        return f"values outside [0, 1]: from {low:.6g} to {high:.6g}"
+    if columns > 1:
+        sums = values.sum(axis=1)
+        worst = float(np.max(np.abs(sums - 1.0), initial=0.0))
+        if worst > PROBABILITY_SUM_TOLERANCE:
+            return f"rows do not sum to 1 (off by up to {worst:.3g})"
+    return None
+
+
+def _first_matching(
+    candidates: list[tuple[str, Callable[[], Runtime]]],
+    probe: FloatMatrix,
+    reference: FloatVector,
+) -> tuple[Runtime, float, list[str]]:
+    """The first candidate whose probabilities equal the reference on the probe."""
+    notes: list[str] = []
+    for label, make in candidates:
+        try:
+            runtime = make()
+            out = np.asarray(runtime.predict_proba(probe), dtype=np.float64)
+        except Exception as exc:  # a faster runtime failing must never stop a model serving
+            notes.append(f"{label} unusable ({type(exc).__name__}: {exc})")
+            continue
+        problem = probability_problem(out, columns=1) if out.shape == reference.shape else "shape"
+        diff = _max_diff(out, reference) if problem is None else float("inf")
+        if problem is None and diff <= ONNX_TOLERANCE:
+            return runtime, diff, notes
+        notes.append(
+            f"{label} probabilities differ by {diff:.2e} > {ONNX_TOLERANCE:.0e}"
+            if problem is None
+            else f"{label} output is not probabilities ({problem})"
+        )
+    raise ModelFileError(  # unreachable in practice: the library itself is the last candidate
+        "no runtime reproduces the model's probabilities: " + "; ".join(notes),
+        code="invalid_probabilities",
+    )
+
+
+def build_runtime(estimator: Any, *, use_onnx: bool = True) -> RuntimeChoice:
+    """The fastest runtime whose probabilities equal the library's own ``predict_proba`` on a
+    probe built from the model's split conditions. Refuses (:class:`ModelFileError`) a model
+    whose outputs are not probabilities."""
+    n_features = int(estimator.n_features_in_)
+    candidates: list[tuple[str, Callable[[], Runtime]]] = []
+    if estimator_kind(estimator) == "xgboost":
         estimator.set_params(n_jobs=1)
         booster = estimator.get_booster()
         booster.set_param({"nthread": 1})
+        unnamed = _unnamed_copy(estimator)
+        thresholds = _booster_thresholds(unnamed.get_booster(), n_features)
+        probe = probe_batch(estimator, n_features, thresholds=thresholds, float32=True)
         if use_onnx:
-            onnx = _try_onnx_xgboost(estimator, n_features)
-            if not isinstance(onnx, str):
-                return onnx, None
-            onnx_note = onnx
-            logger.info("serving XGBoost with inplace_predict: %s", onnx)
-        runtime = XGBoostRuntime(booster, n_features)
-        probe = probe_batch(estimator, n_features, rows=64)
-        diff = _max_diff(runtime.predict_proba(probe), estimator.predict_proba(probe)[:, 1])
-        if diff <= ONNX_TOLERANCE:
-            return runtime, onnx_note
-        note = f"inplace_predict differs from predict_proba by {diff:.2e}"
-    except Exception as exc:
-        note = f"inplace_predict unusable ({type(exc).__name__}: {exc})"
-    return SklearnRuntime(estimator, n_features, name="xgboost-predict_proba"), note
-
-
-def build_runtime(estimator: Any, *, use_onnx: bool = True) -> tuple[Runtime, str | None]:
-    """The fastest runtime whose probabilities equal the estimator's, and a note on why a
-    faster one was not used (None when the first choice worked)."""
-    n_features = int(estimator.n_features_in_)
-    kind = estimator_kind(estimator)
-    if kind == "xgboost":
-        return _xgboost_runtime(estimator, n_features, use_onnx=use_onnx)
-    if hasattr(estimator, "n_jobs"):
-        estimator.n_jobs = 1
-    if use_onnx:
-        onnx = _try_onnx(estimator, n_features, probe_batch(estimator, n_features))
-        if not isinstance(onnx, str):
-            return onnx, None
-        logger.info("serving with sklearn: %s", onnx)
-        return SklearnRuntime(estimator, n_features), onnx
-    return SklearnRuntime(estimator, n_features), "ONNX disabled"
+            candidates.append(("ONNX", lambda: _onnx_xgboost(unnamed, n_features)))
+        candidates.append(("inplace_predict", lambda: XGBoostRuntime(booster, n_features)))
+        fallback = "xgboost-predict_proba"
+    else:
+        if hasattr(estimator, "n_jobs"):
+            estimator.n_jobs = 1
+        probe = probe_batch(estimator, n_features)
+        if use_onnx:
+            candidates.append(("ONNX", lambda: _onnx_forest(estimator, n_features, probe)))
+        fallback = "sklearn"
+    candidates.append(("predict_proba", lambda: SklearnRuntime(estimator, n_features, fallback)))
+    reference = _reference(estimator, probe)
+    runtime, diff, notes = _first_matching(candidates, probe, reference)
+    note = "; ".join(notes) if notes else (None if use_onnx else "ONNX disabled")
+    if notes:
+        logger.info("serving with %s: %s", runtime.name, note)
+    return RuntimeChoice(runtime, note, len(probe), diff)

@@ -78,6 +78,18 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.models_failed = Gauge(
+            "ml_models_failed",
+            "Active models that cannot be loaded, whose file is missing or changed, or whose "
+            "last batch failed",
+            registry=r,
+        )
+        self.model_batch_failures_total = Counter(
+            "ml_model_batch_failures_total",
+            "Batches in which a model failed (raised or returned no probabilities)",
+            ["model_id"],
+            registry=r,
+        )
         self.db_connected = Gauge(
             "ml_db_connected", "Database connection (1 connected, 0 disconnected)", registry=r
         )

@@ -22,6 +22,7 @@ from ml_prediction_service.features import (
     snapshot_base_values,
 )
 from ml_prediction_service.models.registry import ActiveModel
+from ml_prediction_service.models.runtime import probability_problem
 from ml_prediction_service.pipeline.history import BatchInputs
 
 logger = logging.getLogger(__name__)
@@ -149,13 +150,14 @@ def predict_batch(
             rows = matrix if eligible.all() else matrix[eligible]
             x = np.ascontiguousarray(rows[:, columns])
             probabilities = loaded.runtime.predict_proba(x)
-            if probabilities.shape != (x.shape[0],) or not np.all(
-                np.isfinite(probabilities) & (probabilities >= 0) & (probabilities <= 1)
-            ):
-                raise ValueError(f"model returned invalid probabilities {probabilities[:5]}")
+            if probabilities.shape != (x.shape[0],):
+                raise ValueError(f"model returned shape {probabilities.shape} for {x.shape}")
+            problem = probability_problem(probabilities, columns=1)
+            if problem is not None:
+                raise ValueError(f"model returned no probabilities ({problem})")
         except Exception as exc:
             out.model_errors[model.id] = f"{type(exc).__name__}: {exc}"
-            logger.error(
+            logger.warning(
                 "model %s (%s) failed on a batch of %d coins: %s",
                 model.id,
                 model.name,

@@ -265,9 +265,9 @@ class PredictionWorker:
             alerts = int(np.count_nonzero(result.alerts & ~stale[result.coins]))
             if alerts:
                 m.alerts_triggered_total.labels(model_id=model_id).inc(alerts)
-        for active_id, error in outcome.model_errors.items():
+        for _ in outcome.model_errors:
             m.errors_total.labels(type="prediction").inc()
-            logger.debug("model %s error: %s", active_id, error)
+        self.registry.record_batch([r.model.id for r in outcome.results], outcome.model_errors)
         for skip in outcome.skips:
             m.predictions_skipped_total.labels(reason=skip.reason).inc()
         m.events_processed_total.inc(len(events))

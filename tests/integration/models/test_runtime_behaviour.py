@@ -29,8 +29,8 @@ async def _import(world: World, trained: dict[str, TrainedFile], key: str, name:
     return dict(resp.json())
 
 
-async def test_replaced_file_is_noticed_and_a_broken_one_keeps_the_old_model(
-    world: World, trained: dict[str, TrainedFile]
+async def test_a_changed_file_is_never_loaded_until_reimported(
+    world: World, trained: dict[str, TrainedFile], tmp_path: Path
 ) -> None:
     created = await _import(world, trained, "rf", "replace-me")
     registry = world.service.registry
@@ -39,21 +39,51 @@ async def test_replaced_file_is_noticed_and_a_broken_one_keeps_the_old_model(
     assert before is not None
     p_before = before.runtime.predict_proba(x)
 
+    # another valid model file takes the place of the imported one
     path = Path(created["local_model_path"])
     shutil.copyfile(trained["rf_other"].path, path)
     await registry.refresh()
-    after = registry.models[created["id"]].loaded
-    assert after is not None and after is not before
-    assert after.sha256 != before.sha256
-    assert not np.allclose(after.runtime.predict_proba(x), p_before)
+    model = registry.models[created["id"]]
+    assert model.loaded is before  # the verified copy in memory keeps serving
+    assert np.array_equal(model.loaded.runtime.predict_proba(x), p_before)
+    assert model.error is not None and "changed on disk" in model.error
+    health = await world.api.get("/api/health")
+    assert health.status_code == 503 and health.json()["status"] == "degraded"
+    [failed] = health.json()["models_failed"]
+    assert failed["id"] == created["id"] and failed["serving"] is True
+    assert "changed on disk" in failed["error"]
+    assert any("changed on disk" in r for r in health.json()["reasons"])
 
+    # a garbage file in its place changes nothing either
     path.write_bytes(b"garbage that is not a model")
     await registry.refresh()
+    assert registry.models[created["id"]].loaded is before
+
+    # after a restart the changed file is not loaded: reported, not guessed
+    shutil.copyfile(trained["rf_other"].path, path)
+    settings = world_settings(tmp_path / "replica", world.training_url)
+    app = create_app(settings, world.db_dsn)
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as client:
+        service: Service = app.state.service
+        assert service.registry.active() == []
+        info = (await client.get(f"/api/models/{created['id']}")).json()["runtime"]
+        assert info["status"] == "error" and "changed on disk" in info["error"]
+        health = (await client.get("/api/health")).json()
+        assert health["status"] == "degraded"
+        assert [(f["id"], f["serving"]) for f in health["models_failed"]] == [
+            (created["id"], False)
+        ]
+
+    # re-importing fetches the genuine file from the training service again
+    resp = await world.api.post(f"/api/models/{created['id']}/reimport")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["runtime"]["status"] == "loaded"
+    assert resp.json()["model_sha256"] == created["model_sha256"]
     model = registry.models[created["id"]]
-    assert model.loaded is after  # still serving the last good model
-    assert model.error is not None and "not a joblib/pickle file" in model.error
-    info = (await world.api.get(f"/api/models/{created['id']}")).json()["runtime"]
-    assert info["status"] == "loaded"
+    assert model.error is None and model.loaded is not None
+    assert np.array_equal(model.loaded.runtime.predict_proba(x), p_before)
+    health = await world.api.get("/api/health")
+    assert health.json()["models_failed"] == [], health.json()
 
 
 async def test_model_that_fails_to_load_is_isolated(

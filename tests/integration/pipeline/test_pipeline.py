@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import numpy as np
 import pytest
 
 from tests.support.expected import expected_probability
@@ -236,31 +234,3 @@ async def test_bad_values_and_bad_notifications_do_not_stop_the_pipeline(
     metrics = (await world.api.get("/metrics")).text
     assert 'ml_errors_total{type="notify_payload"} 2.0' in metrics
     assert world.service.listener.malformed == 2
-
-
-async def test_a_model_that_raises_is_skipped_and_the_others_go_on(
-    world: World, trained: dict[str, TrainedFile]
-) -> None:
-    rf, xgb = await import_models(world, trained)
-
-    class Exploding:
-        name = "exploding"
-        n_features = 10
-
-        def predict_proba(self, x: np.ndarray) -> np.ndarray:
-            raise RuntimeError("model blew up")
-
-    entry = world.service.registry.models[rf["id"]]
-    assert entry.loaded is not None
-    entry.loaded = dataclasses.replace(entry.loaded, runtime=Exploding())  # type: ignore[arg-type]
-    await insert_metrics(world.pool, coin_rows("BOOM", 10, seed=8))
-
-    async def done() -> bool:
-        return await count_predictions(world.pool, "coin_id = 'BOOM'") >= 1
-
-    assert await eventually(done)
-    await asyncio.sleep(0.3)
-    got = {r[0] for r in await world.pool.fetch("SELECT active_model_id FROM predictions")}
-    assert got == {xgb["id"]}
-    metrics = (await world.api.get("/metrics")).text
-    assert 'ml_errors_total{type="prediction"} 1.0' in metrics

@@ -65,7 +65,8 @@ def pandas_formulas(df: pd.DataFrame) -> dict[str, pd.Series]:
         out[f"price_change_{w}"] = df["price_close"].pct_change(w, fill_method=None) * 100
         out[f"volume_ratio_{w}"] = volume / roll(volume).mean()
         out[f"volume_spike_{w}"] = (volume - roll(volume).mean()) / roll(volume).std()
-        out[f"mcap_velocity_{w}"] = df["market_cap_close"].pct_change(w, fill_method=None)
+        mcap = df["market_cap_close"]
+        out[f"mcap_velocity_{w}"] = (mcap - mcap.shift(w)) / mcap.shift(w) * 100
         out[f"ath_distance_trend_{w}"] = roll(distance).mean()
         out[f"ath_breakout_count_{w}"] = roll(breakout).sum()
         out[f"ath_breakout_volume_ma_{w}"] = roll(breakout * volume).mean()

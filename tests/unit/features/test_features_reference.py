@@ -230,15 +230,15 @@ def test_infinite_volume_is_skipped_by_windows() -> None:
 # -------------------------------------------------------------------------- 9. market cap
 
 
-def test_mcap_velocity_is_a_fraction_with_null_and_zero() -> None:
-    # "percent change" without "× 100" (unlike price_change_w): 150/100 - 1 = 0.5
+def test_mcap_velocity_is_a_percent_with_null_and_zero() -> None:
+    # training: (mc − mc.shift(w)) / mc.shift(w) × 100, a percent like price_change_w
     out = create_pump_detection_features(
         frame(6, market_cap_close=[100, None, 150, 0, 300, 50]), W23
     )
-    # w=2: 150/100-1; 0/NULL → NaN; 300/150-1; 50/0 → inf
-    assert col(out, "mcap_velocity_2") == approx([0, 0, 0.5, 0, 1, 0])
-    # w=3: 0/100-1; 300/NULL → NaN; 50/150-1
-    assert col(out, "mcap_velocity_3") == approx([0, 0, 0, -1, 0, -2 / 3])
+    # w=2: (150-100)/100·100; 0 vs NULL → NaN; (300-150)/150·100; 50 vs 0 → inf
+    assert col(out, "mcap_velocity_2") == approx([0, 0, 50, 0, 100, 0])
+    # w=3: (0-100)/100·100; 300 vs NULL → NaN; (50-150)/150·100
+    assert col(out, "mcap_velocity_3") == approx([0, 0, 0, -100, 0, -200 / 3])
 
 
 # ------------------------------------------------------------------------------------- ATH

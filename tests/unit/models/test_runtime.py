@@ -36,7 +36,8 @@ def _fit(kind: str, scale: float, seed: int) -> tuple[object, np.ndarray]:
 @pytest.mark.parametrize("scale", [1.0, 1e-8, 1e6], ids=["unit", "memecoin-prices", "large"])
 def test_rf_onnx_matches_sklearn(scale: float) -> None:
     est, x = _fit("rf", scale, 3)
-    runtime, note = build_runtime(est)
+    choice = build_runtime(est)
+    runtime, note = choice.runtime, choice.note
     assert runtime.name == "onnxruntime", note
     native = est.predict_proba  # type: ignore[attr-defined]
     for batch in (x[:1], x[:50], x, probe_batch(est, 12, 2048)):
@@ -47,7 +48,8 @@ def test_rf_onnx_matches_sklearn(scale: float) -> None:
 @pytest.mark.parametrize("scale", [1.0, 1e-8, 1e6], ids=["unit", "memecoin-prices", "large"])
 def test_xgboost_onnx_matches_the_booster(scale: float) -> None:
     est, x = _fit("xgb", scale, 4)
-    runtime, note = build_runtime(est)
+    choice = build_runtime(est)
+    runtime, note = choice.runtime, choice.note
     assert runtime.name == "onnxruntime", note
     booster = est.get_booster()  # type: ignore[attr-defined]
     thresholds = _booster_thresholds(booster, 12)
@@ -65,7 +67,8 @@ def test_xgboost_with_named_features_converts() -> None:
     rng = np.random.default_rng(8)
     frame = pd.DataFrame(rng.normal(size=(400, 5)), columns=[f"price_{i}" for i in range(5)])
     est = XGBClassifier(n_estimators=10, max_depth=3, n_jobs=1).fit(frame, frame["price_0"] > 0)
-    runtime, note = build_runtime(est)
+    choice = build_runtime(est)
+    runtime, note = choice.runtime, choice.note
     assert runtime.name == "onnxruntime", note
     assert list(est.get_booster().feature_names) == list(frame.columns)  # the original is kept
     x = frame.to_numpy()
@@ -75,7 +78,8 @@ def test_xgboost_with_named_features_converts() -> None:
 
 def test_xgboost_inplace_without_onnx() -> None:
     est, x = _fit("xgb", 1.0, 4)
-    runtime, note = build_runtime(est, use_onnx=False)
+    choice = build_runtime(est, use_onnx=False)
+    runtime, note = choice.runtime, choice.note
     assert runtime.name == "xgboost-inplace" and note == "ONNX disabled"
     diff = np.max(np.abs(runtime.predict_proba(x) - est.predict_proba(x)[:, 1]))  # type: ignore[attr-defined]
     assert diff <= 1e-7
@@ -83,7 +87,8 @@ def test_xgboost_inplace_without_onnx() -> None:
 
 def test_onnx_can_be_disabled() -> None:
     est, x = _fit("rf", 1.0, 5)
-    runtime, note = build_runtime(est, use_onnx=False)
+    choice = build_runtime(est, use_onnx=False)
+    runtime, note = choice.runtime, choice.note
     assert runtime.name == "sklearn" and note == "ONNX disabled"
     assert np.array_equal(runtime.predict_proba(x), est.predict_proba(x)[:, 1])  # type: ignore[attr-defined]
 

@@ -134,6 +134,21 @@ async def deactivate(active_model_id: int, service: ServiceDep) -> ActiveModelRe
     return to_read(service, await service.models.deactivate(active_model_id))
 
 
+@router.post(
+    "/{active_model_id}/reimport",
+    response_model=ActiveModelRead,
+    summary="Download the model's file from the training service again, verify and serve it",
+    responses={
+        **_ERRORS,
+        409: {"model": ErrorResponse, "description": "An uploaded model"},
+        422: {"model": ErrorResponse, "description": "File not servable"},
+        502: {"model": ErrorResponse, "description": "Training service failed"},
+    },
+)
+async def reimport(active_model_id: int, service: ServiceDep) -> ActiveModelRead:
+    return to_read(service, await service.models.reimport(active_model_id))
+
+
 @router.patch("/{active_model_id}/rename", response_model=ActiveModelRead, responses=_ERRORS)
 async def rename(active_model_id: int, body: ModelRename, service: ServiceDep) -> ActiveModelRead:
     return to_read(service, await service.models.rename(active_model_id, body.name))

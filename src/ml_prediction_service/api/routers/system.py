@@ -48,6 +48,9 @@ async def _health(service: ServiceDep) -> JSONResponse:
     enabled = service.settings.pipeline_enabled
     if enabled and not service.listener.connected and trigger.installed:
         reasons.append("NOTIFY listener not connected (reconnecting)")
+    failed = service.registry.failed()
+    for m in failed:
+        reasons.append(f"model {m.id} ({m.name}) failing: {m.error or m.batch_error}")
     service.metrics.events_pending.set(pending)
     body = HealthResponse(
         status="healthy" if not reasons else "degraded",
@@ -74,8 +77,13 @@ async def _health(service: ServiceDep) -> JSONResponse:
             coins_cached=service.coins_cached,
         ),
         models_failed=[
-            FailedModelRead(id=m.id, name=m.name, error=m.error or "")
-            for m in service.registry.failed()
+            FailedModelRead(
+                id=m.id,
+                name=m.name,
+                error=m.error or m.batch_error or "",
+                serving=m.loaded is not None,
+            )
+            for m in failed
         ],
         version=__version__,
     )
