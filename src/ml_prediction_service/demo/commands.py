@@ -37,6 +37,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         webhook_port=args.webhook_port,
         seed=args.seed,
         status_interval=args.status_interval,
+        pinned_training=not args.no_pinned_training,
     )
     if "log_level" not in settings.model_fields_set:
         # The demo prints its own progress; the service's INFO lines (one per request)
@@ -74,6 +75,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="stop after this many seconds of running (default: until Ctrl-C)",
     )
     demo.add_argument("--no-ui", action="store_true", help="do not start the web UI")
+    demo.add_argument(
+        "--no-pinned-training",
+        action="store_true",
+        help="train the demo models with this interpreter's libraries instead of the training "
+        "service's pinned versions (which need a one-time ~1 min, ~800 MB environment)",
+    )
     demo.add_argument(
         "--training-port", type=_port, default=8001, help="training-service stand-in port (8001)"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,8 +54,13 @@ async def ensure_demo_models(
     models_dir: Path,
     progress: Callable[[str], None],
     models: tuple[DemoModel, ...] = DEMO_MODELS,
+    *,
+    trainer: Callable[[], Awaitable[Path | None]] | None = None,
 ) -> dict[str, int]:
-    """Train the demo models that do not exist yet; return name → ml_models.id for all."""
+    """Train the demo models that do not exist yet; return name → ml_models.id for all.
+
+    ``trainer`` gives the interpreter to fit with (the pinned training environment) and is
+    only asked when a model is missing; None or a None answer fits with this interpreter."""
     existing = await ready_models(conn, [m.name for m in models])
     missing = [m for m in models if m.name not in existing]
     for model in models:
@@ -63,6 +68,7 @@ async def ensure_demo_models(
             progress(f"model {model.name!r}: already trained (ml_models id {existing[model.name]})")
     if not missing:
         return existing
+    python = await trainer() if trainer is not None else None
     progress(f"simulating {TRAINING_COINS} coins to train {len(missing)} model(s) on …")
     history: pd.DataFrame = await asyncio.to_thread(
         simulated_history, TRAINING_COINS, TRAINING_SEED
@@ -81,12 +87,14 @@ async def ensure_demo_models(
             model.name,
             TRAINING_SEED,
             history=history,
+            python=python,
         )
         metrics = result["metrics"]
         progress(
             f"[{i}/{len(missing)}] {model.name!r} READY in {time.monotonic() - started:.1f}s "
             f"(ml_models id {result['id']}, accuracy {metrics['accuracy']}, "
-            f"ROC AUC {metrics['roc_auc']})"
+            f"ROC AUC {metrics['roc_auc']}, scikit-learn {result['libraries']['scikit-learn']}, "
+            f"xgboost {result['libraries']['xgboost']})"
         )
         existing[model.name] = int(result["id"])
     return existing

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 
@@ -42,6 +43,7 @@ class DemoOptions:
     seed: int | None = None
     launch_span_seconds: float = 600.0  # simulated seconds over which a generation launches
     status_interval: float = 15.0
+    pinned_training: bool = True  # train the demo models under the training service's versions
 
 
 class Demo:
@@ -84,10 +86,36 @@ class Demo:
             if not trigger.installed:
                 self.say(f"warning: coin_metrics trigger not installed: {trigger.reason}")
             return await ensure_demo_models(
-                conn, default_models_dir(self.settings), lambda line: self.say(line)
+                conn,
+                default_models_dir(self.settings),
+                lambda line: self.say(line),
+                trainer=self.training_python,
             )
         finally:
             await conn.close()
+
+    async def training_python(self) -> Path | None:
+        """The pinned training environment's interpreter (built on first use), or None to
+        train with this interpreter (``--no-pinned-training``, or the build failed)."""
+        from ml_prediction_service.sim.training_env import PINNED, TrainingEnvError, ensure_env
+
+        if not self.options.pinned_training:
+            return None
+        self.say(
+            "training environment with the training service's versions "
+            f"({', '.join(PINNED)}): reused, or built once (~1 min, ~800 MB) …"
+        )
+        try:
+            python = await asyncio.to_thread(ensure_env, PINNED)
+        except TrainingEnvError as exc:
+            first = str(exc).splitlines()[0]
+            self.say(
+                f"warning: {first}; training the demo models with this interpreter's "
+                "libraries instead (--no-pinned-training skips the attempt)"
+            )
+            return None
+        self.say(f"training environment ready: {python}")
+        return python
 
     def service_settings(self, webhook_url: str | None) -> Settings:
         update: dict[str, object] = {

@@ -148,6 +148,7 @@ def cmd_train_demo(settings: Settings, args: argparse.Namespace) -> int:
     from ml_prediction_service.sim.training import TrainingError, db_history, train_demo_model
 
     models_dir: Path = args.models_dir or default_models_dir(settings)
+    python = _pinned_python(args) if args.pinned else None
 
     async def run() -> None:
         conn = await _open(settings)
@@ -164,6 +165,7 @@ def cmd_train_demo(settings: Settings, args: argparse.Namespace) -> int:
                 args.seed,
                 n_coins=args.coins,
                 history=history,
+                python=python,
             )
         except TrainingError as exc:
             raise CommandError(str(exc)) from exc
@@ -182,9 +184,28 @@ def cmd_train_demo(settings: Settings, args: argparse.Namespace) -> int:
             "roc_auc={roc_auc}".format(**m)
         )
         print(f"train-demo: file {result['model_file_path']}")
+        libraries = result["libraries"]
+        print(
+            f"train-demo: made by scikit-learn {libraries['scikit-learn']}, xgboost "
+            f"{libraries['xgboost']}, pandas {libraries['pandas']} (python {libraries['python']})"
+        )
 
     asyncio.run(run())
     return 0
+
+
+def _pinned_python(args: argparse.Namespace) -> Path:
+    from ml_prediction_service.sim.training_env import PINNED, TrainingEnvError, ensure_env
+
+    print(
+        f"train-demo: training environment {' '.join(PINNED)} (reused, or built once: "
+        "~1 min, ~800 MB) …",
+        flush=True,
+    )
+    try:
+        return ensure_env(PINNED, root=args.training_env_dir)
+    except TrainingEnvError as exc:
+        raise CommandError(f"cannot build the pinned training environment: {exc}") from exc
 
 
 def default_models_dir(settings: Settings) -> Path:
@@ -307,6 +328,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=Path,
         default=None,
         help="where model files go (default: DATA_DIR/training-service/models)",
+    )
+    train.add_argument(
+        "--pinned",
+        action="store_true",
+        help="train under the training service's pinned versions (scikit-learn 1.3.2, xgboost "
+        "2.0.2, pandas 2.1.3, …) in a throw-away environment built on first use",
+    )
+    train.add_argument(
+        "--training-env-dir",
+        type=Path,
+        default=None,
+        help="where pinned environments live (default: ~/.cache/ml-prediction-service/"
+        "training-envs)",
     )
     train.set_defaults(handler=cmd_train_demo)
 

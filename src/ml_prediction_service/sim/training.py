@@ -1,17 +1,28 @@
-"""Demo trainer: trains models the way the training service does (CONTRACT.md §3-5).
+"""Demo trainer: trains models the way the training service does.
 
-Features come from THIS project's feature module (``ml_prediction_service.features``), so a
-demo model is trained on exactly the features the service serves. The estimator is a bare
-``RandomForestClassifier`` or ``XGBClassifier`` fitted on a plain numpy array (no feature
-names), saved with ``joblib.dump``, and recorded in ``ml_models`` (TRAINING -> READY) with
-``features`` in the exact column order the estimator saw.
+Two ways to fit, with the same labels, split and hyper-parameters:
+
+* **pinned** (``python=`` an interpreter of the training service's pinned environment,
+  ``sim/training_env.py``): the history goes to ``sim/training_side.py`` under scikit-learn
+  1.3.2 / xgboost 2.0.2 / pandas 2.1.3, which computes the features with the training
+  service's own pandas code, fits and dumps the model with *its* joblib. The file is what the
+  real training service would hand out, so serving it exercises the compatibility path.
+* **current** (default): features from this project's feature module and this
+  interpreter's libraries (fast, no extra environment).
+
+The estimator is a bare ``RandomForestClassifier`` or ``XGBClassifier`` fitted on a plain
+numpy array (no feature names), saved with ``joblib.dump``, and recorded in ``ml_models``
+(TRAINING -> READY) with ``features`` in the exact column order the estimator saw.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
+import subprocess
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,6 +79,7 @@ class TrainingSet:
     coins: NDArray[np.int64]
     train_start: datetime
     train_end: datetime
+    rows: pd.Index  # the history's index labels of these rows, in (mint, timestamp) order
 
 
 def simulated_history(n_coins: int, seed: int, *, max_age_minutes: int = 120) -> pd.DataFrame:
@@ -136,6 +148,7 @@ def build_training_set(
         coins=pd.factorize(engineered.loc[usable, "mint"])[0].astype(np.int64),
         train_start=stamps.min().to_pydatetime(),
         train_end=stamps.max().to_pydatetime(),
+        rows=engineered.index[usable],
     )
 
 
@@ -187,12 +200,7 @@ def fit_and_evaluate(
     data: TrainingSet, model_type: ModelType, seed: int
 ) -> tuple[Any, dict[str, Any], dict[str, float | None], dict[str, int]]:
     """Split by coin (75/25), fit, evaluate on the held-out coins."""
-    if len(np.unique(data.y)) < 2:
-        raise TrainingError(
-            f"the labels have one class only ({int(data.y[0]) if len(data.y) else '-'}); "
-            "use more coins or another target"
-        )
-    test = np.isin(data.coins, _test_coins(data, seed))
+    test = _split(data, seed)
     train = ~test
     if len(np.unique(data.y[train])) < 2:
         train = np.ones_like(test)  # tiny data: fit on everything rather than fail
@@ -202,6 +210,114 @@ def fit_and_evaluate(
     proba = np.asarray(estimator.predict_proba(data.x[evaluation]))[:, 1]
     metrics, confusion = classification_metrics(data.y[evaluation], proba)
     return estimator, params, metrics, confusion
+
+
+TRAINING_SIDE = Path(__file__).with_name("training_side.py")
+PINNED_TIMEOUT_SECONDS = 900.0
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """What a fit produced: the model file, held-out metrics, importances, libraries."""
+
+    metrics: dict[str, float | None]
+    confusion: dict[str, int]
+    importances: list[float]
+    libraries: dict[str, str]
+
+
+def _split(data: TrainingSet, seed: int) -> NDArray[np.bool_]:
+    """True for held-out rows: a quarter of the coins (stratified by having positives)."""
+    if len(np.unique(data.y)) < 2:
+        raise TrainingError(
+            f"the labels have one class only ({int(data.y[0]) if len(data.y) else '-'}); "
+            "use more coins or another target"
+        )
+    return np.isin(data.coins, _test_coins(data, seed))
+
+
+def fit_pinned(
+    history: pd.DataFrame,
+    data: TrainingSet,
+    model_type: ModelType,
+    seed: int,
+    windows: tuple[int, ...],
+    python: Path,
+    model_out: Path,
+) -> Fitted:
+    """Fit under the pinned environment (``training_side.py train``), same split and labels.
+
+    ``data`` must come from :func:`build_training_set` on ``history`` (its rows, in order,
+    are the kept history rows with a label)."""
+    test = _split(data, seed)
+    if not test.any() or len(np.unique(data.y[~test])) < 2:
+        raise TrainingError("too little data to hold out coins with both classes left to fit")
+    # the whole history (features need every row), labelled and split where it is used
+    frame = history.copy()
+    frame["label"] = pd.Series(data.y, index=data.rows).reindex(frame.index)
+    frame["split"] = pd.Series(np.where(test, "test", "train"), index=data.rows).reindex(
+        frame.index, fill_value=""
+    )
+    frame = frame.sort_values(["mint", "timestamp"], kind="stable")
+    stamps = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"], utc=True))
+    frame["timestamp"] = stamps.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    _, params = make_estimator(model_type, seed)
+    spec = {
+        "model_type": model_type,
+        "params": params,
+        "inputs": data.inputs,
+        "windows": list(windows),
+    }
+    with tempfile.TemporaryDirectory(prefix="train-pinned-") as tmp:
+        folder = Path(tmp)
+        frame.to_csv(folder / "history.csv", index=False, float_format="%.17g")
+        (folder / "spec.json").write_text(json.dumps(spec))
+        command = [
+            str(python),
+            str(TRAINING_SIDE),
+            "train",
+            "--input",
+            str(folder / "history.csv"),
+            "--spec",
+            str(folder / "spec.json"),
+            "--model-out",
+            str(model_out),
+            "--result",
+            str(folder / "result.json"),
+        ]
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=PINNED_TIMEOUT_SECONDS, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise TrainingError(f"the pinned training environment failed: {exc}") from exc
+        if done.returncode != 0:
+            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
+            raise TrainingError(f"training under the pinned versions failed:\n{tail}")
+        result = json.loads((folder / "result.json").read_text())
+    proba = np.asarray(result["test_proba"], dtype=np.float64)
+    if len(proba) != int(test.sum()):
+        raise TrainingError(f"the pinned side scored {len(proba)} rows, expected {test.sum()}")
+    metrics, confusion = classification_metrics(data.y[test], proba)
+    return Fitted(
+        metrics, confusion, list(result["feature_importances"]), dict(result["libraries"])
+    )
+
+
+def current_libraries() -> dict[str, str]:
+    import platform
+
+    import sklearn
+    import xgboost
+
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": str(sklearn.__version__),
+        "xgboost": str(xgboost.__version__),
+        "numpy": str(np.__version__),
+        "pandas": str(pd.__version__),
+        "joblib": str(joblib.__version__),
+    }
 
 
 def _file_name(model_type: str, model_id: int, name: str) -> str:
@@ -235,11 +351,14 @@ async def train_demo_model(
     rule: RuleTarget | None = None,
     time_target: TimeTarget | None = None,
     time_target_in_features: bool = False,
+    python: Path | None = None,
 ) -> dict[str, Any]:
     """Train one demo model, save it under ``models_dir``, record it READY in ``ml_models``.
 
     ``history`` (a coin_metrics-like frame) defaults to a simulation of ``n_coins`` coins
-    with ``seed``. Returns the model's id, name, features, file path and metrics.
+    with ``seed``. ``python``: an interpreter of the pinned training environment to fit
+    with (see the module docstring); None fits here. Returns the model's id, name, features,
+    file path, metrics and the libraries that made the file.
     """
     if model_type not in MODEL_TYPES:
         raise TrainingError(f"unsupported model type {model_type!r} (random_forest, xgboost)")
@@ -278,7 +397,8 @@ async def train_demo_model(
         model_type=model_type,
         description=(
             f"Demo {model_type} model ({target}-based) trained by the training-service "
-            f"stand-in on {len(data.y)} rows (seed {seed})."
+            f"stand-in on {len(data.y)} rows (seed {seed}"
+            + (", under the training service's pinned libraries)." if python else ").")
         ),
         target_variable=chosen.variable,
         target_operator=None if isinstance(chosen, TimeTarget) else chosen.op,
@@ -295,27 +415,36 @@ async def train_demo_model(
         params={**hyper, **base_params},
     )
     model_id = await insert_training(conn, record)
+    path = (models_dir / _file_name(model_type, model_id, name)).resolve()
     try:
-        estimator, _, metrics, confusion = await asyncio.to_thread(
-            fit_and_evaluate, data, model_type, seed
-        )
-        path = (models_dir / _file_name(model_type, model_id, name)).resolve()
-        await asyncio.to_thread(_dump, estimator, path)
+        if python is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fitted = await asyncio.to_thread(
+                fit_pinned, history, data, model_type, seed, windows, python, path
+            )
+        else:
+            estimator, _, metrics, confusion = await asyncio.to_thread(
+                fit_and_evaluate, data, model_type, seed
+            )
+            await asyncio.to_thread(_dump, estimator, path)
+            fitted = Fitted(
+                metrics, confusion, list(estimator.feature_importances_), current_libraries()
+            )
         importance = {
-            f: round(float(v), 6)
-            for f, v in zip(data.inputs, estimator.feature_importances_, strict=True)
+            f: round(float(v), 6) for f, v in zip(data.inputs, fitted.importances, strict=True)
         }
         await mark_ready(
             conn,
             model_id,
             model_file_path=str(path),
-            metrics=metrics,
-            confusion=confusion,
+            metrics=fitted.metrics,
+            confusion=fitted.confusion,
             feature_importance=importance,
         )
     except Exception as exc:
         await mark_failed(conn, model_id, f"{type(exc).__name__}: {exc}")
         raise
+    metrics, confusion = fitted.metrics, fitted.confusion
     return {
         "id": model_id,
         "name": name,
@@ -329,4 +458,5 @@ async def train_demo_model(
         "positives": int(data.y.sum()),
         "metrics": metrics,
         "confusion_matrix": confusion,
+        "libraries": fitted.libraries,
     }
