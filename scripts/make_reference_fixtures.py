@@ -9,13 +9,13 @@ Run with the project's normal interpreter, from the repository root::
 For each *generation* (a set of pinned training-side libraries) it
 
 1. builds or reuses a throw-away virtualenv with those libraries
-   (``ml_prediction_service.sim.training_env``; the first build takes about 45 s and 800 MB,
+   (``ml_prediction_service.stand_ins.training_env``; the first build takes about 45 s and 800 MB,
    reusing one takes well under a second);
 2. simulates deterministic coin histories with the project's simulator (values already
    rounded to the NUMERIC scales of ``coin_metrics``), labels them with
-   ``sim.labels.time_labels`` and adds a few short *probe coins* (fixed dates in January 2026,
+   ``stand_ins.labels.time_labels`` and adds a few short *probe coins* (fixed dates in January 2026,
    some NULLs, one non-history row, one zero market cap);
-3. runs ``sim/training_side.py fixtures`` under that env's interpreter, which computes the
+3. runs ``stand_ins/training_side.py fixtures`` under that env's interpreter, which computes the
    training service's features with *its* pandas, trains four small models with *its*
    scikit-learn/xgboost, dumps them with *its* joblib and writes ``reference.json`` with
    probe rows and the original ``predict_proba`` output.
@@ -44,16 +44,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_prediction_service.sim.labels import TimeTarget, time_labels
-from ml_prediction_service.sim.simulator import (
+from ml_prediction_service.stand_ins.labels import TimeTarget, time_labels
+from ml_prediction_service.stand_ins.simulator import (
     BOOL_COLUMNS,
     INT_COLUMNS,
     METRIC_COLUMNS,
     SimConfig,
     plan_coins,
 )
-from ml_prediction_service.sim.stream import simulate_frame
-from ml_prediction_service.sim.training_env import PINNED, ensure_env
+from ml_prediction_service.stand_ins.stream import simulate_frame
+from ml_prediction_service.stand_ins.training_env import PINNED, ensure_env
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINING_SIDE = ROOT / "src" / "ml_prediction_service" / "sim" / "training_side.py"

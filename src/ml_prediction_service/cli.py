@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     db_stop = sub.add_parser("db-stop", help="stop the embedded PostgreSQL of DATA_DIR")
     db_stop.set_defaults(handler=cmd_db_stop)
-    from ml_prediction_service.sim import commands as sim_commands
+    from ml_prediction_service.stand_ins import commands as sim_commands
 
     sim_commands.register(sub)
     bench = sub.add_parser(

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ml_prediction_service.sim.training_env import PINNED, ensure_env
-from ml_prediction_service.sim.training_side import __file__ as TRAINING_SIDE
+from ml_prediction_service.stand_ins.training_env import PINNED, ensure_env
+from ml_prediction_service.stand_ins.training_side import __file__ as TRAINING_SIDE
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from ml_prediction_service.sim.ddl import create_dev_schema
-from ml_prediction_service.sim.training_service import create_app as training_app
+from ml_prediction_service.stand_ins.ddl import create_dev_schema
+from ml_prediction_service.stand_ins.training_service import create_app as training_app
 from tests.support.http import serve_app
 from tests.support.models import TrainedFile, insert_ml_model
 

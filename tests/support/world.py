@@ -15,8 +15,8 @@ import pytest
 from ml_prediction_service.api.app import create_app
 from ml_prediction_service.config import Settings
 from ml_prediction_service.service import Service
-from ml_prediction_service.sim.ddl import create_dev_schema
-from ml_prediction_service.sim.training_service import create_app as create_training_app
+from ml_prediction_service.stand_ins.ddl import create_dev_schema
+from ml_prediction_service.stand_ins.training_service import create_app as create_training_app
 from tests.support.http import serve_app
 from tests.support.models import TrainedFile, train_files
 

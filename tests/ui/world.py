@@ -23,8 +23,8 @@ import httpx
 from ml_prediction_service.api.app import create_app
 from ml_prediction_service.db.pool import create_pool
 from ml_prediction_service.db.schema import install_coin_metrics_trigger
-from ml_prediction_service.sim.ddl import create_dev_schema
-from ml_prediction_service.sim.training_service import create_app as create_training_app
+from ml_prediction_service.stand_ins.ddl import create_dev_schema
+from ml_prediction_service.stand_ins.training_service import create_app as create_training_app
 from tests.support.http import serve_app
 from tests.support.metrics import coin_rows, insert_metrics
 from tests.support.models import TrainedFile, insert_ml_model

@@ -26,11 +26,11 @@ from ml_prediction_service.db.embedded import start_embedded, stop_embedded
 from ml_prediction_service.db.pool import connect
 from ml_prediction_service.db.schema import install_coin_metrics_trigger, migrate
 from ml_prediction_service.service import Service
-from ml_prediction_service.sim.ddl import create_dev_schema
-from ml_prediction_service.sim.simulator import SimConfig
-from ml_prediction_service.sim.stream import simulate_frame
-from ml_prediction_service.sim.training import train_demo_model
-from ml_prediction_service.sim.training_service import create_app as training_app
+from ml_prediction_service.stand_ins.ddl import create_dev_schema
+from ml_prediction_service.stand_ins.simulator import SimConfig
+from ml_prediction_service.stand_ins.stream import simulate_frame
+from ml_prediction_service.stand_ins.training import train_demo_model
+from ml_prediction_service.stand_ins.training_service import create_app as training_app
 
 BACKLOG_SQL = "SELECT count(*) FROM prediction_events"
 

@@ -26,7 +26,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from ml_prediction_service.demo.api_setup import DemoSetupError
     from ml_prediction_service.demo.runner import Demo, DemoOptions
     from ml_prediction_service.demo.servers import PortInUse
-    from ml_prediction_service.sim.training import TrainingError
+    from ml_prediction_service.stand_ins.training import TrainingError
 
     options = DemoOptions(
         coins=args.coins,

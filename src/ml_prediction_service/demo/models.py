@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pandas as pd
 
-from ml_prediction_service.sim.training import (
+from ml_prediction_service.stand_ins.training import (
     ModelType,
     TargetKind,
     simulated_history,

@@ -69,7 +69,7 @@ class Demo:
     async def prepare_database(self) -> dict[str, int]:
         from ml_prediction_service.db.pool import connect
         from ml_prediction_service.db.schema import install_coin_metrics_trigger, migrate
-        from ml_prediction_service.sim.commands import default_models_dir, ensure_tables
+        from ml_prediction_service.stand_ins.commands import default_models_dir, ensure_tables
 
         conn = await connect(self.dsn, timeout=self.settings.db_connect_timeout_seconds)
         try:
@@ -97,7 +97,11 @@ class Demo:
     async def training_python(self) -> Path | None:
         """The pinned training environment's interpreter (built on first use), or None to
         train with this interpreter (``--no-pinned-training``, or the build failed)."""
-        from ml_prediction_service.sim.training_env import PINNED, TrainingEnvError, ensure_env
+        from ml_prediction_service.stand_ins.training_env import (
+            PINNED,
+            TrainingEnvError,
+            ensure_env,
+        )
 
         if not self.options.pinned_training:
             return None
@@ -130,9 +134,9 @@ class Demo:
     async def collector(self) -> None:
         """Generation after generation of simulated coins until stopped (or the duration)."""
         from ml_prediction_service.db.pool import create_pool
-        from ml_prediction_service.sim.collector import CollectorConfig, run_collector
-        from ml_prediction_service.sim.simulator import SimConfig
-        from ml_prediction_service.sim.stream import SimulationStream
+        from ml_prediction_service.stand_ins.collector import CollectorConfig, run_collector
+        from ml_prediction_service.stand_ins.simulator import SimConfig
+        from ml_prediction_service.stand_ins.stream import SimulationStream
 
         opts = self.options
         seed = opts.seed if opts.seed is not None else secrets.randbelow(2**31)
@@ -238,7 +242,7 @@ class Demo:
 
     async def _run(self, ready: asyncio.Event) -> int:
         from ml_prediction_service.api.app import create_app
-        from ml_prediction_service.sim.training_service import create_app as training_app
+        from ml_prediction_service.stand_ins.training_service import create_app as training_app
 
         opts = self.options
         self.demo_dir.mkdir(parents=True, exist_ok=True)

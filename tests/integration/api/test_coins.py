@@ -12,7 +12,7 @@ import pytest
 
 from ml_prediction_service.api.app import create_app
 from ml_prediction_service.config import Settings
-from ml_prediction_service.sim.ddl import create_dev_schema
+from ml_prediction_service.stand_ins.ddl import create_dev_schema
 from tests.support.http import serve_app
 from tests.support.metrics import T0, coin_rows, insert_metrics
 

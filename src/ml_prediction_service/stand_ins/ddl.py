@@ -43,9 +43,9 @@ PHASE_GRADUATED = 100
 
 @cache
 def external_schema_sql() -> str:
-    """Text of ``sim/sql/external_schema.sql``."""
+    """Text of ``stand_ins/sql/external_schema.sql``."""
     return (
-        resources.files("ml_prediction_service.sim")
+        resources.files("ml_prediction_service.stand_ins")
         .joinpath("sql", "external_schema.sql")
         .read_text("utf-8")
     )

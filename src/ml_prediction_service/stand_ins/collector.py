@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ml_prediction_service.sim.simulator import (
+from ml_prediction_service.stand_ins.simulator import (
     BOOL_COLUMNS,
     INT_COLUMNS,
     METRIC_COLUMNS,
 )
-from ml_prediction_service.sim.stream import RowBlock, SimulationStream
+from ml_prediction_service.stand_ins.stream import RowBlock, SimulationStream
 
 
 def _array_type(column: str) -> str:

@@ -1,4 +1,4 @@
-"""The training-side stand-in (``sim/training_side.py``) against the serving reference.
+"""The training-side stand-in (``stand_ins/training_side.py``) against the serving reference.
 
 ``training_side.engineer_features`` is the training service's feature code, written
 independently with ordinary pandas idioms (``groupby().rolling()`` etc.). Under our current
@@ -28,8 +28,8 @@ from ml_prediction_service.features import (
     create_pump_detection_features,
     get_engineered_feature_names,
 )
-from ml_prediction_service.sim import training_side
-from ml_prediction_service.sim.simulator import METRIC_COLUMNS
+from ml_prediction_service.stand_ins import training_side
+from ml_prediction_service.stand_ins.simulator import METRIC_COLUMNS
 
 TRAINING_SIDE = Path(training_side.__file__)
 W = (5, 10, 15)

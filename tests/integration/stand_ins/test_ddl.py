@@ -6,7 +6,7 @@ import asyncio
 
 import asyncpg
 
-from ml_prediction_service.sim.ddl import PHASES, create_dev_schema, missing_tables
+from ml_prediction_service.stand_ins.ddl import PHASES, create_dev_schema, missing_tables
 
 N = "numeric"
 INT = "integer"

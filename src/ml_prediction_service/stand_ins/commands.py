@@ -20,7 +20,7 @@ from ml_prediction_service.cli import CommandError, resolve_dsn
 from ml_prediction_service.cli_args import non_negative_float, positive_float, positive_int
 from ml_prediction_service.config import Settings
 from ml_prediction_service.db.pool import connect
-from ml_prediction_service.sim.ddl import create_dev_schema, missing_tables
+from ml_prediction_service.stand_ins.ddl import create_dev_schema, missing_tables
 
 
 async def _install_trigger_if_migrated(conn: asyncpg.Connection) -> str:
@@ -91,9 +91,9 @@ def cmd_dev_schema(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
-    from ml_prediction_service.sim.collector import CollectorConfig, run_collector
-    from ml_prediction_service.sim.simulator import SimConfig
-    from ml_prediction_service.sim.stream import SimulationStream
+    from ml_prediction_service.stand_ins.collector import CollectorConfig, run_collector
+    from ml_prediction_service.stand_ins.simulator import SimConfig
+    from ml_prediction_service.stand_ins.stream import SimulationStream
 
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     start = datetime.now(UTC).replace(microsecond=0)
@@ -145,7 +145,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_train_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from ml_prediction_service.sim.training import TrainingError, db_history, train_demo_model
+    from ml_prediction_service.stand_ins.training import TrainingError, db_history, train_demo_model
 
     models_dir: Path = args.models_dir or default_models_dir(settings)
     python = _pinned_python(args) if args.pinned else None
@@ -195,7 +195,7 @@ def cmd_train_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _pinned_python(args: argparse.Namespace) -> Path:
-    from ml_prediction_service.sim.training_env import PINNED, TrainingEnvError, ensure_env
+    from ml_prediction_service.stand_ins.training_env import PINNED, TrainingEnvError, ensure_env
 
     print(
         f"train-demo: training environment {' '.join(PINNED)} (reused, or built once: "
@@ -219,7 +219,7 @@ def default_models_dir(settings: Settings) -> Path:
 def cmd_training_service(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from ml_prediction_service.sim.training_service import create_app
+    from ml_prediction_service.stand_ins.training_service import create_app
 
     dsn = resolve_dsn(settings)
 
@@ -250,7 +250,7 @@ def cmd_training_service(settings: Settings, args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the stand-in subcommands to the ``ml-prediction-service`` parser."""
-    from ml_prediction_service.sim.training_service import DEFAULT_HOST, DEFAULT_PORT
+    from ml_prediction_service.stand_ins.training_service import DEFAULT_HOST, DEFAULT_PORT
 
     dev = subparsers.add_parser(
         "dev-schema",

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 import numpy as np
 from numpy.typing import NDArray
 
-from ml_prediction_service.sim.ddl import PHASE_GRADUATED, PHASES
-from ml_prediction_service.sim.fates import (
+from ml_prediction_service.stand_ins.ddl import PHASE_GRADUATED, PHASES
+from ml_prediction_service.stand_ins.fates import (
     DEFAULT_FATE_WEIGHTS,
     FATES,
     GRADUATION_RESERVES_SOL,

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_prediction_service.sim.labels import RuleTarget, TimeTarget, rule_labels, time_labels
-from ml_prediction_service.sim.metrics import classification_metrics
+from ml_prediction_service.stand_ins.labels import RuleTarget, TimeTarget, rule_labels, time_labels
+from ml_prediction_service.stand_ins.metrics import classification_metrics
 
 
 def _coin(mint: str, minutes: list[float], prices: list[float]) -> pd.DataFrame:

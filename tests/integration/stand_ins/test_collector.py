@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 
 from ml_prediction_service.db.schema import install_coin_metrics_trigger
-from ml_prediction_service.sim.collector import CollectorConfig, insert_rows, run_collector
-from ml_prediction_service.sim.ddl import create_dev_schema
-from ml_prediction_service.sim.simulator import METRIC_COLUMNS, SimConfig
-from ml_prediction_service.sim.stream import SimulationStream
-from tests.unit.sim.rules import rule_violations, sequence_violations
+from ml_prediction_service.stand_ins.collector import CollectorConfig, insert_rows, run_collector
+from ml_prediction_service.stand_ins.ddl import create_dev_schema
+from ml_prediction_service.stand_ins.simulator import METRIC_COLUMNS, SimConfig
+from ml_prediction_service.stand_ins.stream import SimulationStream
+from tests.unit.stand_ins.rules import rule_violations, sequence_violations
 
 START = datetime(2025, 2, 1, 8, 0, tzinfo=UTC)
 SELECT_ALL = (

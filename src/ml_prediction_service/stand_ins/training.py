@@ -3,7 +3,7 @@
 Two ways to fit, with the same labels, split and hyper-parameters:
 
 * **pinned** (``python=`` an interpreter of the training service's pinned environment,
-  ``sim/training_env.py``): the history goes to ``sim/training_side.py`` under scikit-learn
+  ``training_env.py``): the history goes to ``training_side.py`` under scikit-learn
   1.3.2 / xgboost 2.0.2 / pandas 2.1.3, which computes the features with the training
   service's own pandas code, fits and dumps the model with *its* joblib. The file is what the
   real training service would hand out, so serving it exercises the compatibility path.
@@ -41,16 +41,16 @@ from ml_prediction_service.features import (
     create_pump_detection_features,
     get_engineered_feature_names,
 )
-from ml_prediction_service.sim.labels import RuleTarget, TimeTarget, rule_labels, time_labels
-from ml_prediction_service.sim.metrics import classification_metrics
-from ml_prediction_service.sim.ml_models import (
+from ml_prediction_service.stand_ins.labels import RuleTarget, TimeTarget, rule_labels, time_labels
+from ml_prediction_service.stand_ins.metrics import classification_metrics
+from ml_prediction_service.stand_ins.ml_models import (
     ModelRecord,
     insert_training,
     mark_failed,
     mark_ready,
 )
-from ml_prediction_service.sim.simulator import METRIC_COLUMNS, SimConfig
-from ml_prediction_service.sim.stream import simulate_frame
+from ml_prediction_service.stand_ins.simulator import METRIC_COLUMNS, SimConfig
+from ml_prediction_service.stand_ins.stream import simulate_frame
 
 ModelType = Literal["random_forest", "xgboost"]
 TargetKind = Literal["rule", "time"]

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from ml_prediction_service.sim.simulator import (
+from ml_prediction_service.stand_ins.simulator import (
     BOOL_COLUMNS,
     INT_COLUMNS,
     METRIC_COLUMNS,

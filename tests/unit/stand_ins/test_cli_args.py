@@ -7,7 +7,7 @@ import shlex
 import pytest
 
 from ml_prediction_service.cli import build_parser
-from ml_prediction_service.sim.collector import INSERT_SQL
+from ml_prediction_service.stand_ins.collector import INSERT_SQL
 
 
 def test_simulate_flags() -> None:

@@ -3,7 +3,7 @@
 The training service pins its libraries (CONTRACT.md §4); its model files are pickles made by
 those versions. ``ensure_env(PINNED)`` builds a virtualenv with exactly that set (or reuses
 one already built) and returns its interpreter, so tests and ``scripts/`` can run
-``sim/training_side.py`` under the training service's versions.
+``stand_ins/training_side.py`` under the training service's versions.
 
 * **Idempotent:** a marker file (``training-env.json`` in the env) records the requirements,
   the base interpreter and the versions actually installed. It is written last, so an env
@@ -207,5 +207,5 @@ def env_versions(python: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in installed.items()}
 
 
-if __name__ == "__main__":  # python -m ml_prediction_service.sim.training_env
+if __name__ == "__main__":  # python -m ml_prediction_service.stand_ins.training_env
     print(ensure_env())

@@ -15,8 +15,12 @@ from ml_prediction_service.features import (
     get_engineered_feature_names,
     resolve_model_input_columns,
 )
-from ml_prediction_service.sim.ddl import create_dev_schema
-from ml_prediction_service.sim.training import TrainingError, simulated_history, train_demo_model
+from ml_prediction_service.stand_ins.ddl import create_dev_schema
+from ml_prediction_service.stand_ins.training import (
+    TrainingError,
+    simulated_history,
+    train_demo_model,
+)
 
 N_COINS = 12
 METRICS = ("training_accuracy", "training_f1", "training_precision", "training_recall", "roc_auc")
@@ -133,7 +137,7 @@ async def test_duplicate_name_and_single_class_are_clear_errors(
     await train_demo_model(conn, tmp_path, "random_forest", "rule", "same", n_coins=N_COINS)
     with pytest.raises(TrainingError, match="already exists"):
         await train_demo_model(conn, tmp_path, "random_forest", "rule", "same", n_coins=N_COINS)
-    from ml_prediction_service.sim.labels import RuleTarget
+    from ml_prediction_service.stand_ins.labels import RuleTarget
 
     with pytest.raises(TrainingError, match="one class"):
         await train_demo_model(

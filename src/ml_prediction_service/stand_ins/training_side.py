@@ -3,7 +3,7 @@
 **Standalone**: imports only the standard library, numpy, pandas, scikit-learn, xgboost and
 joblib (never ``ml_prediction_service``), because it runs as a plain script under the
 interpreter of a separate virtualenv with the training service's versions
-(``sim/training_env.py``)::
+(``stand_ins/training_env.py``)::
 
     <python> training_side.py train --input history.csv --spec spec.json \
         --model-out model.joblib --result result.json

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_prediction_service.sim.ddl import PHASES
-from ml_prediction_service.sim.fates import FATES
-from ml_prediction_service.sim.simulator import (
+from ml_prediction_service.stand_ins.ddl import PHASES
+from ml_prediction_service.stand_ins.fates import FATES
+from ml_prediction_service.stand_ins.simulator import (
     METRIC_COLUMNS,
     NUMERIC_COLUMNS,
     SimConfig,
@@ -18,8 +18,8 @@ from ml_prediction_service.sim.simulator import (
     sampling_schedule,
     simulate_coin,
 )
-from ml_prediction_service.sim.stream import RowBlock, SimulationStream, simulate_frame
-from tests.unit.sim.rules import rule_violations, sequence_violations
+from ml_prediction_service.stand_ins.stream import RowBlock, SimulationStream, simulate_frame
+from tests.unit.stand_ins.rules import rule_violations, sequence_violations
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -11,9 +11,9 @@ import httpx
 import pytest
 import uvicorn
 
-from ml_prediction_service.sim.ddl import create_dev_schema
-from ml_prediction_service.sim.training import train_demo_model
-from ml_prediction_service.sim.training_service import TIME_BASED_COLUMNS, create_app
+from ml_prediction_service.stand_ins.ddl import create_dev_schema
+from ml_prediction_service.stand_ins.training import train_demo_model
+from ml_prediction_service.stand_ins.training_service import TIME_BASED_COLUMNS, create_app
 from tests.support.http import free_port
 
 
