@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 import asyncpg
 import httpx
@@ -20,10 +22,17 @@ from ml_prediction_service.db.pool import create_pool
 from ml_prediction_service.db.schema import migrate
 from ml_prediction_service.models.manager import ModelManager
 from ml_prediction_service.models.registry import ModelRegistry, settle_heap
-from ml_prediction_service.observability.health import HealthMonitor
+from ml_prediction_service.observability.health import (
+    FailedModel,
+    HealthMonitor,
+    HealthReport,
+    verdict,
+)
 from ml_prediction_service.observability.metrics import Metrics
 from ml_prediction_service.pipeline.listener import WakeupListener
+from ml_prediction_service.pipeline.manual import ManualResult, predict_coin
 from ml_prediction_service.pipeline.poller import MetricsPoller
+from ml_prediction_service.pipeline.trigger import TriggerKeeper
 from ml_prediction_service.pipeline.wakeup import Broadcast
 from ml_prediction_service.pipeline.worker import PredictionWorker
 from ml_prediction_service.tasks import cancel_all, supervise
@@ -37,7 +46,8 @@ class Service:
     dsn: str
     pool: asyncpg.Pool
     metrics: Metrics
-    health: HealthMonitor
+    monitor: HealthMonitor
+    trigger: TriggerKeeper
     http: httpx.AsyncClient
     registry: ModelRegistry
     models: ModelManager
@@ -63,6 +73,8 @@ class Service:
                 await migrate(conn)
             health = HealthMonitor(pool, metrics, interval=settings.health_check_interval_seconds)
             await health.check_once(deadline_seconds=10)
+            trigger = TriggerKeeper(pool, interval=settings.health_check_interval_seconds)
+            await trigger.check_once(deadline_seconds=10)
         except BaseException:
             await pool.close()
             raise
@@ -90,7 +102,8 @@ class Service:
             dsn=dsn,
             pool=pool,
             metrics=metrics,
-            health=health,
+            monitor=health,
+            trigger=trigger,
             http=http,
             registry=registry,
             models=ModelManager(pool, settings, registry, http),
@@ -112,7 +125,7 @@ class Service:
             ],
             poller=MetricsPoller(
                 pool,
-                health,
+                trigger,
                 wakeup,
                 interval=min(settings.polling_interval_seconds, settings.batch_timeout_seconds),
                 start_lookback_seconds=settings.max_event_age_seconds,
@@ -121,6 +134,7 @@ class Service:
         )
         metrics.coins_tracked.set_function(lambda: service.coins_cached)
         service.tasks.append(supervise("health-monitor", health.run, metrics))
+        service.tasks.append(supervise("trigger-keeper", trigger.run, metrics))
         service.tasks.append(supervise("model-registry", lambda: registry.run(dsn), metrics))
         if settings.pipeline_enabled:
             service.tasks.append(supervise("notify-listener", service.listener.run, metrics))
@@ -131,6 +145,60 @@ class Service:
         settle_heap()
         logger.info("ml-prediction-service %s started", __version__)
         return service
+
+    # -- what the API asks (routers translate; the work is here) ---------------------------
+    async def health(self) -> HealthReport:
+        """The health verdict from what each part reports. The database state is the
+        monitor's last probe, or a fresh one when the listener lost its connection (a lost
+        database shows there first)."""
+        suspicious = self.settings.pipeline_enabled and not self.listener.connected
+        interval = self.settings.health_check_interval_seconds
+        db = await self.monitor.current(max_age=0.0 if suspicious else interval)
+        failed = self.registry.failed()
+        reasons = verdict(
+            db=db,
+            trigger_installed=self.trigger.status.installed,
+            trigger_reason=self.trigger.status.reason,
+            pipeline_enabled=self.settings.pipeline_enabled,
+            listener_connected=self.listener.connected,
+            failing_models=[(m.id, m.name, m.error or m.batch_error or "") for m in failed],
+        )
+        return HealthReport(
+            status="healthy" if not reasons else "degraded",
+            reasons=reasons,
+            db=db,
+            trigger=self.trigger.status,
+            active_models=len(self.registry.models),
+            uptime_seconds=int(self.monitor.uptime_seconds),
+            listener_connected=self.listener.connected,
+            polling=self.poller.active,
+            events_processed=self.events_processed,
+            batches=sum(w.stats.batches for w in self.workers),
+            coins_cached=self.coins_cached,
+            failed=[
+                FailedModel(m.id, m.name, m.error or m.batch_error or "", m.loaded is not None)
+                for m in failed
+            ],
+        )
+
+    async def predict(
+        self, coin_id: str, *, model_ids: list[int] | None, at: datetime | None
+    ) -> ManualResult:
+        """``POST /api/predict``: one coin now (or as of ``at``), not stored; at most
+        ``MAX_CONCURRENT_PREDICTIONS`` at a time."""
+        async with self.predict_slots:
+            return await predict_coin(
+                self.pool,
+                self.registry,
+                coin_id,
+                model_ids=model_ids,
+                at=at,
+                min_history_rows=self.settings.min_history_rows,
+            )
+
+    async def webhook_test(self, active_id: int) -> dict[str, Any]:
+        """Send a sample payload for a model now and report the receiver's answer."""
+        return await self.webhooks.send_test(await self.models.get(active_id))
 
     @property
     def events_processed(self) -> int:

@@ -28,13 +28,13 @@ def outbox_rows(
     """
     groups: dict[tuple[str, datetime, str], list[OutgoingPrediction]] = defaultdict(list)
     for coin_id, timestamp, pred in items:
-        url = target_url(pred.meta, default_url)
-        if url is None or not passes(pred.meta, pred.prediction, pred.is_alert):
+        url = target_url(pred.model, default_url)
+        if url is None or not passes(pred.model, pred.prediction, pred.is_alert):
             continue
         groups[(coin_id, timestamp, url)].append(pred)
     rows: list[OutboxRow] = []
     for (coin_id, timestamp, url), preds in groups.items():
-        key = idempotency_key(coin_id, timestamp, url, [int(p.meta["id"]) for p in preds])
+        key = idempotency_key(coin_id, timestamp, url, [p.model.id for p in preds])
         rows.append((coin_id, timestamp, url, build_payload(coin_id, timestamp, preds), key))
     rows.sort(key=lambda r: (r[1], r[0]))
     return rows

@@ -8,45 +8,39 @@ from datetime import datetime
 from typing import Any
 
 from ml_prediction_service import __version__
+from ml_prediction_service.models.metadata import ActiveModelRecord
 
 SERVICE_NAME = "ml-prediction-service"
 
 
 @dataclass(frozen=True, slots=True)
 class OutgoingPrediction:
-    meta: dict[str, Any]  # the prediction_active_models row
+    model: ActiveModelRecord
     prediction: int
-    probability: float
+    probability: float  # as stored (models/decision.py)
     is_alert: bool
     alert_threshold: float
 
 
-def _float_or_none(value: Any) -> float | None:
-    return float(value) if value is not None else None
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
-def model_object(meta: dict[str, Any]) -> dict[str, Any]:
-    custom = meta.get("custom_name")
+def model_object(model: ActiveModelRecord) -> dict[str, Any]:
     return {
-        "id": meta["model_id"],
-        "active_model_id": meta["id"],
-        "name": custom or meta["model_name"],
-        "custom_name": custom,
-        "model_type": meta["model_type"],
-        "target_variable": meta["target_variable"],
-        "target_operator": meta.get("target_operator"),
-        "target_value": _float_or_none(meta.get("target_value")),
-        "future_minutes": meta.get("future_minutes"),
-        "price_change_percent": _float_or_none(meta.get("price_change_percent")),
-        "target_direction": meta.get("target_direction"),
-        "features": list(meta.get("features") or []),
-        "phases": meta.get("phases"),
-        "total_predictions": int(meta.get("total_predictions") or 0),
-        "last_prediction_at": _iso(meta.get("last_prediction_at")),
+        "id": model.model_id,
+        "active_model_id": model.id,
+        "name": model.name,
+        "custom_name": model.custom_name,
+        "model_type": model.model_type,
+        "target_variable": model.target_variable,
+        "target_operator": model.target_operator,
+        "target_value": model.target_value,
+        "future_minutes": model.future_minutes,
+        "price_change_percent": model.price_change_percent,
+        "target_direction": model.target_direction,
+        "features": list(model.features),
+        "phases": list(model.phases) if model.phases is not None else None,
+        "total_predictions": model.total_predictions,
+        "last_prediction_at": model.last_prediction_at.isoformat()
+        if model.last_prediction_at
+        else None,
     }
 
 
@@ -59,9 +53,9 @@ def build_payload(
             "probability": round(float(p.probability), 6),
             "is_alert": p.is_alert,
             "alert_threshold": float(p.alert_threshold),
-            "model": model_object(p.meta),
+            "model": model_object(p.model),
         }
-        for p in sorted(predictions, key=lambda p: int(p.meta["id"]))
+        for p in sorted(predictions, key=lambda p: p.model.id)
     ]
     return {
         "coin_id": coin_id,

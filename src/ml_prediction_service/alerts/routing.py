@@ -8,20 +8,24 @@ predictions are never sent.
 
 from __future__ import annotations
 
-from typing import Any
+from ml_prediction_service.models.metadata import ActiveModelRecord
 
 SEND_MODES = ("all", "alerts_only", "positive_only", "negative_only")
 
 
-def target_url(meta: dict[str, Any], default_url: str | None) -> str | None:
-    if not meta.get("webhook_enabled", True):
-        return None
-    url = meta.get("webhook_url") or default_url
+def configured_url(model: ActiveModelRecord, default_url: str | None) -> str | None:
+    """The model's own URL, else the default; whether or not its webhook is enabled."""
+    url = model.webhook_url or default_url
     return str(url) if url else None
 
 
-def passes(meta: dict[str, Any], prediction: int, is_alert: bool) -> bool:
-    modes = meta.get("webhook_send_mode") or ["all"]
+def target_url(model: ActiveModelRecord, default_url: str | None) -> str | None:
+    """Where the model's predictions go, or None when its webhook is off or has no URL."""
+    return configured_url(model, default_url) if model.webhook_enabled else None
+
+
+def passes(model: ActiveModelRecord, prediction: int, is_alert: bool) -> bool:
+    modes = model.webhook_send_mode or ("all",)
     return (
         "all" in modes
         or ("alerts_only" in modes and is_alert)

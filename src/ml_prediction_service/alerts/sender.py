@@ -14,14 +14,17 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import httpx
 
 from ml_prediction_service.alerts.delivery import Attempt, next_attempt_at, post
+from ml_prediction_service.alerts.testing import send_test
 from ml_prediction_service.config import Settings
 from ml_prediction_service.db import webhooks_repo
 from ml_prediction_service.db.webhooks_repo import Delivery
+from ml_prediction_service.models.metadata import ActiveModelRecord
 from ml_prediction_service.observability.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -40,6 +43,10 @@ class WebhookSender:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+    async def send_test(self, model: ActiveModelRecord) -> dict[str, Any]:
+        """A sample payload for ``model`` now, with this sender's client (logged as a test)."""
+        return await send_test(self.pool, self.client, self.settings, model)
 
     async def run(self) -> None:
         while True:

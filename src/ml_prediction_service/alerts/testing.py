@@ -1,4 +1,8 @@
-"""``POST /api/models/{id}/webhook-test``: send a sample payload now and report the answer."""
+"""``POST /api/models/{id}/webhook-test``: send a sample payload now and report the answer.
+
+The URL is the one routing computes for the model (its own, else ``N8N_WEBHOOK_URL``), sent
+to even when the model's webhook is disabled (the answer says so), with the sender's client.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,11 @@ import httpx
 
 from ml_prediction_service.alerts.delivery import post
 from ml_prediction_service.alerts.payload import OutgoingPrediction, build_payload
-from ml_prediction_service.alerts.routing import target_url
+from ml_prediction_service.alerts.routing import configured_url
 from ml_prediction_service.config import Settings
 from ml_prediction_service.db import webhooks_repo
 from ml_prediction_service.errors import ServiceError
+from ml_prediction_service.models.metadata import ActiveModelRecord
 
 TEST_COIN = "TEST_COIN_ml_prediction_service"
 
@@ -23,22 +28,21 @@ async def send_test(
     pool: asyncpg.Pool,
     client: httpx.AsyncClient,
     settings: Settings,
-    meta: dict[str, Any],
+    model: ActiveModelRecord,
 ) -> dict[str, Any]:
-    url = meta.get("webhook_url") or settings.n8n_webhook_url
+    url = configured_url(model, settings.n8n_webhook_url)
     if not url:
         raise ServiceError(
             "no webhook URL: set N8N_WEBHOOK_URL or this model's webhook_url",
             code="no_webhook_url",
             status=409,
         )
-    enabled = target_url(meta, settings.n8n_webhook_url) is not None
-    threshold = float(meta.get("alert_threshold") or settings.default_alert_threshold)
+    threshold = model.alert_threshold
     now = datetime.now(UTC)
     payload = build_payload(
         TEST_COIN,
         now,
-        [OutgoingPrediction(meta, 1, max(threshold, 0.99), True, threshold)],
+        [OutgoingPrediction(model, 1, max(threshold, 0.99), True, threshold)],
         test=True,
     )
     key = f"test-{uuid.uuid4().hex}"
@@ -69,7 +73,7 @@ async def send_test(
         )
     return {
         "url": url,
-        "webhook_enabled": enabled,
+        "webhook_enabled": model.webhook_enabled,
         "ok": attempt.ok,
         "status_code": attempt.status,
         "response_body": attempt.body,

@@ -1,4 +1,8 @@
-"""One place that turns every error into JSON ``{"detail": ..., "code": ...}``."""
+"""One place that turns every known error into JSON ``{"detail": ..., "code": ...}``.
+
+Anything else (a bug) becomes a JSON 500 in ``RequestContextMiddleware``, the last resort
+that also carries the request id: Starlette's own ``Exception`` handler would never see it,
+because that middleware sits between it and the routes."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ml_prediction_service.db.pool import CONNECTION_ERRORS
 from ml_prediction_service.errors import ServiceError
-from ml_prediction_service.observability.logging import request_id_var
+from ml_prediction_service.features.errors import FeatureContractError
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +52,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
         return JSONResponse(error_body(exc.message, exc.code, **exc.extra), status_code=exc.status)
 
+    @app.exception_handler(FeatureContractError)
+    async def _contract_error(request: Request, exc: FeatureContractError) -> JSONResponse:
+        return JSONResponse(error_body(exc.message, exc.code), status_code=422)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "http_error")
@@ -72,9 +80,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     async def _db_error(request: Request, exc: Exception) -> JSONResponse:
-        service = getattr(request.app.state, "service", None)
-        if service is not None:
-            service.health.record_db_failure(exc)
+        # health learns of it from its own probe (the one place database liveness is kept)
         logger.warning(
             "database unavailable during %s %s: %s", request.method, request.url.path, exc
         )
@@ -85,15 +91,3 @@ def install_error_handlers(app: FastAPI) -> None:
 
     for exc_class in CONNECTION_ERRORS:
         app.add_exception_handler(exc_class, _db_error)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error in %s %s", request.method, request.url.path)
-        rid = request_id_var.get() or "-"
-        return JSONResponse(
-            error_body(
-                f"internal error ({type(exc).__name__}); see the service log, request id {rid}",
-                "internal_error",
-            ),
-            status_code=500,
-        )

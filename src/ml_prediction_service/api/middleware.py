@@ -73,17 +73,15 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as exc:
             logger.exception("unhandled error in %s %s", scope["method"], scope["path"])
             if not response_started:
+                detail = (
+                    f"internal error ({type(exc).__name__}); see the service log, "
+                    f"request id {request_id}"
+                )
                 await _send_json(
-                    send,
-                    500,
-                    {
-                        "detail": "internal error; see the service log, request id " + request_id,
-                        "code": "internal_error",
-                    },
-                    request_id,
+                    send, 500, {"detail": detail, "code": "internal_error"}, request_id
                 )
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000

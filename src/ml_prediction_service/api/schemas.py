@@ -52,7 +52,8 @@ class HealthResponse(BaseModel):
     )
     pipeline: PipelineRead
     models_failed: list[FailedModelRead] = Field(
-        description="Active models that cannot be served (they do not make health degraded)"
+        description="Active models that cannot be loaded, whose file is missing or changed, "
+        "or whose last batch failed (each makes health degraded)"
     )
     version: str
 

@@ -10,21 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import joblib
 import numpy as np
 import pandas as pd
 
+from ml_prediction_service.db import naive_repo
 from ml_prediction_service.features import (
     BASE_COLUMNS,
     create_pump_detection_features,
     model_window_sizes,
 )
-
-CREATE_SINK = """
-CREATE TABLE IF NOT EXISTS bench_naive_predictions (
-    id BIGSERIAL PRIMARY KEY, coin_id TEXT, data_timestamp TIMESTAMPTZ, model_id BIGINT,
-    prediction INTEGER, probability NUMERIC(5, 4), created_at TIMESTAMPTZ DEFAULT now())
-"""
+from ml_prediction_service.models.decision import decide
+from ml_prediction_service.models.loader import load_estimator
+from ml_prediction_service.models.metadata import ActiveModelRecord
 
 
 @dataclass
@@ -33,15 +30,19 @@ class NaiveModel:
     estimator: Any
     input_columns: list[str]
     params: dict[str, Any]
+    alert_threshold: float
 
 
-def load_naive_models(rows: list[dict[str, Any]], inputs: dict[int, list[str]]) -> list[NaiveModel]:
+def load_naive_models(
+    rows: list[ActiveModelRecord], inputs: dict[int, list[str]]
+) -> list[NaiveModel]:
     return [
         NaiveModel(
-            int(r["id"]),
-            joblib.load(Path(r["local_model_path"])),
-            inputs[int(r["id"])],
-            r.get("params") or {},
+            r.id,
+            load_estimator(Path(r.local_model_path), expected_type=r.model_type),
+            inputs[r.id],
+            dict(r.params),
+            r.alert_threshold,
         )
         for r in rows
     ]
@@ -56,34 +57,23 @@ async def run_naive(
     seconds: float,
 ) -> tuple[int, float]:
     """Process events one by one, one model at a time; returns (events done, elapsed)."""
-    await conn.execute(CREATE_SINK)
-    columns = ", ".join(f'"{c}"' for c in BASE_COLUMNS)
-    query = (
-        f'SELECT mint, "timestamp", {columns} FROM coin_metrics '
-        'WHERE mint = $1 AND "timestamp" <= $2 ORDER BY "timestamp" DESC LIMIT $3'
-    )
+    await naive_repo.create_sink(conn)
     started = time.perf_counter()
     done = 0
     for mint, ts in events:
         if time.perf_counter() - started > seconds:
             break
         for model in models:
-            rows = await conn.fetch(query, mint, ts, history_size)
+            rows = await naive_repo.last_rows(conn, mint, ts, history_size)
             frame = pd.DataFrame([dict(r) for r in rows]).sort_values("timestamp")
             for c in BASE_COLUMNS:
                 frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
             features = create_pump_detection_features(frame, model_window_sizes(model.params))
             x = features[model.input_columns].iloc[[-1]].to_numpy(dtype=float)
             x = np.where(np.isfinite(x), x, 0.0)
-            p = float(model.estimator.predict_proba(x)[0, 1])
-            await conn.execute(
-                "INSERT INTO bench_naive_predictions (coin_id, data_timestamp, model_id, "
-                "prediction, probability) VALUES ($1, $2, $3, $4, $5)",
-                mint,
-                ts,
-                model.model_id,
-                int(p > 0.5),
-                round(p, 4),
+            d = decide(np.asarray(model.estimator.predict_proba(x))[:, 1], model.alert_threshold)
+            await naive_repo.insert_prediction(
+                conn, mint, ts, model.model_id, int(d.prediction[0]), float(d.probability[0])
             )
         done += 1
     return done, time.perf_counter() - started

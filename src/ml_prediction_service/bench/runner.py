@@ -136,7 +136,7 @@ async def _run(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, A
     try:
         for model_id in model_ids:
             row = await service.models.import_model(model_id)
-            say(f"imported model {model_id}: {service.registry.runtime_info(row['id'])['runtime']}")
+            say(f"imported model {model_id}: {service.registry.runtime_info(row.id)['runtime']}")
         result = await _measure(args, service, dsn)
         result["naive_events_per_s"] = await _naive(args, service, dsn)
     finally:
@@ -270,8 +270,8 @@ async def _naive(args: argparse.Namespace, service: Service, dsn: str) -> float:
     from ml_prediction_service.bench.naive import load_naive_models, run_naive
 
     models = service.registry.active()
-    rows = [m.meta for m in models]
-    inputs = {int(m.meta["id"]): list(m.loaded.input_columns) for m in models if m.loaded}
+    rows = [m.record for m in models]
+    inputs = {m.id: list(m.loaded.input_columns) for m in models if m.loaded}
     naive_models = await asyncio.to_thread(load_naive_models, rows, inputs)
     conn = await connect(dsn)
     try:

@@ -11,6 +11,9 @@ from typing import Any
 
 import asyncpg
 
+from ml_prediction_service.db.pool import Executor
+from ml_prediction_service.errors import ServiceError
+
 # Columns served to clients, in this order. Prices and volumes as float8.
 FLOAT_COLUMNS: tuple[str, ...] = (
     "price_open",
@@ -48,15 +51,22 @@ COUNT_COIN_METRICS = f"SELECT count(*) FROM coin_metrics {_RANGE}"
 
 
 async def coin_metrics(
-    conn: asyncpg.Connection,
+    conn: Executor,
     coin_id: str,
     *,
     since: datetime | None,
     until: datetime | None,
     limit: int,
 ) -> tuple[list[dict[str, Any]], int]:
-    """(rows oldest first, number of rows in the range). Raises UndefinedTableError if the
-    collector's table does not exist."""
-    rows = await conn.fetch(COIN_METRICS, coin_id, since, until, limit)
-    total = await conn.fetchval(COUNT_COIN_METRICS, coin_id, since, until)
+    """(rows oldest first, number of rows in the range); a 503 ServiceError when the
+    collector's table does not exist yet."""
+    try:
+        rows = await conn.fetch(COIN_METRICS, coin_id, since, until, limit)
+        total = await conn.fetchval(COUNT_COIN_METRICS, coin_id, since, until)
+    except asyncpg.UndefinedTableError as exc:
+        raise ServiceError(
+            "table coin_metrics does not exist (the collector has not created it yet)",
+            code="coin_metrics_missing",
+            status=503,
+        ) from exc
     return [dict(r) for r in rows], int(total)

@@ -1,11 +1,14 @@
-"""Queries for model tables: ``prediction_active_models`` (ours) and ``ml_models``
-(the training service's, read-only)."""
+"""Queries for model tables: ``prediction_active_models`` (ours, read as
+:class:`ActiveModelRecord`) and ``ml_models`` (the training service's, read-only; its rows are
+parsed by ``models/metadata.py``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import asyncpg
+
+from ml_prediction_service.models.metadata import ActiveModelRecord, ModelSpec
 
 MODELS_CHANGED_CHANNEL = "prediction_models_changed"
 
@@ -57,45 +60,86 @@ async def next_upload_model_id(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT nextval('prediction_uploaded_model_id_seq')"))
 
 
-async def insert_active_model(conn: asyncpg.Connection, values: dict[str, Any]) -> dict[str, Any]:
-    columns = list(values)
-    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+async def insert_active_model(
+    conn: asyncpg.Connection,
+    spec: ModelSpec,
+    *,
+    model_id: int,
+    alert_threshold: float,
+    local_model_path: str,
+    model_file_url: str | None,
+    model_sha256: str,
+    model_file_size: int,
+    source: str,
+    model_library: str,
+    model_library_version: str,
+) -> ActiveModelRecord:
     row = await conn.fetchrow(
-        f"INSERT INTO prediction_active_models ({', '.join(columns)}, activated_at) "
-        f"VALUES ({placeholders}, now()) RETURNING {ACTIVE_COLUMNS}",
-        *values.values(),
+        f"""
+        INSERT INTO prediction_active_models (
+            model_id, model_name, model_type, target_variable, target_operator, target_value,
+            future_minutes, price_change_percent, target_direction, features, phases, params,
+            description, training_metrics, alert_threshold, local_model_path, model_file_url,
+            model_sha256, model_file_size, source, model_library, model_library_version,
+            activated_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                $18, $19, $20, $21, $22, now())
+        RETURNING {ACTIVE_COLUMNS}
+        """,
+        model_id,
+        spec.name,
+        spec.model_type,
+        spec.target_variable,
+        spec.target_operator,
+        spec.target_value,
+        spec.future_minutes,
+        spec.price_change_percent,
+        spec.target_direction,
+        list(spec.features),
+        list(spec.phases) if spec.phases is not None else None,
+        dict(spec.params),
+        spec.description,
+        dict(spec.training_metrics) if spec.training_metrics else None,
+        alert_threshold,
+        local_model_path,
+        model_file_url,
+        model_sha256,
+        model_file_size,
+        source,
+        model_library,
+        model_library_version,
     )
     assert row is not None
-    return dict(row)
+    return ActiveModelRecord.from_row(row)
 
 
 async def list_active_models(
     conn: asyncpg.Connection, *, include_inactive: bool = False
-) -> list[dict[str, Any]]:
+) -> list[ActiveModelRecord]:
     where = "" if include_inactive else "WHERE is_active"
     rows = await conn.fetch(
         f"SELECT {ACTIVE_COLUMNS} FROM prediction_active_models {where} ORDER BY id"
     )
-    return [dict(r) for r in rows]
+    return [ActiveModelRecord.from_row(r) for r in rows]
 
 
-async def get_active_model(conn: asyncpg.Connection, active_id: int) -> dict[str, Any] | None:
+async def get_active_model(conn: asyncpg.Connection, active_id: int) -> ActiveModelRecord | None:
     row = await conn.fetchrow(
         f"SELECT {ACTIVE_COLUMNS} FROM prediction_active_models WHERE id = $1", active_id
     )
-    return dict(row) if row is not None else None
+    return ActiveModelRecord.from_row(row) if row is not None else None
 
 
-async def get_by_model_id(conn: asyncpg.Connection, model_id: int) -> dict[str, Any] | None:
+async def get_by_model_id(conn: asyncpg.Connection, model_id: int) -> ActiveModelRecord | None:
     row = await conn.fetchrow(
         f"SELECT {ACTIVE_COLUMNS} FROM prediction_active_models WHERE model_id = $1", model_id
     )
-    return dict(row) if row is not None else None
+    return ActiveModelRecord.from_row(row) if row is not None else None
 
 
 async def set_active(
     conn: asyncpg.Connection, active_id: int, active: bool
-) -> dict[str, Any] | None:
+) -> ActiveModelRecord | None:
     row = await conn.fetchrow(
         f"""
         UPDATE prediction_active_models
@@ -108,36 +152,36 @@ async def set_active(
         active_id,
         active,
     )
-    return dict(row) if row is not None else None
+    return ActiveModelRecord.from_row(row) if row is not None else None
 
 
 async def rename(
     conn: asyncpg.Connection, active_id: int, name: str | None
-) -> dict[str, Any] | None:
+) -> ActiveModelRecord | None:
     row = await conn.fetchrow(
         f"UPDATE prediction_active_models SET custom_name = $2, updated_at = now() "
         f"WHERE id = $1 RETURNING {ACTIVE_COLUMNS}",
         active_id,
         name,
     )
-    return dict(row) if row is not None else None
+    return ActiveModelRecord.from_row(row) if row is not None else None
 
 
 async def set_alert_threshold(
     conn: asyncpg.Connection, active_id: int, threshold: float
-) -> dict[str, Any] | None:
+) -> ActiveModelRecord | None:
     row = await conn.fetchrow(
         f"UPDATE prediction_active_models SET alert_threshold = $2, updated_at = now() "
         f"WHERE id = $1 RETURNING {ACTIVE_COLUMNS}",
         active_id,
         threshold,
     )
-    return dict(row) if row is not None else None
+    return ActiveModelRecord.from_row(row) if row is not None else None
 
 
 async def set_webhook(
     conn: asyncpg.Connection, active_id: int, changes: dict[str, Any]
-) -> dict[str, Any] | None:
+) -> ActiveModelRecord | None:
     """Update any of webhook_url / webhook_enabled / webhook_send_mode."""
     allowed = ("webhook_url", "webhook_enabled", "webhook_send_mode")
     sets = [c for c in allowed if c in changes]
@@ -150,12 +194,12 @@ async def set_webhook(
         active_id,
         *(changes[c] for c in sets),
     )
-    return dict(row) if row is not None else None
+    return ActiveModelRecord.from_row(row) if row is not None else None
 
 
 async def replace_file(
     conn: asyncpg.Connection, active_id: int, values: dict[str, Any]
-) -> dict[str, Any] | None:
+) -> ActiveModelRecord | None:
     """A re-imported file: path, hash, size, library version and download time."""
     row = await conn.fetchrow(
         f"""
@@ -173,7 +217,7 @@ async def replace_file(
         values["model_library"],
         values["model_library_version"],
     )
-    return dict(row) if row is not None else None
+    return ActiveModelRecord.from_row(row) if row is not None else None
 
 
 async def count_using_file(conn: asyncpg.Connection, path: str) -> int:
@@ -184,12 +228,12 @@ async def count_using_file(conn: asyncpg.Connection, path: str) -> int:
     )
 
 
-async def delete(conn: asyncpg.Connection, active_id: int) -> dict[str, Any] | None:
+async def delete(conn: asyncpg.Connection, active_id: int) -> ActiveModelRecord | None:
     row = await conn.fetchrow(
         f"DELETE FROM prediction_active_models WHERE id = $1 RETURNING {ACTIVE_COLUMNS}",
         active_id,
     )
-    return dict(row) if row is not None else None
+    return ActiveModelRecord.from_row(row) if row is not None else None
 
 
 async def notify_changed(conn: asyncpg.Connection, active_id: int) -> None:

@@ -27,6 +27,13 @@ CONNECTION_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+# What a failed database call raises: the connection errors, or PostgreSQL refusing a query.
+DB_ERRORS: tuple[type[Exception], ...] = (*CONNECTION_ERRORS, asyncpg.PostgresError)
+
+# Where a read needs no transaction, a pool serves as well as one connection.
+Executor = asyncpg.Connection | asyncpg.Pool
+
+
 def _encode_numeric(value: Any) -> str:
     return str(value)
 

@@ -9,11 +9,12 @@ from typing import Any
 import asyncpg
 
 from ml_prediction_service.db.filters import where_clause
+from ml_prediction_service.db.pool import Executor
 
 # One statement per batch. Coin-level values (text, timestamps) travel once per coin and
-# model-level ones once per model; each prediction is just (coin index, model index,
-# probability). prediction and is_alert are derived here exactly as ``ModelResult`` does
-# (p > 0.5, p >= alert threshold, in float8). Idempotent on (coin, data timestamp, model).
+# model-level ones once per model; each prediction is (coin index, model index, stored
+# probability, prediction, is_alert), decided once by models/decision.py on the value as
+# stored (4 decimals). Idempotent on (coin, data timestamp, model).
 # The result: per model, how many rows were new, and which of those new rows' coins may
 # need a webhook (fresh rows of the models listed in $13; routing filters them further).
 INSERT_BATCH = """
@@ -21,10 +22,10 @@ WITH ins AS (
     INSERT INTO predictions (coin_id, data_timestamp, model_id, active_model_id, prediction,
                              probability, phase_id_at_time, prediction_duration_ms, is_stale,
                              is_alert, alert_threshold, event_received_at, created_at)
-    SELECT c.mint, c.ts, m.model_id, m.active_id, (p.prob > 0.5)::int,
-           round(p.prob::numeric, 4), c.phase, $9, c.stale, p.prob >= m.threshold,
-           m.threshold, c.received, clock_timestamp()
-      FROM unnest($10::int[], $11::int[], $12::float8[]) AS p(ci, mi, prob)
+    SELECT c.mint, c.ts, m.model_id, m.active_id, p.pred, p.prob::numeric(5, 4), c.phase,
+           $9, c.stale, p.alert, m.threshold, c.received, clock_timestamp()
+      FROM unnest($10::int[], $11::int[], $12::float8[], $14::int[], $15::bool[])
+           AS p(ci, mi, prob, pred, alert)
       JOIN unnest($1::text[], $2::timestamptz[], $3::int[], $4::timestamptz[], $5::bool[])
            WITH ORDINALITY AS c(mint, ts, phase, received, stale, i) ON c.i = p.ci + 1
       JOIN unnest($6::bigint[], $7::bigint[], $8::float8[])
@@ -57,7 +58,9 @@ class PredictionBatch:
     thresholds: list[float]
     coin: list[int]
     model: list[int]
-    probability: list[float]
+    probability: list[float]  # as stored: rounded to 4 decimals (models/decision.py)
+    prediction: list[int]
+    is_alert: list[bool]
     duration_ms: int
 
     def __len__(self) -> int:
@@ -91,6 +94,8 @@ async def insert_batch(
         batch.model,
         batch.probability,
         webhook_models,
+        batch.prediction,
+        batch.is_alert,
     )
     return InsertResult(
         {int(r["active_model_id"]): int(r["n"]) for r in records},
@@ -164,7 +169,7 @@ class PredictionFilter:
 
 
 async def list_predictions(
-    conn: asyncpg.Connection, flt: PredictionFilter, *, limit: int, offset: int
+    conn: Executor, flt: PredictionFilter, *, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
     where, args = flt.where()
     total = await conn.fetchval(f"SELECT count(*) FROM predictions p{where}", *args)
@@ -183,7 +188,7 @@ async def list_predictions(
     return [dict(r) for r in rows], int(total)
 
 
-async def get_prediction(conn: asyncpg.Connection, prediction_id: int) -> dict[str, Any] | None:
+async def get_prediction(conn: Executor, prediction_id: int) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         f"SELECT {PREDICTION_COLUMNS} FROM predictions p "
         "LEFT JOIN prediction_active_models a ON a.id = p.active_model_id WHERE p.id = $1",
@@ -192,7 +197,7 @@ async def get_prediction(conn: asyncpg.Connection, prediction_id: int) -> dict[s
     return dict(row) if row is not None else None
 
 
-async def latest_for_coin(conn: asyncpg.Connection, coin_id: str) -> list[dict[str, Any]]:
+async def latest_for_coin(conn: Executor, coin_id: str) -> list[dict[str, Any]]:
     """The newest prediction of each model for a coin (all at that coin's newest timestamp)."""
     rows = await conn.fetch(
         f"""

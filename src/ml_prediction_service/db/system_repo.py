@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-COUNT_ACTIVE_MODELS = "SELECT count(*) FROM prediction_active_models WHERE is_active"
+from ml_prediction_service.db.pool import Executor
 
 PREDICTIONS_LAST_HOUR = """
 SELECT count(*) FROM predictions WHERE created_at > now() - interval '1 hour'
@@ -25,13 +25,10 @@ SELECT
 """
 
 
-async def health_counts(conn: asyncpg.Connection) -> tuple[int, int]:
-    """(active models, predictions in the last hour)."""
-    active = await conn.fetchval(COUNT_ACTIVE_MODELS)
-    last_hour = await conn.fetchval(PREDICTIONS_LAST_HOUR)
-    return int(active), int(last_hour)
+async def predictions_last_hour(conn: asyncpg.Connection) -> int:
+    return int(await conn.fetchval(PREDICTIONS_LAST_HOUR))
 
 
-async def stats(conn: asyncpg.Connection) -> dict[str, Any]:
+async def stats(conn: Executor) -> dict[str, Any]:
     row = await conn.fetchrow(STATS)
     return dict(row) if row is not None else {}

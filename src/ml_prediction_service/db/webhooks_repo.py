@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from ml_prediction_service.db.filters import where_clause
+from ml_prediction_service.db.pool import Executor
 
 ENQUEUE = """
 INSERT INTO prediction_webhook_outbox (coin_id, data_timestamp, webhook_url, payload,
@@ -137,7 +138,7 @@ async def log_attempt(conn: asyncpg.Connection, values: dict[str, Any]) -> None:
     )
 
 
-async def outbox_stats(conn: asyncpg.Connection) -> dict[str, Any]:
+async def outbox_stats(conn: Executor) -> dict[str, Any]:
     row = await conn.fetchrow(OUTBOX_STATS)
     return dict(row) if row is not None else {}
 
@@ -163,7 +164,7 @@ class LogFilter:
 
 
 async def list_log(
-    conn: asyncpg.Connection, flt: LogFilter, *, limit: int, offset: int
+    conn: Executor, flt: LogFilter, *, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
     where, args = flt.where()
     total = await conn.fetchval(f"SELECT count(*) FROM prediction_webhook_log{where}", *args)

@@ -16,6 +16,7 @@ from ml_prediction_service.features.errors import FeatureContractError
 from ml_prediction_service.models.compat import Provenance
 from ml_prediction_service.models.errors import ModelFileError
 from ml_prediction_service.models.loader import load_file
+from ml_prediction_service.models.metadata import ModelSpec
 from ml_prediction_service.models.runtime import Runtime, RuntimeChoice, build_runtime
 
 
@@ -44,20 +45,16 @@ class LoadedModel:
         return self.choice.note
 
 
-def display_name(meta: dict[str, Any]) -> str:
-    return str(meta.get("custom_name") or meta.get("model_name") or meta.get("name") or "?")
-
-
-def resolve_inputs(meta: dict[str, Any], estimator: Any) -> list[str]:
+def resolve_inputs(spec: ModelSpec, estimator: Any) -> list[str]:
     """Input columns per the feature contract's "Feature order"; raises ModelFileError if
     unservable."""
     try:
         return resolve_model_input_columns(
-            model=display_name(meta),
-            features=meta.get("features") or [],
-            target_variable=meta.get("target_variable"),
-            target_operator=meta.get("target_operator"),
-            params=meta.get("params") or {},
+            model=spec.name,
+            features=list(spec.features),
+            target_variable=spec.target_variable,
+            target_operator=spec.target_operator,
+            params=dict(spec.params),
             estimator_feature_names=estimator_feature_names(estimator),
             n_features_in=int(estimator.n_features_in_),
         )
@@ -66,21 +63,19 @@ def resolve_inputs(meta: dict[str, Any], estimator: Any) -> list[str]:
 
 
 def load_model(
-    meta: dict[str, Any], path: Path, sha256: str | None, *, use_onnx: bool = True
+    spec: ModelSpec, path: Path, sha256: str | None, *, use_onnx: bool = True
 ) -> LoadedModel:
     """Blocking (CPU + disk): call from a worker thread. With ``sha256`` the file must have
     that hash (the one recorded at import), else it is refused unloaded."""
     started = time.perf_counter()
     label = path.name
     if path.name.startswith(".incoming-"):  # a download or upload not yet in its place
-        label = f"for model {display_name(meta)!r}"
-    loaded = load_file(
-        path, expected_type=meta.get("model_type"), sha256=sha256 or None, label=label
-    )
+        label = f"for model {spec.name!r}"
+    loaded = load_file(path, expected_type=spec.model_type, sha256=sha256 or None, label=label)
     estimator = loaded.estimator
-    columns = resolve_inputs(meta, estimator)
+    columns = resolve_inputs(spec, estimator)
     try:
-        windows = model_window_sizes(meta.get("params") or {}, model=display_name(meta))
+        windows = model_window_sizes(dict(spec.params), model=spec.name)
     except FeatureContractError as exc:
         raise ModelFileError(exc.message, code=exc.code) from exc
     choice = build_runtime(estimator, use_onnx=use_onnx)

@@ -10,11 +10,13 @@ reach this function (see docs/models.md).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import pickle
 import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,9 +77,22 @@ def estimator_kind(estimator: Any) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _quiet_xgboost() -> Iterator[None]:
+    """XGBoost's own logger prints a note for every file from an older version (to stderr,
+    not as a Python warning); the version is reported by compat instead."""
+    try:
+        import xgboost
+    except ImportError:  # pragma: no cover - xgboost is a dependency
+        yield
+        return
+    with xgboost.config_context(verbosity=0):
+        yield
+
+
 def _unpickle(data: bytes, name: str) -> Any:
     try:
-        with _UNPICKLE_LOCK, warnings.catch_warnings():
+        with _UNPICKLE_LOCK, warnings.catch_warnings(), _quiet_xgboost():
             # the version a file records is read and reported by compat, not by these
             warnings.filterwarnings("ignore", message=r"(?s).*unpickle estimator")
             warnings.filterwarnings("ignore", message=r"(?s).*older version of XGBoost")

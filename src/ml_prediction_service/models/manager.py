@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import httpx
 
 from ml_prediction_service.config import Settings
 from ml_prediction_service.db import models_repo
-from ml_prediction_service.errors import ConflictError, NotFoundError
+from ml_prediction_service.errors import ConflictError, NotFoundError, ServiceError
 from ml_prediction_service.models.files import (
     StagedFile,
     download_model_file,
@@ -25,10 +26,27 @@ from ml_prediction_service.models.files import (
     stage_bytes,
 )
 from ml_prediction_service.models.loaded import LoadedModel, load_model
-from ml_prediction_service.models.metadata import listing, metadata_values
+from ml_prediction_service.models.metadata import (
+    ActiveModelRecord,
+    AvailableModel,
+    ModelSpec,
+    available_model,
+    parse_spec,
+)
 from ml_prediction_service.models.registry import ModelRegistry
 
 logger = logging.getLogger(__name__)
+
+
+class Readable(Protocol):
+    async def read(self, size: int = -1) -> bytes: ...
+
+
+class Unset:
+    """Marks an argument that was not given (where None means something)."""
+
+
+UNSET = Unset()
 
 
 class ModelManager:
@@ -48,21 +66,18 @@ class ModelManager:
         self._import_locks: dict[int, asyncio.Lock] = {}
 
     # -- reads ------------------------------------------------------------------------
-    async def list_available(self) -> tuple[list[dict[str, Any]], str | None]:
+    async def list_available(self) -> tuple[list[AvailableModel], str | None]:
         async with self.pool.acquire() as conn:
             if not await models_repo.ml_models_exists(conn):
                 return [], "table ml_models does not exist: no training-service models yet"
             rows = await models_repo.list_available(conn)
-        shown = [listing(row, self.settings.default_alert_threshold) for row in rows]
-        for row in shown:
-            row["already_imported"] = row["active_model_id"] is not None
-        return shown, None
+        return [available_model(row) for row in rows], None
 
-    async def list(self, *, include_inactive: bool) -> list[dict[str, Any]]:
+    async def list(self, *, include_inactive: bool) -> list[ActiveModelRecord]:
         async with self.pool.acquire() as conn:
             return await models_repo.list_active_models(conn, include_inactive=include_inactive)
 
-    async def get(self, active_id: int) -> dict[str, Any]:
+    async def get(self, active_id: int) -> ActiveModelRecord:
         async with self.pool.acquire() as conn:
             row = await models_repo.get_active_model(conn, active_id)
         if row is None:
@@ -70,7 +85,7 @@ class ModelManager:
         return row
 
     # -- import / upload --------------------------------------------------------------
-    async def import_model(self, model_id: int) -> dict[str, Any]:
+    async def import_model(self, model_id: int) -> ActiveModelRecord:
         lock = self._import_locks.setdefault(model_id, asyncio.Lock())
         async with lock:
             async with self.pool.acquire() as conn:
@@ -78,10 +93,10 @@ class ModelManager:
                 if existing is not None:
                     raise ConflictError(
                         f"model {model_id} is already imported as active model "
-                        f"{existing['id']} (POST /api/models/{existing['id']}/reimport fetches "
+                        f"{existing.id} (POST /api/models/{existing.id}/reimport fetches "
                         "its file again)",
                         code="already_imported",
-                        extra={"active_model_id": existing["id"]},
+                        extra={"active_model_id": existing.id},
                     )
                 if not await models_repo.ml_models_exists(conn):
                     raise NotFoundError(
@@ -97,7 +112,7 @@ class ModelManager:
                     "can be imported",
                     code="model_not_ready",
                 )
-            values = metadata_values(meta, self.settings.default_alert_threshold)
+            spec = parse_spec(meta)
             staged = await download_model_file(
                 self.http,
                 self.settings.training_service_api_url,
@@ -106,23 +121,33 @@ class ModelManager:
                 max_bytes=self.max_bytes,
             )
             url = f"{self.settings.training_service_api_url.rstrip('/')}/models/{model_id}/download"
-            return await self._admit(model_id, values, staged, source="training_service", url=url)
+            return await self._admit(model_id, spec, staged, source="training_service", url=url)
 
-    async def upload(self, data: bytes, meta: dict[str, Any]) -> dict[str, Any]:
-        values = metadata_values(meta, self.settings.default_alert_threshold)
+    async def upload(self, file: Readable, meta: dict[str, Any]) -> ActiveModelRecord:
+        """An uploaded file with its metadata; refused unless API_KEY is set (a model file
+        is executable code)."""
+        if not self.settings.api_key:
+            raise ServiceError(
+                "model uploads are disabled: a model file is executable code, so uploads need "
+                "API_KEY to be set (then send it as X-API-Key)",
+                code="uploads_disabled",
+                status=403,
+            )
+        spec = parse_spec(meta)
+        data = await file.read(self.max_bytes + 1)
         staged = await asyncio.to_thread(
             stage_bytes, data, self.models_dir, max_bytes=self.max_bytes
         )
         async with self.pool.acquire() as conn:
             model_id = await models_repo.next_upload_model_id(conn)
-        return await self._admit(model_id, values, staged, source="upload", url=None)
+        return await self._admit(model_id, spec, staged, source="upload", url=None)
 
-    async def _verify_staged(self, values: dict[str, Any], staged: StagedFile) -> LoadedModel:
+    async def _verify_staged(self, spec: ModelSpec, staged: StagedFile) -> LoadedModel:
         """Load and verify the staged file (in a thread); a refused file is removed."""
         try:
             return await asyncio.to_thread(
                 load_model,
-                values,
+                spec,
                 staged.path,
                 staged.sha256,
                 use_onnx=self.settings.model_use_onnx,
@@ -134,33 +159,32 @@ class ModelManager:
     async def _admit(
         self,
         model_id: int,
-        values: dict[str, Any],
+        spec: ModelSpec,
         staged: StagedFile,
         *,
         source: str,
         url: str | None,
-    ) -> dict[str, Any]:
+    ) -> ActiveModelRecord:
         """Verify the staged file, move it into place and insert the row — or leave nothing."""
         destination = final_path(self.models_dir, model_id, staged.sha256)
-        loaded = await self._verify_staged(values, staged)
+        loaded = await self._verify_staged(spec, staged)
         place(staged, destination)
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 row = await models_repo.insert_active_model(
                     conn,
-                    {
-                        **values,
-                        "model_id": model_id,
-                        "local_model_path": str(destination),
-                        "model_file_url": url,
-                        "model_sha256": staged.sha256,
-                        "model_file_size": staged.size,
-                        "source": source,
-                        "model_library": loaded.provenance.library,
-                        "model_library_version": loaded.provenance.file_version,
-                    },
+                    spec,
+                    model_id=model_id,
+                    alert_threshold=self.settings.default_alert_threshold,
+                    local_model_path=str(destination),
+                    model_file_url=url,
+                    model_sha256=staged.sha256,
+                    model_file_size=staged.size,
+                    source=source,
+                    model_library=loaded.provenance.library,
+                    model_library_version=loaded.provenance.file_version,
                 )
-                await models_repo.notify_changed(conn, row["id"])
+                await models_repo.notify_changed(conn, row.id)
         except asyncpg.UniqueViolationError as exc:
             await self._remove_unreferenced(destination)
             raise ConflictError(
@@ -174,8 +198,8 @@ class ModelManager:
         logger.info(
             "imported model %s as active model %s (%s, %s runtime, %d inputs, %s %s)",
             model_id,
-            row["id"],
-            values["model_name"],
+            row.id,
+            spec.name,
             loaded.runtime_name,
             len(loaded.input_columns),
             loaded.provenance.library,
@@ -183,17 +207,17 @@ class ModelManager:
         )
         return row
 
-    async def reimport(self, active_id: int) -> dict[str, Any]:
+    async def reimport(self, active_id: int) -> ActiveModelRecord:
         """Download an imported model's file again (e.g. after its file on disk changed or
         disappeared), verify it like an import and serve it; the row keeps its settings."""
         row = await self.get(active_id)
-        if row["source"] != "training_service":
+        if row.source != "training_service":
             raise ConflictError(
                 f"active model {active_id} was uploaded, not imported from the training "
                 "service: delete it and upload its file again",
                 code="not_reimportable",
             )
-        model_id = int(row["model_id"])
+        model_id = row.model_id
         lock = self._import_locks.setdefault(model_id, asyncio.Lock())
         async with lock:
             staged = await download_model_file(
@@ -203,8 +227,8 @@ class ModelManager:
                 self.models_dir,
                 max_bytes=self.max_bytes,
             )
-            loaded = await self._verify_staged(row, staged)
-            old_path = Path(row["local_model_path"])
+            loaded = await self._verify_staged(row.spec, staged)
+            old_path = Path(row.local_model_path)
             destination = final_path(self.models_dir, model_id, staged.sha256)
             place(staged, destination)
             async with self.pool.acquire() as conn, conn.transaction():
@@ -243,31 +267,55 @@ class ModelManager:
             await asyncio.to_thread(path.unlink, missing_ok=True)
 
     # -- changes ----------------------------------------------------------------------
-    async def _change(self, active_id: int, op: Any, *args: Any) -> dict[str, Any]:
+    async def _change(
+        self,
+        active_id: int,
+        op: Callable[..., Awaitable[ActiveModelRecord | None]],
+        *args: Any,
+    ) -> ActiveModelRecord:
         async with self.pool.acquire() as conn, conn.transaction():
-            row: dict[str, Any] | None = await op(conn, active_id, *args)
+            row = await op(conn, active_id, *args)
             if row is None:
                 raise NotFoundError(f"no imported model with id {active_id}")
             await models_repo.notify_changed(conn, active_id)
         await self.registry.refresh()
         return row
 
-    async def activate(self, active_id: int) -> dict[str, Any]:
+    async def activate(self, active_id: int) -> ActiveModelRecord:
         return await self._change(active_id, models_repo.set_active, True)
 
-    async def deactivate(self, active_id: int) -> dict[str, Any]:
+    async def deactivate(self, active_id: int) -> ActiveModelRecord:
         return await self._change(active_id, models_repo.set_active, False)
 
-    async def rename(self, active_id: int, name: str | None) -> dict[str, Any]:
+    async def rename(self, active_id: int, name: str | None) -> ActiveModelRecord:
         cleaned = name.strip() if name else None
         return await self._change(active_id, models_repo.rename, cleaned or None)
 
-    async def set_alert_threshold(self, active_id: int, threshold: float) -> dict[str, Any]:
+    async def set_alert_threshold(self, active_id: int, threshold: float) -> ActiveModelRecord:
         return await self._change(active_id, models_repo.set_alert_threshold, threshold)
 
-    async def delete(self, active_id: int) -> dict[str, Any]:
+    async def set_webhook(
+        self,
+        active_id: int,
+        *,
+        url: str | Unset | None = UNSET,
+        enabled: bool | None = None,
+        send_mode: Sequence[str] | None = None,
+    ) -> ActiveModelRecord:
+        """Webhook URL override (None: the default URL; UNSET: unchanged), enabled flag and
+        send modes of a model (None: unchanged)."""
+        changes: dict[str, Any] = {}
+        if not isinstance(url, Unset):
+            changes["webhook_url"] = url
+        if enabled is not None:
+            changes["webhook_enabled"] = enabled
+        if send_mode is not None:
+            changes["webhook_send_mode"] = sorted(set(send_mode))
+        return await self._change(active_id, models_repo.set_webhook, changes)
+
+    async def delete(self, active_id: int) -> ActiveModelRecord:
         row = await self._change(active_id, models_repo.delete)
-        path = Path(row["local_model_path"])
+        path = Path(row.local_model_path)
         await self._remove_unreferenced(path)
         self.registry.cache.drop(str(path))
         return row

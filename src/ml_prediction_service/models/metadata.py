@@ -1,19 +1,31 @@
-"""Model metadata from the training service's ``ml_models`` rows (or upload metadata):
-read once, checked once, turned into the columns of ``prediction_active_models``.
+"""Model metadata, typed and checked once.
 
-The training service stores JSONB values that are sometimes JSON *strings* holding the JSON
-(``features`` = ``'"[\\"a\\", \\"b\\"]"'``); its own reader parsed such a string once, and so do
-we. A row that still cannot be read is listed with its reason and cannot be imported.
+* :class:`ModelSpec` — what a model predicts and how it is fed, read from a training-service
+  ``ml_models`` row (or an upload's metadata) by :func:`parse_spec`;
+* :class:`AvailableModel` — an ``ml_models`` row as the list of importable models shows it,
+  with the reason when it cannot be imported;
+* :class:`ActiveModelRecord` — a row of our ``prediction_active_models``, built by the
+  repository (``db/models_repo.py``) and passed everywhere else as this object.
+
+The training service sometimes stores JSONB values as JSON *strings* holding the JSON
+(``features`` = ``'"[\\"a\\", \\"b\\"]"'``); its own reader parsed such a string once, and so
+do we (:func:`decode_json_fields`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any
 
-from ml_prediction_service.errors import ServiceError
+from ml_prediction_service.features.errors import InvalidModelMetadataError
+from ml_prediction_service.models.decision import DEFAULT_ALERT_THRESHOLD
 
 SUPPORTED_TYPES = ("random_forest", "xgboost")
+OPERATORS = (">", "<", ">=", "<=", "=")
+DIRECTIONS = ("up", "down")
 JSON_FIELDS = (
     "features",
     "phases",
@@ -39,13 +51,10 @@ TRAINING_METRIC_FIELDS = (
     "train_end",
 )
 
-
-class InvalidModelMetadata(ServiceError):
-    code = "invalid_model_metadata"
-    status = 422
+JsonObject = Mapping[str, Any]  # hyper-parameters and metrics: free-form JSON by contract
 
 
-def decode_json_fields(row: dict[str, Any]) -> dict[str, Any]:
+def decode_json_fields(row: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of the row with JSON-in-a-string values parsed once (a string that is not
     JSON, or JSON that is a plain string, stays as it is)."""
     out = dict(row)
@@ -61,9 +70,81 @@ def decode_json_fields(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _time_based(meta: dict[str, Any]) -> dict[str, Any]:
-    params = meta.get("params") or {}
-    tb = params.get("_time_based") if isinstance(params, dict) else None
+def _describe(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _names(value: Any) -> tuple[str, ...] | None:
+    if isinstance(value, list) and all(isinstance(f, str) for f in value):
+        return tuple(value)
+    return None
+
+
+def _phase_ids(value: Any) -> tuple[int, ...] | None:
+    if isinstance(value, list) and all(
+        isinstance(p, int) and not isinstance(p, bool) for p in value
+    ):
+        return tuple(value)
+    return None
+
+
+def _optional_float(value: Any) -> float | None:
+    return float(value) if value is not None else None
+
+
+def _optional_int(value: Any) -> int | None:
+    return int(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model predicts and which inputs it takes (shared by imports and uploads)."""
+
+    name: str
+    model_type: str
+    target_variable: str
+    target_operator: str | None
+    target_value: float | None
+    future_minutes: int | None
+    price_change_percent: float | None
+    target_direction: str | None
+    features: tuple[str, ...]
+    phases: tuple[int, ...] | None
+    params: JsonObject
+    description: str | None = None
+    training_metrics: JsonObject | None = None
+
+    @property
+    def time_based(self) -> bool:
+        return self.target_operator is None
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise InvalidModelMetadataError(message)
+
+
+def _identity(meta: Mapping[str, Any]) -> tuple[str, str, str, str | None]:
+    name, model_type = meta.get("name"), meta.get("model_type")
+    _require(
+        isinstance(name, str) and bool(name.strip()), "model metadata needs a non-empty 'name'"
+    )
+    _require(
+        model_type in SUPPORTED_TYPES,
+        f"model_type {model_type!r} is not supported; use one of {list(SUPPORTED_TYPES)}",
+    )
+    target, operator = meta.get("target_variable"), meta.get("target_operator")
+    _require(isinstance(target, str) and bool(target), "model metadata needs 'target_variable'")
+    _require(
+        operator is None or operator in OPERATORS,
+        f"target_operator {operator!r} is not one of > < >= <= =",
+    )
+    return str(name).strip(), str(model_type), str(target), operator
+
+
+def _time_based(params: JsonObject) -> JsonObject:
+    tb = params.get("_time_based")
     return tb if isinstance(tb, dict) else {}
 
 
@@ -71,96 +152,216 @@ def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 
 
-def _describe(value: Any) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
+def _training_metrics(meta: Mapping[str, Any]) -> dict[str, Any] | None:
+    metrics = {k: meta[k] for k in TRAINING_METRIC_FIELDS if meta.get(k) is not None}
+    for key in ("train_start", "train_end"):
+        if key in metrics:
+            metrics[key] = str(metrics[key])
+    return metrics or None
 
 
-def metadata_values(meta: dict[str, Any], default_threshold: float) -> dict[str, Any]:
-    """Columns of prediction_active_models taken from an ml_models row (or upload metadata);
-    :class:`InvalidModelMetadata` says precisely what cannot be read.
+def parse_spec(meta: Mapping[str, Any]) -> ModelSpec:
+    """An ``ml_models`` row (or upload metadata) as a :class:`ModelSpec`;
+    :class:`InvalidModelMetadataError` says precisely what cannot be read.
 
     Time-based fields come from the columns or, where those are NULL, from
     ``params._time_based`` (min_percent_change = price_change_percent).
     """
     meta = decode_json_fields(meta)
-    name = meta.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidModelMetadata("model metadata needs a non-empty 'name'")
-    model_type = meta.get("model_type")
-    if model_type not in SUPPORTED_TYPES:
-        raise InvalidModelMetadata(
-            f"model_type {model_type!r} is not supported; use one of {list(SUPPORTED_TYPES)}"
-        )
-    features = meta.get("features")
-    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
-        raise InvalidModelMetadata(f"'features' must be a list of names, not {_describe(features)}")
-    target_variable = meta.get("target_variable")
-    if not isinstance(target_variable, str) or not target_variable:
-        raise InvalidModelMetadata("model metadata needs 'target_variable'")
-    operator = meta.get("target_operator")
-    if operator not in (None, ">", "<", ">=", "<=", "="):
-        raise InvalidModelMetadata(f"target_operator {operator!r} is not one of > < >= <= =")
+    name, model_type, target, operator = _identity(meta)
+    features = _names(meta.get("features"))
+    _require(
+        features is not None,
+        f"'features' must be a list of names, not {_describe(meta.get('features'))}",
+    )
     params = meta.get("params")
-    if params is not None and not isinstance(params, dict):
-        raise InvalidModelMetadata(f"'params' must be an object, not {_describe(params)}")
-    tb = _time_based(meta)
+    _require(
+        params is None or isinstance(params, dict),
+        f"'params' must be an object, not {_describe(params)}",
+    )
+    params = params or {}
+    tb = _time_based(params)
     direction = _first(meta.get("target_direction"), tb.get("direction"))
-    if direction not in (None, "up", "down"):
-        raise InvalidModelMetadata(f"target_direction {direction!r} is not 'up' or 'down'")
-    phases = meta.get("phases")
-    if phases is not None and (
-        not isinstance(phases, list) or not all(isinstance(p, int) for p in phases)
-    ):
-        raise InvalidModelMetadata(
-            f"'phases' must be a list of phase ids or null, not {_describe(phases)}"
-        )
-    metrics = {k: meta.get(k) for k in TRAINING_METRIC_FIELDS if meta.get(k) is not None}
-    for key in ("train_start", "train_end"):
-        if key in metrics:
-            metrics[key] = str(metrics[key])
-    return {
-        "model_name": name.strip(),
-        "model_type": model_type,
-        "target_variable": target_variable,
-        "target_operator": operator,
-        "target_value": meta.get("target_value"),
-        "future_minutes": _first(meta.get("future_minutes"), tb.get("future_minutes")),
-        "price_change_percent": _first(
-            meta.get("price_change_percent"), tb.get("min_percent_change")
+    _require(
+        direction is None or direction in DIRECTIONS,
+        f"target_direction {direction!r} is not 'up' or 'down'",
+    )
+    phases = _phase_ids(meta.get("phases"))
+    _require(
+        meta.get("phases") is None or phases is not None,
+        f"'phases' must be a list of phase ids or null, not {_describe(meta.get('phases'))}",
+    )
+    return ModelSpec(
+        name=name,
+        model_type=model_type,
+        target_variable=target,
+        target_operator=operator,
+        target_value=_optional_float(meta.get("target_value")),
+        future_minutes=_optional_int(_first(meta.get("future_minutes"), tb.get("future_minutes"))),
+        price_change_percent=_optional_float(
+            _first(meta.get("price_change_percent"), tb.get("min_percent_change"))
         ),
-        "target_direction": direction,
-        "features": features,
-        "phases": phases,
-        "params": params or {},
-        "description": meta.get("description"),
-        "training_metrics": metrics or None,
-        "alert_threshold": default_threshold,
-    }
+        target_direction=direction,
+        features=features or (),
+        phases=phases,
+        params=params,
+        description=meta.get("description"),
+        training_metrics=_training_metrics(meta),
+    )
 
 
-def listing(row: dict[str, Any], default_threshold: float) -> dict[str, Any]:
-    """An ml_models row as the list of available models shows it: readable fields as they
-    are, unreadable ones empty, and ``reason`` why it cannot be imported (None: it can)."""
+@dataclass(frozen=True)
+class AvailableModel:
+    """An ``ml_models`` row for the list of importable models: what could be read of it, and
+    ``reason`` why it cannot be imported (None: it can)."""
+
+    row: JsonObject  # every column as read (unreadable JSON fields set to None)
+    reason: str | None
+    active_model_id: int | None
+
+    @property
+    def importable(self) -> bool:
+        return self.reason is None and self.active_model_id is None
+
+
+def available_model(row: Mapping[str, Any]) -> AvailableModel:
     shown = decode_json_fields(row)
     try:
-        metadata_values(shown, default_threshold)
+        parse_spec(shown)
         reason = None
-    except InvalidModelMetadata as exc:
+    except InvalidModelMetadataError as exc:
         reason = exc.message
-    features = shown.get("features")
-    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+    if shown.get("features") is not None and _names(shown.get("features")) is None:
         shown["features"] = None
-    phases = shown.get("phases")
-    if phases is not None and (
-        not isinstance(phases, list) or not all(isinstance(p, int) for p in phases)
-    ):
+    if shown.get("phases") is not None and _phase_ids(shown.get("phases")) is None:
         shown["phases"] = None
-    if shown.get("params") is not None and not isinstance(shown.get("params"), dict):
-        shown["params"] = None
-    for key in ("feature_importance", "confusion_matrix", "cv_scores"):
-        if shown.get(key) is not None and not isinstance(shown.get(key), dict | list):
+    for key in ("params", "feature_importance", "confusion_matrix", "cv_scores"):
+        if shown.get(key) is not None and not isinstance(shown[key], dict | list):
             shown[key] = None
-    shown["importable"] = reason is None
-    shown["reason"] = reason
-    return shown
+    if shown.get("params") is not None and not isinstance(shown["params"], dict):
+        shown["params"] = None
+    active = shown.pop("active_model_id", None)
+    return AvailableModel(shown, reason, int(active) if active is not None else None)
+
+
+# Columns the pipeline itself keeps moving: a change in them is not a change of the model.
+COUNTER_FIELDS = frozenset({"total_predictions", "last_prediction_at"})
+
+
+@dataclass(frozen=True)
+class ActiveModelRecord:
+    """A row of ``prediction_active_models``."""
+
+    id: int
+    model_id: int
+    model_name: str
+    custom_name: str | None
+    model_type: str
+    target_variable: str
+    target_operator: str | None
+    target_value: float | None
+    future_minutes: int | None
+    price_change_percent: float | None
+    target_direction: str | None
+    features: tuple[str, ...]
+    phases: tuple[int, ...] | None
+    params: JsonObject
+    local_model_path: str
+    model_file_url: str | None
+    is_active: bool
+    last_prediction_at: datetime | None
+    total_predictions: int
+    downloaded_at: datetime | None
+    activated_at: datetime | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    alert_threshold: float
+    model_sha256: str | None
+    model_file_size: int | None
+    source: str
+    description: str | None
+    training_metrics: JsonObject | None
+    webhook_url: str | None
+    webhook_enabled: bool
+    webhook_send_mode: tuple[str, ...]
+    model_library: str | None
+    model_library_version: str | None
+
+    @property
+    def name(self) -> str:
+        """The display name: the custom name if set, else the model's own."""
+        return self.custom_name or self.model_name
+
+    @property
+    def spec(self) -> ModelSpec:
+        return ModelSpec(
+            name=self.model_name,
+            model_type=self.model_type,
+            target_variable=self.target_variable,
+            target_operator=self.target_operator,
+            target_value=self.target_value,
+            future_minutes=self.future_minutes,
+            price_change_percent=self.price_change_percent,
+            target_direction=self.target_direction,
+            features=self.features,
+            phases=self.phases,
+            params=self.params,
+            description=self.description,
+            training_metrics=self.training_metrics,
+        )
+
+    def settings(self) -> tuple[Any, ...]:
+        """Everything but the moving counters (what makes a change of the model)."""
+        return tuple(
+            _hashable(getattr(self, f.name)) for f in fields(self) if f.name not in COUNTER_FIELDS
+        )
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> ActiveModelRecord:
+        """From a database row (NUMERIC already float, JSONB already decoded)."""
+        return cls(
+            id=int(row["id"]),
+            model_id=int(row["model_id"]),
+            model_name=str(row["model_name"]),
+            custom_name=row["custom_name"],
+            model_type=str(row["model_type"]),
+            target_variable=str(row["target_variable"]),
+            target_operator=row["target_operator"],
+            target_value=_optional_float(row["target_value"]),
+            future_minutes=_optional_int(row["future_minutes"]),
+            price_change_percent=_optional_float(row["price_change_percent"]),
+            target_direction=row["target_direction"],
+            features=tuple(row["features"] or ()),
+            phases=tuple(row["phases"]) if row["phases"] else None,
+            params=dict(row["params"] or {}),
+            local_model_path=str(row["local_model_path"]),
+            model_file_url=row["model_file_url"],
+            is_active=bool(row["is_active"]),
+            last_prediction_at=row["last_prediction_at"],
+            total_predictions=int(row["total_predictions"] or 0),
+            downloaded_at=row["downloaded_at"],
+            activated_at=row["activated_at"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            alert_threshold=float(
+                row["alert_threshold"]
+                if row["alert_threshold"] is not None
+                else DEFAULT_ALERT_THRESHOLD
+            ),
+            model_sha256=row["model_sha256"],
+            model_file_size=_optional_int(row["model_file_size"]),
+            source=str(row["source"]),
+            description=row["description"],
+            training_metrics=row["training_metrics"],
+            webhook_url=row["webhook_url"],
+            webhook_enabled=bool(row["webhook_enabled"]),
+            webhook_send_mode=tuple(row["webhook_send_mode"] or ("all",)),
+            model_library=row["model_library"],
+            model_library_version=row["model_library_version"],
+        )
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return json.dumps(value, sort_keys=True, default=str)
+    return value

@@ -25,10 +25,12 @@ from typing import Any
 import asyncpg
 
 from ml_prediction_service.db import models_repo
-from ml_prediction_service.db.pool import connect
+from ml_prediction_service.db.listen import listening
+from ml_prediction_service.db.models_repo import MODELS_CHANGED_CHANNEL
 from ml_prediction_service.errors import ServiceError
 from ml_prediction_service.models.files import sha256_of
-from ml_prediction_service.models.loaded import LoadedModel, display_name, load_model
+from ml_prediction_service.models.loaded import LoadedModel, load_model
+from ml_prediction_service.models.metadata import ActiveModelRecord
 from ml_prediction_service.observability.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -38,9 +40,9 @@ CacheKey = tuple[str, str]  # (path, sha256)
 
 @dataclass
 class ActiveModel:
-    """One active model as the pipeline sees it (metadata + loaded model or error)."""
+    """One active model as the pipeline sees it (its row + loaded model or error)."""
 
-    meta: dict[str, Any]
+    record: ActiveModelRecord
     loaded: LoadedModel | None = None
     error: str | None = None  # why it cannot be (re)loaded, or why its file is not trusted
     file_stat: tuple[int, int] | None = None  # (mtime_ns, size) when hashed
@@ -48,21 +50,19 @@ class ActiveModel:
 
     @property
     def id(self) -> int:
-        return int(self.meta["id"])
+        return self.record.id
 
     @property
     def name(self) -> str:
-        return display_name(self.meta)
+        return self.record.name
 
     @property
     def alert_threshold(self) -> float:
-        value = self.meta.get("alert_threshold")
-        return float(value) if value is not None else 0.7
+        return self.record.alert_threshold
 
     @property
-    def phases(self) -> list[int] | None:
-        phases = self.meta.get("phases")
-        return [int(p) for p in phases] if phases else None
+    def phases(self) -> tuple[int, ...] | None:
+        return self.record.phases
 
 
 @dataclass
@@ -94,14 +94,6 @@ def _file_stat(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_mtime_ns, st.st_size)
-
-
-# Columns the pipeline itself keeps moving: a change in them is not a change of the model.
-COUNTER_COLUMNS = frozenset({"total_predictions", "last_prediction_at"})
-
-
-def _settings_of(meta: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in meta.items() if k not in COUNTER_COLUMNS}
 
 
 def settle_heap() -> None:
@@ -203,9 +195,6 @@ class ModelRegistry:
         }
 
     # -- refresh ----------------------------------------------------------------------
-    def request_refresh(self) -> None:
-        self._wakeup.set()
-
     async def refresh(self) -> None:
         """Bring the in-memory set in line with the database."""
         async with self._lock:
@@ -214,7 +203,7 @@ class ModelRegistry:
             seen: set[int] = set()
             changed = False
             for row in rows:
-                seen.add(int(row["id"]))
+                seen.add(row.id)
                 changed |= await self._sync_one(row)
             for gone in set(self.models) - seen:
                 logger.info("model %s (%s) no longer active", gone, self.models[gone].name)
@@ -227,20 +216,20 @@ class ModelRegistry:
             self.metrics.models_loaded.set(len(self.cache.items))
             self.metrics.models_failed.set(len(self.failed()))
 
-    async def _sync_one(self, row: dict[str, Any]) -> bool:
-        active_id = int(row["id"])
+    async def _sync_one(self, row: ActiveModelRecord) -> bool:
+        active_id = row.id
         current = self.models.get(active_id)
-        path = Path(row["local_model_path"])
+        path = Path(row.local_model_path)
         stat = _file_stat(path)
         if (
             current is not None
-            and _settings_of(current.meta) == _settings_of(row)
+            and current.record.settings() == row.settings()
             and current.file_stat == stat
             and (current.loaded is not None or current.error is not None)
         ):
-            current.meta = row  # only the counters moved: keep serving what we have
+            current.record = row  # only the counters moved: keep serving what we have
             return False
-        recorded = str(row.get("model_sha256") or "")
+        recorded = row.model_sha256 or ""
         problem: str | None = None
         if stat is None:
             problem = f"model file {path} does not exist"
@@ -265,7 +254,7 @@ class ModelRegistry:
             try:
                 started = time.perf_counter()
                 loaded = await asyncio.to_thread(
-                    load_model, row, path, recorded, use_onnx=self.use_onnx
+                    load_model, row.spec, path, recorded, use_onnx=self.use_onnx
                 )
                 self.metrics.model_load_duration_seconds.observe(time.perf_counter() - started)
                 self.cache.put((str(path), recorded), loaded)
@@ -279,7 +268,7 @@ class ModelRegistry:
             logger.error(
                 "model %s (%s) cannot be loaded%s: %s",
                 active_id,
-                display_name(row),
+                row.name,
                 serving,
                 error,
             )
@@ -291,14 +280,14 @@ class ModelRegistry:
             logger.info(
                 "model %s (%s) ready: %s runtime, %d inputs, %s %s",
                 active_id,
-                display_name(row),
+                row.name,
                 loaded.runtime_name,
                 len(loaded.input_columns),
                 loaded.provenance.library,
                 loaded.provenance.file_version,
             )
         self.models[active_id] = ActiveModel(
-            meta=row,
+            record=row,
             loaded=loaded,
             error=error,
             file_stat=stat,
@@ -309,27 +298,11 @@ class ModelRegistry:
     # -- background -------------------------------------------------------------------
     async def run(self, dsn: str) -> None:
         """Listen for model changes (dedicated connection) and refresh on a timer too."""
-        conn = await connect(dsn)
-        lost = asyncio.Event()
-
-        def on_change(*_: object) -> None:
-            self._wakeup.set()
-
-        def on_lost(*_: object) -> None:
-            lost.set()
-            self._wakeup.set()
-
-        conn.add_termination_listener(on_lost)
-        await conn.add_listener(models_repo.MODELS_CHANGED_CHANNEL, on_change)
-        try:
-            await self.refresh()
+        async with listening(dsn, MODELS_CHANGED_CHANNEL, lambda _: self._wakeup.set()) as ch:
+            await self.refresh()  # whatever changed while we were not listening
             while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self.refresh_interval)
                 self._wakeup.clear()
-                if lost.is_set() or conn.is_closed():
-                    raise ConnectionError("model-change listener connection lost")
+                ch.raise_if_lost()
                 await self.refresh()
-        finally:
-            if not conn.is_closed():
-                await conn.close()

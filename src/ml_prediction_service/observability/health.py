@@ -1,75 +1,141 @@
-"""Health tracking: a background probe keeps the database state current, so health turns
-503 within seconds of losing the database and 200 again once it is back."""
+"""Health: a background probe keeps the database's state current (the one writer of
+``ml_db_connected`` and ``ml_events_pending``), so health turns 503 within seconds of losing
+the database and 200 again once it is back; :func:`verdict` turns what the parts report into
+healthy/degraded with the reasons."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import asyncpg
 
-from ml_prediction_service.db.pool import CONNECTION_ERRORS
-from ml_prediction_service.db.schema import (
-    TriggerStatus,
-    install_coin_metrics_trigger,
-    trigger_status,
-)
+from ml_prediction_service.db import events_repo, system_repo
+from ml_prediction_service.db.pool import DB_ERRORS
+from ml_prediction_service.db.schema import TriggerStatus
 from ml_prediction_service.observability.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
-# A failing probe query counts too, whatever PostgreSQL says.
-DB_ERRORS = (*CONNECTION_ERRORS, asyncpg.PostgresError)
+
+@dataclass(frozen=True)
+class DatabaseState:
+    """What the last probe saw (counts are those of the last successful probe)."""
+
+    connected: bool
+    last_error: str | None
+    events_pending: int
+    oldest_pending_at: datetime | None
+    predictions_last_hour: int
+
+    @property
+    def oldest_pending_seconds(self) -> float | None:
+        if self.oldest_pending_at is None:
+            return None
+        return (datetime.now(UTC) - self.oldest_pending_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class FailedModel:
+    id: int
+    name: str
+    error: str
+    serving: bool  # a verified copy still serves (e.g. after its file changed on disk)
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    status: str  # healthy / degraded
+    reasons: list[str]
+    db: DatabaseState
+    trigger: TriggerStatus
+    active_models: int  # active models this replica knows (also while the database is away)
+    uptime_seconds: int
+    listener_connected: bool
+    polling: bool
+    events_processed: int
+    batches: int
+    coins_cached: int
+    failed: list[FailedModel]
 
 
 class HealthMonitor:
-    """Probes the database every ``interval`` seconds and (re)installs the trigger."""
+    """Probes the database every ``interval`` seconds."""
 
     def __init__(self, pool: asyncpg.Pool, metrics: Metrics, *, interval: float = 2.0) -> None:
         self.pool = pool
         self.metrics = metrics
         self.interval = interval
         self.started_at = time.time()
-        self.db_connected = False
-        self.last_error: str | None = None
-        self.trigger = TriggerStatus(False, reason="not checked yet")
+        self.state = DatabaseState(False, "not checked yet", 0, None, 0)
+        self.checked_at = 0.0  # time.monotonic() of the last probe
 
     @property
     def uptime_seconds(self) -> float:
         return time.time() - self.started_at
 
-    def record_db_failure(self, exc: BaseException) -> None:
-        """Anyone who sees the database fail reports it here."""
-        if self.db_connected:
-            logger.warning("database connection lost: %s", exc)
-        self.db_connected = False
-        self.metrics.db_connected.set(0)
-        self.last_error = f"database: {type(exc).__name__}: {exc}".rstrip(": ")
+    @property
+    def db_connected(self) -> bool:
+        return self.state.connected
 
-    def record_db_ok(self) -> None:
-        if not self.db_connected:
-            logger.info("database connected")
-        self.db_connected = True
-        self.metrics.db_connected.set(1)
+    async def current(self, max_age: float) -> DatabaseState:
+        """The state, probed again first if the last probe is older than ``max_age``."""
+        if time.monotonic() - self.checked_at > max_age:
+            return await self.check_once()
+        return self.state
 
-    async def check_once(self, deadline_seconds: float = 1.5) -> None:
+    async def check_once(self, deadline_seconds: float = 1.5) -> DatabaseState:
+        previous = self.state
+        self.checked_at = time.monotonic()
         try:
             async with asyncio.timeout(deadline_seconds), self.pool.acquire() as conn:
-                await conn.fetchval("SELECT 1")
-                status = await trigger_status(conn)
-                if not status.installed:  # table appeared, or trigger dropped: (re)install
-                    status = await install_coin_metrics_trigger(conn)
-                if status != self.trigger:
-                    logger.info("coin_metrics trigger: %s", status)
-                self.trigger = status
+                pending, oldest = await events_repo.pending(conn)
+                last_hour = await system_repo.predictions_last_hour(conn)
         except DB_ERRORS as exc:
-            self.record_db_failure(exc)
+            if previous.connected:
+                logger.warning("database connection lost: %s", exc)
             self.metrics.errors_total.labels(type="db").inc()
-            return
-        self.record_db_ok()
+            error = f"database: {type(exc).__name__}: {exc}".rstrip(": ")
+            self.state = DatabaseState(
+                False,
+                error,
+                previous.events_pending,
+                previous.oldest_pending_at,
+                previous.predictions_last_hour,
+            )
+        else:
+            if not previous.connected:
+                logger.info("database connected")
+            self.state = DatabaseState(True, None, pending, oldest, last_hour)
+            self.metrics.events_pending.set(pending)
+        self.metrics.db_connected.set(1 if self.state.connected else 0)
+        return self.state
 
     async def run(self) -> None:
         while True:
             await self.check_once()
             await asyncio.sleep(self.interval)
+
+
+def verdict(
+    *,
+    db: DatabaseState,
+    trigger_installed: bool,
+    trigger_reason: str | None,
+    pipeline_enabled: bool,
+    listener_connected: bool,
+    failing_models: list[tuple[int, str, str]],
+) -> list[str]:
+    """Why the service is degraded (empty: healthy). ``failing_models``: (id, name, why)."""
+    reasons = []
+    if not db.connected:
+        reasons.append(f"database not connected ({db.last_error or 'unknown error'})")
+    if not trigger_installed:
+        reasons.append(f"coin_metrics trigger not active: {trigger_reason}")
+    if pipeline_enabled and not listener_connected and trigger_installed:
+        reasons.append("NOTIFY listener not connected (reconnecting)")
+    reasons += [f"model {i} ({name}) failing: {why}" for i, name, why in failing_models]
+    return reasons

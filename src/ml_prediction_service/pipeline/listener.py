@@ -8,14 +8,11 @@ reconnects it with backoff, and every (re)connect wakes the worker for a catch-u
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from datetime import datetime
 
-import asyncpg
-
-from ml_prediction_service.db.pool import connect
+from ml_prediction_service.db.listen import listening
 from ml_prediction_service.db.schema import NOTIFY_CHANNEL
 from ml_prediction_service.observability.metrics import Metrics
 from ml_prediction_service.pipeline.wakeup import Broadcast
@@ -57,7 +54,7 @@ class WakeupListener:
         self.connected = False
         self.malformed = 0
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+    def _on_payload(self, payload: str) -> None:
         problem = payload_problem(payload)
         if problem is not None:
             self.malformed += 1
@@ -68,22 +65,12 @@ class WakeupListener:
         self.wakeup.set()
 
     async def run(self) -> None:
-        lost = asyncio.Event()
-        conn: asyncpg.Connection = await connect(self.dsn, timeout=10)
         try:
-            conn.add_termination_listener(lambda *_: lost.set())
-            await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
-            self.connected = True
-            logger.info("listening on %s", NOTIFY_CHANNEL)
-            self.wakeup.set()  # catch up on whatever arrived while we were not listening
-            while True:
-                try:
-                    await asyncio.wait_for(lost.wait(), self.ping_interval)
-                except TimeoutError:
-                    await asyncio.wait_for(conn.fetchval("SELECT 1"), 5)
-                    continue
-                raise ConnectionError("listener connection terminated")
+            async with listening(self.dsn, NOTIFY_CHANNEL, self._on_payload) as channel:
+                self.connected = True
+                logger.info("listening on %s", NOTIFY_CHANNEL)
+                self.wakeup.set()  # catch up on whatever arrived while we were not listening
+                while True:
+                    await channel.watch(self.ping_interval)
         finally:
             self.connected = False
-            if not conn.is_closed():
-                conn.terminate()

@@ -83,7 +83,7 @@ async def predict_coin(
             continue
         base: dict[str, Any] = {
             "active_model_id": model.id,
-            "model_id": model.meta["model_id"],
+            "model_id": model.record.model_id,
             "model_name": model.name,
             "alert_threshold": model.alert_threshold,
         }

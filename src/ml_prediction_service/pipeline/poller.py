@@ -16,38 +16,20 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from ml_prediction_service.observability.health import HealthMonitor
+from ml_prediction_service.db import poll_repo
+from ml_prediction_service.pipeline.trigger import TriggerKeeper
 from ml_prediction_service.pipeline.wakeup import Broadcast
 
 logger = logging.getLogger(__name__)
 
-POLL_LOCK_KEY = 7_331_003
 CONSUMER = "coin_metrics"
-
-READ_NEW_ROWS = """
-SELECT mint, "timestamp", phase_id_at_time
-  FROM coin_metrics
- WHERE "timestamp" > $1
- ORDER BY "timestamp"
- LIMIT $2
-"""
-
-QUEUE_EVENTS = """
-INSERT INTO prediction_events (mint, data_timestamp, phase_id, created_at)
-SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::int[], $4::timestamptz[])
-"""
-
-SAVE_WATERMARK = """
-INSERT INTO prediction_poll_state (consumer, watermark) VALUES ($1, $2)
-ON CONFLICT (consumer) DO UPDATE SET watermark = EXCLUDED.watermark, updated_at = now()
-"""
 
 
 class MetricsPoller:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        health: HealthMonitor,
+        trigger: TriggerKeeper,
         wakeup: Broadcast,
         *,
         interval: float,
@@ -56,7 +38,7 @@ class MetricsPoller:
         max_rows: int = 10_000,
     ) -> None:
         self.pool = pool
-        self.health = health
+        self.trigger = trigger
         self.wakeup = wakeup
         self.interval = interval
         self.overlap = timedelta(seconds=overlap_seconds)
@@ -66,7 +48,7 @@ class MetricsPoller:
         self._seen: dict[tuple[str, datetime], None] = {}
 
     def should_poll(self) -> bool:
-        trigger = self.health.trigger
+        trigger = self.trigger.status
         return not trigger.installed and "does not exist" not in (trigger.reason or "")
 
     async def run(self) -> None:
@@ -75,7 +57,7 @@ class MetricsPoller:
                 if not self.active:
                     logger.warning(
                         "coin_metrics trigger not active (%s): polling every %.1fs",
-                        self.health.trigger.reason,
+                        self.trigger.status.reason,
                         self.interval,
                     )
                 self.active = True
@@ -89,26 +71,18 @@ class MetricsPoller:
 
     async def poll_once(self) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", POLL_LOCK_KEY):
+            if not await poll_repo.try_lock(conn):
                 return 0  # another replica polls
-            watermark = await conn.fetchval(
-                "SELECT watermark FROM prediction_poll_state WHERE consumer = $1", CONSUMER
-            )
+            watermark = await poll_repo.watermark(conn, CONSUMER)
             if watermark is None:
                 watermark = datetime.now(UTC) - self.start_lookback
-            rows = await conn.fetch(READ_NEW_ROWS, watermark - self.overlap, self.max_rows)
+            rows = await poll_repo.new_rows(conn, watermark - self.overlap, self.max_rows)
             fresh = [r for r in rows if (r["mint"], r["timestamp"]) not in self._seen]
             if fresh:
-                await conn.execute(
-                    QUEUE_EVENTS,
-                    [r["mint"] for r in fresh],
-                    [r["timestamp"] for r in fresh],
-                    [r["phase_id_at_time"] for r in fresh],
-                    [r["timestamp"] for r in fresh],  # best estimate of when it arrived
-                )
+                await poll_repo.queue_events(conn, fresh)
             if rows:
                 newest = max(watermark, rows[-1]["timestamp"])
-                await conn.execute(SAVE_WATERMARK, CONSUMER, newest)
+                await poll_repo.save_watermark(conn, CONSUMER, newest)
                 watermark = newest
         for r in fresh:
             self._seen[(r["mint"], r["timestamp"])] = None

@@ -21,6 +21,7 @@ from ml_prediction_service.features import (
     input_positions,
     snapshot_base_values,
 )
+from ml_prediction_service.models.decision import Decisions, decide
 from ml_prediction_service.models.registry import ActiveModel
 from ml_prediction_service.models.runtime import probability_problem
 from ml_prediction_service.pipeline.history import BatchInputs
@@ -53,11 +54,11 @@ class ModelResult:
 
     model: ActiveModel
     coins: NDArray[np.int64]  # indices into BatchInputs.snapshots
-    probabilities: FloatArray
+    decisions: Decisions  # stored probability, prediction, is_alert (models/decision.py)
 
     @property
     def alerts(self) -> NDArray[np.bool_]:
-        return self.probabilities >= self.model.alert_threshold
+        return self.decisions.is_alert
 
 
 @dataclass
@@ -69,16 +70,18 @@ class BatchOutcome:
     predict_seconds: float = 0.0
     features_by_coin: dict[int, dict[str, float]] = field(default_factory=dict)
 
-    @property
-    def n_predictions(self) -> int:
-        return sum(len(r.coins) for r in self.results)
-
     def rows(self) -> list[PredictionRow]:
         """Every prediction as an object (for small batches, e.g. a manual prediction)."""
         return [
-            PredictionRow(int(coin), r.model, int(p > 0.5), p, p >= r.model.alert_threshold)
+            PredictionRow(int(coin), r.model, int(pred), p, bool(alert))
             for r in self.results
-            for coin, p in zip(r.coins.tolist(), r.probabilities.tolist(), strict=True)
+            for coin, p, pred, alert in zip(
+                r.coins.tolist(),
+                r.decisions.raw.tolist(),
+                r.decisions.prediction.tolist(),
+                r.decisions.is_alert.tolist(),
+                strict=True,
+            )
         ]
 
 
@@ -167,7 +170,7 @@ def predict_batch(
             continue
         local = np.flatnonzero(eligible)
         out.results.append(
-            ModelResult(model, coins[local], np.asarray(probabilities, dtype=np.float64))
+            ModelResult(model, coins[local], decide(probabilities, model.alert_threshold))
         )
         if keep_features:
             for row, j in enumerate(local.tolist()):

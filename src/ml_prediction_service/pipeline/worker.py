@@ -20,6 +20,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import numpy as np
@@ -53,6 +54,10 @@ def newest_per_coin(events: list[Event]) -> list[Snapshot]:
         if current is None or event.data_timestamp > current.data_timestamp:
             newest[event.mint] = event
     return [Snapshot(e.mint, e.data_timestamp, e.phase_id, e.received_at) for e in newest.values()]
+
+
+def _joined(parts: list[np.ndarray]) -> list[Any]:
+    return np.concatenate(parts).tolist() if parts else []
 
 
 def required_depth(models: list[ActiveModel]) -> int:
@@ -156,7 +161,7 @@ class PredictionWorker:
     def _webhook_models(self, models: list[ActiveModel]) -> list[int]:
         """Active models whose predictions may be sent (enabled, with a URL)."""
         default = self.settings.n8n_webhook_url
-        return [m.id for m in models if target_url(m.meta, default) is not None]
+        return [m.id for m in models if target_url(m.record, default) is not None]
 
     def _outbox(
         self, inputs: BatchInputs, outcome: BatchOutcome, webhook_coins: dict[int, list[str]]
@@ -170,19 +175,22 @@ class PredictionWorker:
             coins = webhook_coins.get(result.model.id)
             if not coins:
                 continue
-            probability = dict(
-                zip(result.coins.tolist(), result.probabilities.tolist(), strict=True)
-            )
+            d = result.decisions
+            row_of = {int(c): k for k, c in enumerate(result.coins.tolist())}
             threshold = result.model.alert_threshold
             for mint in coins:
                 i = position[mint]
-                p = probability[i]
+                k = row_of[i]
                 items.append(
                     (
                         mint,
                         inputs.snapshots[i].timestamp,
                         OutgoingPrediction(
-                            result.model.meta, int(p > 0.5), p, p >= threshold, threshold
+                            result.model.record,
+                            int(d.prediction[k]),
+                            float(d.probability[k]),
+                            bool(d.is_alert[k]),
+                            threshold,
                         ),
                     )
                 )
@@ -233,14 +241,14 @@ class PredictionWorker:
                 s.received_at is not None and (now - s.received_at).total_seconds() > max_age
                 for s in snaps
             ],
-            model_ids=[int(r.model.meta["model_id"]) for r in results],
+            model_ids=[r.model.record.model_id for r in results],
             active_model_ids=[r.model.id for r in results],
             thresholds=[r.model.alert_threshold for r in results],
             coin=np.concatenate([r.coins for r in results]).tolist() if results else [],
             model=np.repeat(np.arange(len(results)), [len(r.coins) for r in results]).tolist(),
-            probability=np.concatenate([r.probabilities for r in results]).tolist()
-            if results
-            else [],
+            probability=_joined([r.decisions.probability for r in results]),
+            prediction=_joined([r.decisions.prediction for r in results]),
+            is_alert=_joined([r.decisions.is_alert for r in results]),
             duration_ms=elapsed_ms,
         )
 
@@ -258,10 +266,9 @@ class PredictionWorker:
         m.feature_processing_duration_seconds.observe(outcome.feature_seconds)
         stale = np.asarray(batch.stale, dtype=bool)
         for result in outcome.results:
-            model_id, name = str(result.model.meta["model_id"]), result.model.name
+            model_id, name = str(result.model.record.model_id), result.model.name
             count = len(result.coins)
             m.predictions_total.labels(model_id=model_id, model_name=name).inc(count)
-            m.predictions_by_model_total.labels(model_id=model_id, model_name=name).inc(count)
             alerts = int(np.count_nonzero(result.alerts & ~stale[result.coins]))
             if alerts:
                 m.alerts_triggered_total.labels(model_id=model_id).inc(alerts)

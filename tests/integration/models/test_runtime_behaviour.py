@@ -180,7 +180,7 @@ async def test_moving_counters_are_not_a_model_change(
     await registry.refresh()
     model = registry.models[created["id"]]
     assert registry.version == version and model.loaded is loaded
-    assert model.meta["total_predictions"] == 41  # the counters are still current
+    assert model.record.total_predictions == 41  # the counters are still current
     await world.pool.execute(
         "UPDATE prediction_active_models SET alert_threshold = 0.9 WHERE id = $1", created["id"]
     )

@@ -50,7 +50,7 @@ async def test_disabled_trigger_falls_back_to_polling(
 ) -> None:
     await import_models(world, trained)
     await world.pool.execute("ALTER TABLE coin_metrics DISABLE TRIGGER coin_metrics_insert_trigger")
-    await world.service.health.check_once()
+    await world.service.trigger.check_once()
     # rows timestamped now-ish, as a live collector writes them
     start = (await world.pool.fetchval("SELECT now()")).replace(microsecond=0)
     rows = coin_rows("POLLED", 8, seed=5, start=start)

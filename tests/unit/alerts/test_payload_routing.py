@@ -12,39 +12,19 @@ from ml_prediction_service.alerts.delivery import Attempt, next_attempt_at, sign
 from ml_prediction_service.alerts.outbox import outbox_rows
 from ml_prediction_service.alerts.payload import OutgoingPrediction, build_payload
 from ml_prediction_service.alerts.routing import passes, target_url
+from ml_prediction_service.models.metadata import ActiveModelRecord
+from tests.support.records import TS, active_record
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parents[3] / "docs" / "webhook-payload.schema.json").read_text()
 )
-TS = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
-def meta(active_id: int, **kw: Any) -> dict[str, Any]:
-    base = {
-        "id": active_id,
-        "model_id": 100 + active_id,
-        "model_name": f"m{active_id}",
-        "custom_name": None,
-        "model_type": "xgboost",
-        "target_variable": "price_close",
-        "target_operator": None,
-        "target_value": None,
-        "future_minutes": 10,
-        "price_change_percent": 5.0,
-        "target_direction": "up",
-        "features": ["a", "b"],
-        "phases": [1, 2],
-        "total_predictions": 3,
-        "last_prediction_at": TS,
-        "webhook_url": None,
-        "webhook_enabled": True,
-        "webhook_send_mode": ["all"],
-    }
-    base.update(kw)
-    return base
+def meta(active_id: int, **kw: Any) -> ActiveModelRecord:
+    return active_record(active_id, **kw)
 
 
-def pred(m: dict[str, Any], p: float, threshold: float = 0.7) -> OutgoingPrediction:
+def pred(m: ActiveModelRecord, p: float, threshold: float = 0.7) -> OutgoingPrediction:
     return OutgoingPrediction(m, int(p > 0.5), p, p >= threshold, threshold)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ml_prediction_service.models.loaded import load_model
+from ml_prediction_service.models.metadata import parse_spec
 from tests.support.reference_models import PINNED_GENERATION, ReferenceModel, reference_models
 
 MODELS = reference_models()
@@ -22,7 +23,7 @@ def test_the_fixtures_include_the_training_services_versions() -> None:
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.key)
 def test_runtime_reproduces_the_original_library(model: ReferenceModel) -> None:
-    loaded = load_model(model.meta, model.path, None)
+    loaded = load_model(parse_spec(model.meta), model.path, None)
     assert loaded.runtime_name == "onnxruntime", loaded.runtime_note
     assert loaded.provenance.library == model.library
     assert loaded.provenance.file_version == model.libraries[model.library]
@@ -44,7 +45,7 @@ def test_runtime_reproduces_the_original_library(model: ReferenceModel) -> None:
 def test_forest_tree_values_are_adapted_only_where_their_meaning_changed(
     model: ReferenceModel,
 ) -> None:
-    loaded = load_model(model.meta, model.path, None)
+    loaded = load_model(parse_spec(model.meta), model.path, None)
     converted = any("weighted class counts" in a for a in loaded.provenance.adjustments)
     version = tuple(int(p) for p in model.libraries["scikit-learn"].split(".")[:3])
     assert converted == (version < (1, 4, 1))

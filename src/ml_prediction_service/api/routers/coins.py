@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-import asyncpg
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
@@ -59,17 +58,9 @@ async def coin_metrics(
 ) -> CoinMetricsResponse:
     if from_ is not None and to is not None and from_ > to:
         raise ServiceError("'from' must not be after 'to'", code="validation_error", status=422)
-    try:
-        async with service.pool.acquire() as conn:
-            rows, total = await coins_repo.coin_metrics(
-                conn, coin_id, since=from_, until=to, limit=limit
-            )
-    except asyncpg.UndefinedTableError as exc:
-        raise ServiceError(
-            "table coin_metrics does not exist (the collector has not created it yet)",
-            code="coin_metrics_missing",
-            status=503,
-        ) from exc
+    rows, total = await coins_repo.coin_metrics(
+        service.pool, coin_id, since=from_, until=to, limit=limit
+    )
     return CoinMetricsResponse(
         coin_id=coin_id,
         metrics=[CoinMetricRead(**r) for r in rows],

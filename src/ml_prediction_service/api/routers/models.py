@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Annotated, Any
 
@@ -23,7 +24,7 @@ from ml_prediction_service.api.model_schemas import (
 )
 from ml_prediction_service.api.schemas import ErrorResponse
 from ml_prediction_service.errors import ServiceError
-from ml_prediction_service.models.loaded import display_name
+from ml_prediction_service.models.metadata import ActiveModelRecord, AvailableModel
 from ml_prediction_service.service import Service
 
 router = APIRouter(prefix="/api/models", tags=["models"])
@@ -33,12 +34,23 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def to_read(service: Service, row: dict[str, Any]) -> ActiveModelRead:
-    info = service.registry.runtime_info(int(row["id"]), is_active=bool(row["is_active"]))
+def to_read(service: Service, row: ActiveModelRecord) -> ActiveModelRead:
+    info = service.registry.runtime_info(row.id, is_active=row.is_active)
+    fields = {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
     return ActiveModelRead(
-        **{k: v for k, v in row.items() if k in ActiveModelRead.model_fields},
-        name=display_name(row),
+        **{k: v for k, v in fields.items() if k in ActiveModelRead.model_fields},
+        name=row.name,
         runtime=RuntimeRead(**info),
+    )
+
+
+def available_read(model: AvailableModel) -> AvailableModelRead:
+    return AvailableModelRead(
+        **model.row,
+        already_imported=model.active_model_id is not None,
+        active_model_id=model.active_model_id,
+        importable=model.reason is None,
+        reason=model.reason,
     )
 
 
@@ -49,7 +61,7 @@ def to_read(service: Service, row: dict[str, Any]) -> ActiveModelRead:
 )
 async def list_available(service: ServiceDep) -> AvailableModelsResponse:
     rows, reason = await service.models.list_available()
-    models = [AvailableModelRead(**row) for row in rows]
+    models = [available_read(row) for row in rows]
     return AvailableModelsResponse(models=models, total=len(models), reason=reason)
 
 
@@ -81,13 +93,6 @@ async def upload_model(
     file: Annotated[UploadFile, File(description="joblib.dump of the bare estimator")],
     metadata: Annotated[str, Form(description="JSON object: name, model_type, features, …")],
 ) -> ActiveModelRead:
-    if not service.settings.api_key:
-        raise ServiceError(
-            "model uploads are disabled: a model file is executable code, so uploads need "
-            "API_KEY to be set (then send it as X-API-Key)",
-            code="uploads_disabled",
-            status=403,
-        )
     try:
         meta = UploadMetadata.model_validate(json.loads(metadata))
     except json.JSONDecodeError as exc:
@@ -101,9 +106,7 @@ async def upload_model(
         raise ServiceError(
             f"invalid metadata: {details}", code="validation_error", status=422
         ) from exc
-    limit = service.settings.model_max_file_mb * 1024 * 1024
-    data = await file.read(limit + 1)
-    row = await service.models.upload(data, meta.model_dump())
+    row = await service.models.upload(file, meta.model_dump())
     return to_read(service, row)
 
 
@@ -167,4 +170,4 @@ async def set_alert_threshold(
 @router.delete("/{active_model_id}", response_model=DeletedModelRead, responses=_ERRORS)
 async def delete_model(active_model_id: int, service: ServiceDep) -> DeletedModelRead:
     row = await service.models.delete(active_model_id)
-    return DeletedModelRead(id=row["id"], model_id=row["model_id"], name=display_name(row))
+    return DeletedModelRead(id=row.id, model_id=row.model_id, name=row.name)

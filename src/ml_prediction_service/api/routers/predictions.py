@@ -19,7 +19,6 @@ from ml_prediction_service.api.prediction_schemas import (
 from ml_prediction_service.api.schemas import ErrorResponse
 from ml_prediction_service.db import predictions_repo
 from ml_prediction_service.errors import NotFoundError, ServiceError
-from ml_prediction_service.pipeline.manual import predict_coin
 
 router = APIRouter(prefix="/api", tags=["predictions"])
 
@@ -31,15 +30,7 @@ router = APIRouter(prefix="/api", tags=["predictions"])
     responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
 )
 async def predict(body: PredictRequest, service: ServiceDep) -> PredictResponse:
-    async with service.predict_slots:
-        result = await predict_coin(
-            service.pool,
-            service.registry,
-            body.coin_id,
-            model_ids=body.model_ids,
-            at=body.timestamp,
-            min_history_rows=service.settings.min_history_rows,
-        )
+    result = await service.predict(body.coin_id, model_ids=body.model_ids, at=body.timestamp)
     return PredictResponse(
         coin_id=result.coin_id,
         timestamp=result.timestamp,
@@ -79,8 +70,9 @@ async def list_predictions(
         since=from_,
         until=to,
     )
-    async with service.pool.acquire() as conn:
-        rows, total = await predictions_repo.list_predictions(conn, flt, limit=limit, offset=offset)
+    rows, total = await predictions_repo.list_predictions(
+        service.pool, flt, limit=limit, offset=offset
+    )
     return PredictionsListResponse(
         predictions=[PredictionRead(**r) for r in rows], total=total, limit=limit, offset=offset
     )
@@ -93,8 +85,7 @@ async def list_predictions(
     summary="The newest prediction of each model for a coin",
 )
 async def latest(coin_id: str, service: ServiceDep) -> LatestPredictionsResponse:
-    async with service.pool.acquire() as conn:
-        rows = await predictions_repo.latest_for_coin(conn, coin_id)
+    rows = await predictions_repo.latest_for_coin(service.pool, coin_id)
     if not rows:
         raise NotFoundError(f"no predictions for coin {coin_id!r}")
     return LatestPredictionsResponse(
@@ -108,8 +99,7 @@ async def latest(coin_id: str, service: ServiceDep) -> LatestPredictionsResponse
     responses={404: {"model": ErrorResponse}},
 )
 async def get_prediction(prediction_id: int, service: ServiceDep) -> PredictionRead:
-    async with service.pool.acquire() as conn:
-        row = await predictions_repo.get_prediction(conn, prediction_id)
+    row = await predictions_repo.get_prediction(service.pool, prediction_id)
     if row is None:
         raise NotFoundError(f"no prediction with id {prediction_id}")
     return PredictionRead(**row)

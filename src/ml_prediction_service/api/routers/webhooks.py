@@ -9,13 +9,12 @@ from fastapi import APIRouter, Query
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from ml_prediction_service.alerts.routing import SEND_MODES
-from ml_prediction_service.alerts.testing import send_test
 from ml_prediction_service.api.deps import ServiceDep
 from ml_prediction_service.api.model_schemas import ActiveModelRead
 from ml_prediction_service.api.routers.models import to_read
 from ml_prediction_service.api.schemas import ErrorResponse
-from ml_prediction_service.db import models_repo, webhooks_repo
-from ml_prediction_service.errors import NotFoundError
+from ml_prediction_service.db import webhooks_repo
+from ml_prediction_service.models.manager import UNSET, Unset
 
 router = APIRouter(prefix="/api", tags=["webhooks"])
 
@@ -87,20 +86,13 @@ class WebhookTestResult(BaseModel):
 async def update_webhook(
     active_model_id: int, body: WebhookSettingsUpdate, service: ServiceDep
 ) -> ActiveModelRead:
-    changes: dict[str, Any] = {}
-    fields = body.model_fields_set
-    if "url" in fields:
-        changes["webhook_url"] = str(body.url) if body.url is not None else None
-    if "enabled" in fields and body.enabled is not None:
-        changes["webhook_enabled"] = body.enabled
-    if "send_mode" in fields and body.send_mode is not None:
-        changes["webhook_send_mode"] = sorted(set(body.send_mode))
-    async with service.pool.acquire() as conn, conn.transaction():
-        row = await models_repo.set_webhook(conn, active_model_id, changes)
-        if row is None:
-            raise NotFoundError(f"no imported model with id {active_model_id}")
-        await models_repo.notify_changed(conn, active_model_id)
-    await service.registry.refresh()
+    url = body.url if "url" in body.model_fields_set else UNSET
+    row = await service.models.set_webhook(
+        active_model_id,
+        url=str(url) if url is not None and not isinstance(url, Unset) else url,
+        enabled=body.enabled,
+        send_mode=body.send_mode,
+    )
     return to_read(service, row)
 
 
@@ -111,9 +103,7 @@ async def update_webhook(
     summary="Send a sample payload for this model now; report the receiver's answer",
 )
 async def webhook_test(active_model_id: int, service: ServiceDep) -> WebhookTestResult:
-    meta = await service.models.get(active_model_id)
-    result = await send_test(service.pool, service.webhooks.client, service.settings, meta)
-    return WebhookTestResult(**result)
+    return WebhookTestResult(**await service.webhook_test(active_model_id))
 
 
 @router.get(
@@ -138,8 +128,7 @@ async def webhook_log(
         outbox_id=outbox_id,
         since=from_,
     )
-    async with service.pool.acquire() as conn:
-        rows, total = await webhooks_repo.list_log(conn, flt, limit=limit, offset=offset)
+    rows, total = await webhooks_repo.list_log(service.pool, flt, limit=limit, offset=offset)
     return WebhookLogResponse(
         entries=[WebhookLogRead(**r) for r in rows], total=total, limit=limit, offset=offset
     )
@@ -147,8 +136,7 @@ async def webhook_log(
 
 @router.get("/webhooks/outbox", response_model=OutboxStats, summary="Outbox depth and totals")
 async def outbox(service: ServiceDep) -> OutboxStats:
-    async with service.pool.acquire() as conn:
-        stats = await webhooks_repo.outbox_stats(conn)
+    stats = await webhooks_repo.outbox_stats(service.pool)
     return OutboxStats(
         open=stats["open"],
         oldest_open_at=stats["oldest_open"],
