@@ -12,31 +12,13 @@ from collections.abc import Callable, Iterator, Sequence
 
 from ml_prediction_service import __version__
 from ml_prediction_service.config import Settings, SettingsError, load_settings
-from ml_prediction_service.db.embedded import (
-    Cleanup,
-    EmbeddedDatabaseError,
-    start_embedded,
-    stop_embedded,
-)
+from ml_prediction_service.db.embedded import resolve_dsn, stop_embedded
+from ml_prediction_service.errors import CommandError
 from ml_prediction_service.observability.logging import setup_logging
 
 logger = logging.getLogger("ml_prediction_service.cli")
 
 PROG = "ml-prediction-service"
-
-
-class CommandError(RuntimeError):
-    """A command failed for a reason a person can act on (printed as one line)."""
-
-
-def resolve_dsn(settings: Settings, *, cleanup: Cleanup = "stop") -> str:
-    """``DB_DSN`` if set; otherwise the embedded server under ``DATA_DIR`` (started if needed)."""
-    if settings.db_dsn:
-        return settings.db_dsn
-    try:
-        return start_embedded(settings.data_dir, cleanup=cleanup).dsn
-    except EmbeddedDatabaseError as exc:
-        raise CommandError(str(exc)) from exc
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from ml_prediction_service.cli import CommandError, resolve_dsn
 from ml_prediction_service.cli_args import positive_float, positive_int
 from ml_prediction_service.config import Settings
+from ml_prediction_service.db.embedded import resolve_dsn
+from ml_prediction_service.errors import CommandError
 from ml_prediction_service.observability.logging import setup_logging
 
 

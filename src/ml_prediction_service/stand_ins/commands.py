@@ -16,10 +16,11 @@ from pathlib import Path
 
 import asyncpg
 
-from ml_prediction_service.cli import CommandError, resolve_dsn
 from ml_prediction_service.cli_args import non_negative_float, positive_float, positive_int
 from ml_prediction_service.config import Settings
+from ml_prediction_service.db.embedded import resolve_dsn
 from ml_prediction_service.db.pool import connect
+from ml_prediction_service.errors import CommandError
 from ml_prediction_service.stand_ins.ddl import create_dev_schema, missing_tables
 
 
