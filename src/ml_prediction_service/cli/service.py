@@ -1,4 +1,4 @@
-"""The ``ml-prediction-service`` command. Each subcommand builds the settings once."""
+"""The service's own commands: ``serve``, ``migrate``, ``db-url``, ``db-stop``."""
 
 from __future__ import annotations
 
@@ -7,18 +7,14 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 
-from ml_prediction_service import __version__
-from ml_prediction_service.config import Settings, SettingsError, load_settings
+from ml_prediction_service.cli.args import Subparsers, tcp_port
+from ml_prediction_service.config import Settings
 from ml_prediction_service.db.embedded import resolve_dsn, stop_embedded
 from ml_prediction_service.errors import CommandError
-from ml_prediction_service.observability.logging import setup_logging
 
 logger = logging.getLogger("ml_prediction_service.cli")
-
-PROG = "ml-prediction-service"
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -95,86 +91,20 @@ def cmd_db_stop(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-Handler = Callable[[Settings, argparse.Namespace], int]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Real-time ML predictions for coin_metrics (see README.md).",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    serve = sub.add_parser("serve", help="run the REST API and the prediction service")
+def register(subparsers: Subparsers) -> None:
+    """Add ``serve``, ``migrate``, ``db-url`` and ``db-stop``."""
+    serve = subparsers.add_parser("serve", help="run the REST API and the prediction service")
     serve.add_argument("--host", help="bind address (default: API_HOST, 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default: API_PORT, 8000)")
+    serve.add_argument("--port", type=tcp_port, help="port (default: API_PORT, 8000)")
     serve.set_defaults(handler=cmd_serve)
 
-    migrate = sub.add_parser("migrate", help="apply the schema and install the trigger")
+    migrate = subparsers.add_parser("migrate", help="apply the schema and install the trigger")
     migrate.set_defaults(handler=cmd_migrate)
 
-    db_url = sub.add_parser(
+    db_url = subparsers.add_parser(
         "db-url", help="print the database DSN in use (starts the embedded server if needed)"
     )
     db_url.set_defaults(handler=cmd_db_url)
 
-    db_stop = sub.add_parser("db-stop", help="stop the embedded PostgreSQL of DATA_DIR")
+    db_stop = subparsers.add_parser("db-stop", help="stop the embedded PostgreSQL of DATA_DIR")
     db_stop.set_defaults(handler=cmd_db_stop)
-    from ml_prediction_service.stand_ins import commands as sim_commands
-
-    sim_commands.register(sub)
-    bench = sub.add_parser(
-        "bench",
-        help="measure throughput and latency (own embedded database; prints JSON last)",
-    )
-    from ml_prediction_service.bench.args import add_arguments
-
-    add_arguments(bench)
-    bench.set_defaults(handler=cmd_bench)
-
-    bench_features = sub.add_parser(
-        "bench-features", help="micro-benchmark of the feature fast path (µs per coin)"
-    )
-    bench_features.set_defaults(handler=cmd_bench_features)
-    from ml_prediction_service.demo import commands as demo_commands
-    from ml_prediction_service.ui import commands as ui_commands
-
-    ui_commands.register(sub)
-    demo_commands.register(sub)
-    return parser
-
-
-def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
-    from ml_prediction_service.bench.runner import main as bench_main
-
-    return bench_main(args)
-
-
-def cmd_bench_features(settings: Settings, args: argparse.Namespace) -> int:
-    from ml_prediction_service.features.bench import main as features_bench
-
-    return int(features_bench([]))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 2
-    setup_logging(settings.log_level, settings.log_format, settings.log_json_indent)
-    handler: Handler = args.handler
-    try:
-        return handler(settings, args)
-    except CommandError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
