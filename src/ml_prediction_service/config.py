@@ -186,6 +186,12 @@ class Settings(BaseSettings):
         """Directory for model files."""
         return self.model_storage_path or (self.data_dir / "models")
 
+    @property
+    def wakeup_interval_seconds(self) -> float:
+        """How long the prediction workers and the catch-up poller sleep at most without a
+        notification: ``min(POLLING_INTERVAL_SECONDS, BATCH_TIMEOUT_SECONDS)``."""
+        return min(self.polling_interval_seconds, self.batch_timeout_seconds)
+
 
 def _describe(error: ValidationError) -> str:
     parts = []

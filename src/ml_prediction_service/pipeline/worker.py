@@ -99,7 +99,7 @@ class PredictionWorker:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
 
     async def run(self) -> None:
-        interval = min(self.settings.batch_timeout_seconds, self.settings.polling_interval_seconds)
+        interval = self.settings.wakeup_interval_seconds
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), interval)

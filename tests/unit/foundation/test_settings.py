@@ -134,3 +134,8 @@ def test_env_example_copied_to_dotenv_gives_the_defaults(tmp_path: Path) -> None
     example = Path(__file__).resolve().parents[3] / ".env.example"
     (tmp_path / ".env").write_text(example.read_text())
     assert load_settings() == Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_wakeup_interval_is_the_shorter_of_polling_and_batch_timeout() -> None:
+    assert load_settings().wakeup_interval_seconds == 5
+    assert load_settings(batch_timeout_seconds=60).wakeup_interval_seconds == 30
