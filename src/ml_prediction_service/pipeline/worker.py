@@ -194,7 +194,7 @@ class PredictionWorker:
         """History rows (one query), then history assembly, features and every model in one
         hop to the worker thread."""
         stage = self.stats.stage_seconds
-        self.cache.set_depth(required_depth(models))
+        self.cache.set_depth(max(required_depth(models), self.settings.feature_history_size))
         lower = [self.cache.lower_bound(s) for s in snapshots]
         stage["seeded_coins"] += sum(1 for lo in lower if lo is None)
         t0 = time.perf_counter()
