@@ -2,6 +2,9 @@
 
 Names follow the guide (step 4). Every field is typed and documented; an invalid value
 stops start-up with :class:`SettingsError`, whose message names the variable.
+:class:`Settings` is everything; the web UI's process reads only its part of it,
+:class:`UiSettings` (``UI_PORT``, ``API_URL``, ``API_KEY``), so that it does not validate the
+service's variables.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ class SettingsError(ValueError):
     """A configuration value is missing or invalid. The message is one line for people."""
 
 
-class Settings(BaseSettings):
-    """Service configuration, read from the environment and an optional ``.env`` file."""
+class UiSettings(BaseSettings):
+    """What the web UI reads: where it listens, where the REST API is and its key. Read from
+    the environment and an optional ``.env`` file, like :class:`Settings`, which includes it."""
 
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -30,6 +34,20 @@ class Settings(BaseSettings):
         extra="ignore",
         frozen=True,
     )
+
+    api_key: str = Field(
+        default="",
+        description="If set, POST/PATCH/PUT/DELETE require header X-API-Key with this value "
+        "(the UI sends it).",
+    )
+    ui_port: int = Field(default=8501, ge=1, le=65535, description="Streamlit UI port.")
+    api_url: str = Field(
+        default="http://localhost:8000", description="Where the UI finds the REST API."
+    )
+
+
+class Settings(UiSettings):
+    """Service configuration, read from the environment and an optional ``.env`` file."""
 
     # --- database -------------------------------------------------------------------
     db_dsn: str | None = Field(
@@ -53,10 +71,7 @@ class Settings(BaseSettings):
     # --- HTTP API -------------------------------------------------------------------
     api_host: str = Field(default="127.0.0.1", description="Interface the API binds to.")
     api_port: int = Field(default=8000, ge=1, le=65535, description="API port.")
-    api_key: str = Field(
-        default="",
-        description="If set, POST/PATCH/PUT/DELETE require header X-API-Key with this value.",
-    )
+    # API_KEY: see UiSettings
 
     # --- models ---------------------------------------------------------------------
     model_storage_path: Path | None = Field(
@@ -158,11 +173,7 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="How often the database connection is probed."
     )
 
-    # --- web UI ---------------------------------------------------------------------
-    ui_port: int = Field(default=8501, ge=1, le=65535, description="Streamlit UI port.")
-    api_url: str = Field(
-        default="http://localhost:8000", description="Where the UI finds the REST API."
-    )
+    # --- web UI: UI_PORT, API_URL (see UiSettings) -----------------------------------
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -207,5 +218,13 @@ def load_settings(**overrides: object) -> Settings:
     """Build the settings from env/.env (plus explicit overrides) or raise SettingsError."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+def load_ui_settings(**overrides: object) -> UiSettings:
+    """Only the web UI's settings from env/.env (plus overrides), or raise SettingsError."""
+    try:
+        return UiSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from ml_prediction_service.config import Settings, SettingsError, load_settings
+from ml_prediction_service.config import (
+    Settings,
+    SettingsError,
+    UiSettings,
+    load_settings,
+    load_ui_settings,
+)
 
 GUIDE_VARS = [
     "DB_DSN",
@@ -139,3 +145,16 @@ def test_env_example_copied_to_dotenv_gives_the_defaults(tmp_path: Path) -> None
 def test_wakeup_interval_is_the_shorter_of_polling_and_batch_timeout() -> None:
     assert load_settings().wakeup_interval_seconds == 5
     assert load_settings(batch_timeout_seconds=60).wakeup_interval_seconds == 30
+
+
+def test_the_ui_reads_only_its_own_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BATCH_SIZE", "abc")  # a service variable: not the UI's business
+    monkeypatch.setenv("API_URL", "http://127.0.0.1:9000")
+    monkeypatch.setenv("API_KEY", "k")
+    ui = load_ui_settings()
+    assert (ui.api_url, ui.api_key, ui.ui_port) == ("http://127.0.0.1:9000", "k", 8501)
+    assert set(UiSettings.model_fields) == {"ui_port", "api_url", "api_key"}
+    assert set(UiSettings.model_fields) <= set(Settings.model_fields)
+    monkeypatch.setenv("UI_PORT", "0")
+    with pytest.raises(SettingsError, match="UI_PORT"):
+        load_ui_settings()
