@@ -97,14 +97,27 @@ class Settings(UiSettings):
 
     # --- event handling -------------------------------------------------------------
     polling_interval_seconds: float = Field(
-        default=30, gt=0, description="Catch-up/poll interval for missed events."
+        default=30,
+        gt=0,
+        description="Longest interval of the polling fallback (reads new coin_metrics rows "
+        "while the trigger is not active). It and the workers wake every "
+        "min(POLLING_INTERVAL_SECONDS, BATCH_TIMEOUT_SECONDS): wakeup_interval_seconds.",
     )
-    batch_size: int = Field(default=50, ge=1, description="Flush a batch at this many events.")
+    batch_size: int = Field(
+        default=50, ge=1, description="A worker claims at most this many events per batch."
+    )
     batch_timeout_seconds: float = Field(
-        default=5, gt=0, description="Flush a batch after this long, even if not full."
+        default=5,
+        gt=0,
+        description="Workers look for events at least this often without a notification (a "
+        "lost NOTIFY delays an event at most this long); no batch waits to fill up.",
     )
     feature_history_size: int = Field(
-        default=20, ge=2, description="Rows of recent history kept per coin for windows."
+        default=20,
+        ge=2,
+        description="Depth of the pipeline's per-coin history store: it keeps at least this "
+        "many recent rows per coin (more if an active model's windows need more, max(window) "
+        "+ 1). The benchmark's naive path reads this many rows per event.",
     )
     min_history_rows: int = Field(
         default=5, ge=1, description="Coins with fewer history rows are skipped, not predicted."
@@ -112,7 +125,8 @@ class Settings(UiSettings):
     max_event_age_seconds: float = Field(
         default=300,
         gt=0,
-        description="Older events are still predicted but flagged stale (no alerts sent).",
+        description="Older events are still predicted but flagged stale (no alerts sent); "
+        "also how far back the polling fallback starts when it has no watermark yet.",
     )
     pipeline_enabled: bool = Field(
         default=True,
@@ -129,10 +143,13 @@ class Settings(UiSettings):
         default=50_000,
         ge=1,
         description="Coins whose recent history is kept in memory (whole process; about "
-        "3.5 KB per coin with the default windows, so ~170 MB at 50,000).",
+        "4.5 KB per coin at the default depth of 20 rows, so ~220 MB at 50,000).",
     )
     max_concurrent_predictions: int = Field(
-        default=10, ge=1, description="Upper bound on concurrent prediction work."
+        default=10,
+        ge=1,
+        description="Most POST /api/predict requests computed at once per process (more "
+        "wait their turn). The real-time pipeline is not bounded by it (PIPELINE_WORKERS).",
     )
 
     # --- alerts / n8n ---------------------------------------------------------------

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -158,3 +159,52 @@ def test_the_ui_reads_only_its_own_settings(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("UI_PORT", "0")
     with pytest.raises(SettingsError, match="UI_PORT"):
         load_ui_settings()
+
+
+ROOT = Path(__file__).resolve().parents[3]
+FIELDS = {name.upper() for name in Settings.model_fields}
+
+
+def _env_example() -> dict[str, str]:
+    """``.env.example``'s assignments (value without a trailing ``# comment``), in order."""
+    values: dict[str, str] = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        match = re.match(r"([A-Z][A-Z0-9_]*)=(.*)", line)
+        if match:
+            name, value = match.groups()
+            assert name not in values, f"{name} appears twice in .env.example"
+            values[name] = re.sub(r"\s+#.*$", "", value).strip()
+    return values
+
+
+def _readme_configuration() -> dict[str, str]:
+    """README's configuration table: variable -> the default it documents."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    documented: dict[str, str] = {}
+    for row in section.splitlines():
+        if not row.startswith("| `"):
+            continue
+        names_cell, defaults_cell = (cell.strip() for cell in row.split("|")[1:3])
+        names = [n.strip().strip("`") for n in names_cell.split(" / ")]
+        defaults = [d.strip().strip("`") for d in defaults_cell.split(" / ")]
+        assert len(names) == len(defaults), row
+        for name, default in zip(names, defaults, strict=True):
+            assert name not in documented, f"{name} appears twice in README"
+            documented[name] = "" if default == "*(empty)*" else default
+    return documented
+
+
+def test_env_example_lists_exactly_the_settings() -> None:
+    assert set(_env_example()) == FIELDS
+
+
+def test_readme_configuration_table_matches_the_settings() -> None:
+    documented = _readme_configuration()
+    assert set(documented) == FIELDS
+    example = _env_example()
+    # the same defaults as .env.example (which gives Settings' defaults, tested above);
+    # README names the effective default where .env.example leaves the value empty
+    effective = {"MODEL_STORAGE_PATH": "DATA_DIR/models"}
+    for name, default in documented.items():
+        assert default == effective.get(name, example[name]), name
