@@ -23,6 +23,7 @@ from ml_prediction_service.cli.args import (
     tcp_port,
 )
 from ml_prediction_service.config import Settings
+from ml_prediction_service.db import system_repo
 from ml_prediction_service.db.embedded import resolve_dsn
 from ml_prediction_service.db.pool import connect
 from ml_prediction_service.errors import CommandError
@@ -107,7 +108,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
                 f"duration={args.duration:g}s pacing={pacing} batch={args.batch_size}"
             )
             if args.async_commit:
-                await conn.execute("SET synchronous_commit = off")
+                await system_repo.commit_asynchronously(conn)
             stats = await run_collector(conn, SimulationStream(sim), collector, progress=print)
         finally:
             await conn.close()
