@@ -2,6 +2,9 @@
 
 Names follow the guide (step 4). Every field is typed and documented; an invalid value
 stops start-up with :class:`SettingsError`, whose message names the variable.
+:class:`Settings` is everything; the web UI's process reads only its part of it,
+:class:`UiSettings` (``UI_PORT``, ``API_URL``, ``API_KEY``), so that it does not validate the
+service's variables.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ class SettingsError(ValueError):
     """A configuration value is missing or invalid. The message is one line for people."""
 
 
-class Settings(BaseSettings):
-    """Service configuration, read from the environment and an optional ``.env`` file."""
+class UiSettings(BaseSettings):
+    """What the web UI reads: where it listens, where the REST API is and its key. Read from
+    the environment and an optional ``.env`` file, like :class:`Settings`, which includes it."""
 
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -30,6 +34,20 @@ class Settings(BaseSettings):
         extra="ignore",
         frozen=True,
     )
+
+    api_key: str = Field(
+        default="",
+        description="If set, POST/PATCH/PUT/DELETE require header X-API-Key with this value "
+        "(the UI sends it).",
+    )
+    ui_port: int = Field(default=8501, ge=1, le=65535, description="Streamlit UI port.")
+    api_url: str = Field(
+        default="http://localhost:8000", description="Where the UI finds the REST API."
+    )
+
+
+class Settings(UiSettings):
+    """Service configuration, read from the environment and an optional ``.env`` file."""
 
     # --- database -------------------------------------------------------------------
     db_dsn: str | None = Field(
@@ -53,10 +71,7 @@ class Settings(BaseSettings):
     # --- HTTP API -------------------------------------------------------------------
     api_host: str = Field(default="127.0.0.1", description="Interface the API binds to.")
     api_port: int = Field(default=8000, ge=1, le=65535, description="API port.")
-    api_key: str = Field(
-        default="",
-        description="If set, POST/PATCH/PUT/DELETE require header X-API-Key with this value.",
-    )
+    # API_KEY: see UiSettings
 
     # --- models ---------------------------------------------------------------------
     model_storage_path: Path | None = Field(
@@ -82,14 +97,27 @@ class Settings(BaseSettings):
 
     # --- event handling -------------------------------------------------------------
     polling_interval_seconds: float = Field(
-        default=30, gt=0, description="Catch-up/poll interval for missed events."
+        default=30,
+        gt=0,
+        description="Longest interval of the polling fallback (reads new coin_metrics rows "
+        "while the trigger is not active). It and the workers wake every "
+        "min(POLLING_INTERVAL_SECONDS, BATCH_TIMEOUT_SECONDS): wakeup_interval_seconds.",
     )
-    batch_size: int = Field(default=50, ge=1, description="Flush a batch at this many events.")
+    batch_size: int = Field(
+        default=50, ge=1, description="A worker claims at most this many events per batch."
+    )
     batch_timeout_seconds: float = Field(
-        default=5, gt=0, description="Flush a batch after this long, even if not full."
+        default=5,
+        gt=0,
+        description="Workers look for events at least this often without a notification (a "
+        "lost NOTIFY delays an event at most this long); no batch waits to fill up.",
     )
     feature_history_size: int = Field(
-        default=20, ge=2, description="Rows of recent history kept per coin for windows."
+        default=20,
+        ge=2,
+        description="Depth of the pipeline's per-coin history store: it keeps at least this "
+        "many recent rows per coin (more if an active model's windows need more, max(window) "
+        "+ 1). The benchmark's naive path reads this many rows per event.",
     )
     min_history_rows: int = Field(
         default=5, ge=1, description="Coins with fewer history rows are skipped, not predicted."
@@ -97,7 +125,8 @@ class Settings(BaseSettings):
     max_event_age_seconds: float = Field(
         default=300,
         gt=0,
-        description="Older events are still predicted but flagged stale (no alerts sent).",
+        description="Older events are still predicted but flagged stale (no alerts sent); "
+        "also how far back the polling fallback starts when it has no watermark yet.",
     )
     pipeline_enabled: bool = Field(
         default=True,
@@ -114,10 +143,13 @@ class Settings(BaseSettings):
         default=50_000,
         ge=1,
         description="Coins whose recent history is kept in memory (whole process; about "
-        "3.5 KB per coin with the default windows, so ~170 MB at 50,000).",
+        "4.5 KB per coin at the default depth of 20 rows, so ~220 MB at 50,000).",
     )
     max_concurrent_predictions: int = Field(
-        default=10, ge=1, description="Upper bound on concurrent prediction work."
+        default=10,
+        ge=1,
+        description="Most POST /api/predict requests computed at once per process (more "
+        "wait their turn). The real-time pipeline is not bounded by it (PIPELINE_WORKERS).",
     )
 
     # --- alerts / n8n ---------------------------------------------------------------
@@ -158,11 +190,7 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="How often the database connection is probed."
     )
 
-    # --- web UI ---------------------------------------------------------------------
-    ui_port: int = Field(default=8501, ge=1, le=65535, description="Streamlit UI port.")
-    api_url: str = Field(
-        default="http://localhost:8000", description="Where the UI finds the REST API."
-    )
+    # --- web UI: UI_PORT, API_URL (see UiSettings) -----------------------------------
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -186,6 +214,12 @@ class Settings(BaseSettings):
         """Directory for model files."""
         return self.model_storage_path or (self.data_dir / "models")
 
+    @property
+    def wakeup_interval_seconds(self) -> float:
+        """How long the prediction workers and the catch-up poller sleep at most without a
+        notification: ``min(POLLING_INTERVAL_SECONDS, BATCH_TIMEOUT_SECONDS)``."""
+        return min(self.polling_interval_seconds, self.batch_timeout_seconds)
+
 
 def _describe(error: ValidationError) -> str:
     parts = []
@@ -201,5 +235,13 @@ def load_settings(**overrides: object) -> Settings:
     """Build the settings from env/.env (plus explicit overrides) or raise SettingsError."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+def load_ui_settings(**overrides: object) -> UiSettings:
+    """Only the web UI's settings from env/.env (plus overrides), or raise SettingsError."""
+    try:
+        return UiSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None

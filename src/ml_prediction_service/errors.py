@@ -34,3 +34,7 @@ class NotFoundError(ServiceError):
 class ConflictError(ServiceError):
     code = "conflict"
     status = 409
+
+
+class CommandError(RuntimeError):
+    """A command failed for a reason a person can act on (printed as one line)."""

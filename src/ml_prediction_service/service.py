@@ -127,7 +127,7 @@ class Service:
                 pool,
                 trigger,
                 wakeup,
-                interval=min(settings.polling_interval_seconds, settings.batch_timeout_seconds),
+                interval=settings.wakeup_interval_seconds,
                 start_lookback_seconds=settings.max_event_age_seconds,
             ),
             webhooks=WebhookSender(pool, settings, metrics, webhook_wakeup),

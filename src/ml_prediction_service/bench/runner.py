@@ -22,6 +22,7 @@ import asyncpg
 import uvicorn
 
 from ml_prediction_service.config import Settings
+from ml_prediction_service.db import events_repo, metrics_repo, predictions_repo, system_repo
 from ml_prediction_service.db.embedded import start_embedded, stop_embedded
 from ml_prediction_service.db.pool import connect
 from ml_prediction_service.db.schema import install_coin_metrics_trigger, migrate
@@ -31,20 +32,6 @@ from ml_prediction_service.stand_ins.simulator import SimConfig
 from ml_prediction_service.stand_ins.stream import simulate_frame
 from ml_prediction_service.stand_ins.training import train_demo_model
 from ml_prediction_service.stand_ins.training_service import create_app as training_app
-
-BACKLOG_SQL = "SELECT count(*) FROM prediction_events"
-
-# commit -> prediction: from the commit of the collector's row (the transaction that made it
-# visible; the collector commits asynchronously, so visible at its commit record) to the
-# commit of its prediction, both from PostgreSQL's commit timestamps (track_commit_timestamp).
-LATENCY_SQL = """
-SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY ms), count(*), max(ms)
-  FROM (SELECT extract(epoch FROM pg_xact_commit_timestamp(p.xmin)
-                                  - pg_xact_commit_timestamp(m.xmin)) * 1000 AS ms
-          FROM predictions p
-          JOIN coin_metrics m ON m.mint = p.coin_id AND m."timestamp" = p.data_timestamp
-         WHERE p.event_received_at IS NOT NULL) l
-"""
 
 
 def say(message: str) -> None:
@@ -101,7 +88,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         db = await asyncio.to_thread(start_embedded, workdir, cleanup="delete")
         # commit timestamps let the latency be measured from commit to commit (needs a restart)
         conn = await connect(db.dsn)
-        await conn.execute("ALTER SYSTEM SET track_commit_timestamp = on")
+        await system_repo.track_commit_timestamps(conn)
         await conn.close()
         await asyncio.to_thread(stop_embedded, workdir)
         db = await asyncio.to_thread(start_embedded, workdir, cleanup="delete")
@@ -187,7 +174,7 @@ async def _measure(args: argparse.Namespace, service: Service, dsn: str) -> dict
             await asyncio.wait_for(proc.wait(), timeout=2.0)
         except TimeoutError:
             async with service.pool.acquire() as conn:
-                max_backlog = max(max_backlog, int(await conn.fetchval(BACKLOG_SQL)))
+                max_backlog = max(max_backlog, (await events_repo.pending(conn))[0])
             now = time.monotonic()
             if now - last >= 5:
                 done = service.events_processed - started_events
@@ -205,15 +192,15 @@ async def _measure(args: argparse.Namespace, service: Service, dsn: str) -> dict
     during = service.events_processed - started_events  # processed while it was inserting
     # drain what is left (bounded)
     async with service.pool.acquire() as conn:
-        inserted = int(await conn.fetchval("SELECT count(*) FROM coin_metrics"))
+        inserted = await metrics_repo.count(conn)
         for _ in range(600):
-            pending = int(await conn.fetchval(BACKLOG_SQL))
+            pending = (await events_repo.pending(conn))[0]
             if pending == 0:
                 break
             await asyncio.sleep(0.1)
         elapsed = time.monotonic() - t0
-        p50, p95, p99 = (await conn.fetchrow(LATENCY_SQL))[0] or (None, None, None)
-        predictions = int(await conn.fetchval("SELECT count(*) FROM predictions"))
+        p50, p95, p99 = await predictions_repo.commit_latency_ms(conn)
+        predictions = await predictions_repo.count(conn)
     processed = service.events_processed - started_events
     firsts = [w.stats.first_claim for w in service.workers if w.stats.first_claim is not None]
     window = max(w.stats.last_done for w in service.workers) - min(firsts) if firsts else 0.0
@@ -275,12 +262,7 @@ async def _naive(args: argparse.Namespace, service: Service, dsn: str) -> float:
     naive_models = await asyncio.to_thread(load_naive_models, rows, inputs)
     conn = await connect(dsn)
     try:
-        events = [
-            (r["mint"], r["timestamp"])
-            for r in await conn.fetch(
-                'SELECT mint, "timestamp" FROM coin_metrics ORDER BY random() LIMIT 2000'
-            )
-        ]
+        events = await metrics_repo.random_snapshots(conn, 2000)
         done, elapsed = await run_naive(
             conn,
             naive_models,

@@ -5,6 +5,7 @@ is already running on that directory is reused, so several commands started in t
 directory share one database. The server is stopped when the last process of this service
 that holds a handle on it exits (``cleanup='stop'``); ``db-url`` leaves it running
 (``cleanup=None``) so that people can connect with psql, and ``db-stop`` stops it.
+:func:`resolve_dsn` is what every command uses: ``DB_DSN`` if set, else this server.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from ml_prediction_service.config import Settings
+from ml_prediction_service.errors import CommandError
 
 logger = logging.getLogger(__name__)
 
@@ -117,3 +121,13 @@ def stop_embedded(data_dir: Path) -> bool:
     if handles.exists():
         handles.write_text("[]")
     return True
+
+
+def resolve_dsn(settings: Settings, *, cleanup: Cleanup = "stop") -> str:
+    """``DB_DSN`` if set; otherwise the embedded server under ``DATA_DIR`` (started if needed)."""
+    if settings.db_dsn:
+        return settings.db_dsn
+    try:
+        return start_embedded(settings.data_dir, cleanup=cleanup).dsn
+    except EmbeddedDatabaseError as exc:
+        raise CommandError(str(exc)) from exc

@@ -105,3 +105,22 @@ async def latest_snapshot(
         at_or_before,
     )
     return (row[0], row[1]) if row is not None else None
+
+
+async def count(conn: asyncpg.Connection) -> int:
+    """All rows of ``coin_metrics``."""
+    return int(await conn.fetchval("SELECT count(*) FROM coin_metrics"))
+
+
+async def newest_timestamp(conn: asyncpg.Connection) -> datetime | None:
+    """The newest ``timestamp`` in ``coin_metrics`` (None when it is empty)."""
+    newest: datetime | None = await conn.fetchval('SELECT max("timestamp") FROM coin_metrics')
+    return newest
+
+
+async def random_snapshots(conn: asyncpg.Connection, limit: int) -> list[tuple[str, datetime]]:
+    """Up to ``limit`` (mint, timestamp) rows of ``coin_metrics`` in random order."""
+    rows = await conn.fetch(
+        'SELECT mint, "timestamp" FROM coin_metrics ORDER BY random() LIMIT $1', limit
+    )
+    return [(r["mint"], r["timestamp"]) for r in rows]

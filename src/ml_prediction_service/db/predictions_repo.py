@@ -209,3 +209,35 @@ async def latest_for_coin(conn: Executor, coin_id: str) -> list[dict[str, Any]]:
         coin_id,
     )
     return sorted((dict(r) for r in rows), key=lambda r: r["data_timestamp"], reverse=True)
+
+
+# Commit -> prediction: from the commit of the collector's row (the transaction that made it
+# visible; a collector committing asynchronously makes it visible at its commit record) to the
+# commit of its prediction, both from PostgreSQL's commit timestamps (needs
+# track_commit_timestamp = on: system_repo.track_commit_timestamps). Used by the benchmark.
+COMMIT_LATENCY_MS = """
+SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY ms), count(*), max(ms)
+  FROM (SELECT extract(epoch FROM pg_xact_commit_timestamp(p.xmin)
+                                  - pg_xact_commit_timestamp(m.xmin)) * 1000 AS ms
+          FROM predictions p
+          JOIN coin_metrics m ON m.mint = p.coin_id AND m."timestamp" = p.data_timestamp
+         WHERE p.event_received_at IS NOT NULL) l
+"""
+
+
+async def count(conn: asyncpg.Connection) -> int:
+    """All rows of ``predictions``."""
+    return int(await conn.fetchval("SELECT count(*) FROM predictions"))
+
+
+async def commit_latency_ms(
+    conn: asyncpg.Connection,
+) -> tuple[float | None, float | None, float | None]:
+    """p50, p95, p99 of commit-to-commit latency (ms) of the pipeline's predictions (those
+    with an event); all None without any."""
+    row = await conn.fetchrow(COMMIT_LATENCY_MS)
+    percentiles = row[0] if row is not None else None
+    if not percentiles:
+        return None, None, None
+    p50, p95, p99 = percentiles
+    return p50, p95, p99

@@ -1,4 +1,4 @@
-"""Queries behind health and stats (service-owned tables only)."""
+"""Queries behind health and stats (service-owned tables only), and session/server settings."""
 
 from __future__ import annotations
 
@@ -32,3 +32,14 @@ async def predictions_last_hour(conn: asyncpg.Connection) -> int:
 async def stats(conn: Executor) -> dict[str, Any]:
     row = await conn.fetchrow(STATS)
     return dict(row) if row is not None else {}
+
+
+async def commit_asynchronously(conn: asyncpg.Connection) -> None:
+    """This session commits without waiting for the WAL flush (``synchronous_commit=off``):
+    a row is visible as soon as its commit is recorded."""
+    await conn.execute("SET synchronous_commit = off")
+
+
+async def track_commit_timestamps(conn: asyncpg.Connection) -> None:
+    """Record commit timestamps (``track_commit_timestamp``; takes effect after a restart)."""
+    await conn.execute("ALTER SYSTEM SET track_commit_timestamp = on")

@@ -67,6 +67,7 @@ class Demo:
 
     # -- preparation -------------------------------------------------------------------
     async def prepare_database(self) -> dict[str, int]:
+        from ml_prediction_service.db import metrics_repo
         from ml_prediction_service.db.pool import connect
         from ml_prediction_service.db.schema import install_coin_metrics_trigger, migrate
         from ml_prediction_service.stand_ins.commands import default_models_dir, ensure_tables
@@ -79,7 +80,7 @@ class Demo:
             created = await ensure_tables(conn, self.settings, ["coin_metrics", "ml_models"])
             if created:
                 self.say(f"stand-in tables created: {', '.join(created)}")
-            newest = await conn.fetchval('SELECT max("timestamp") FROM coin_metrics')
+            newest = await metrics_repo.newest_timestamp(conn)
             if newest is not None:
                 self.sim_clock = max(self.sim_clock, newest + timedelta(seconds=1))
             trigger = await install_coin_metrics_trigger(conn)

@@ -104,7 +104,7 @@ class PredictionWorker:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
 
     async def run(self) -> None:
-        interval = min(self.settings.batch_timeout_seconds, self.settings.polling_interval_seconds)
+        interval = self.settings.wakeup_interval_seconds
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), interval)
@@ -202,7 +202,7 @@ class PredictionWorker:
         """History rows (one query), then history assembly, features and every model in one
         hop to the worker thread."""
         stage = self.stats.stage_seconds
-        self.cache.set_depth(required_depth(models))
+        self.cache.set_depth(max(required_depth(models), self.settings.feature_history_size))
         lower = [self.cache.lower_bound(s) for s in snapshots]
         stage["seeded_coins"] += sum(1 for lo in lower if lo is None)
         t0 = time.perf_counter()

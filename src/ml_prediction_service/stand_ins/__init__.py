@@ -7,8 +7,8 @@
 * :mod:`.training` (with :mod:`.labels`, :mod:`.metrics`, :mod:`.ml_models`) - trains demo
   models the way the training service does and records them in ``ml_models``;
 * :mod:`.training_service` - the training service's HTTP API (list, details, download);
-* :mod:`.commands` - the CLI subcommands ``dev-schema``, ``simulate``, ``train-demo``,
-  ``training-service``.
+* :mod:`.commands` - stand-in tables on demand for the commands ``dev-schema``,
+  ``simulate``, ``train-demo``, ``training-service`` (those are in ``cli/stand_ins.py``).
 
 Nothing here runs at import time. See ``docs/stand-ins.md``.
 """

@@ -9,7 +9,7 @@ from typing import Any, Literal, TypeVar
 
 import streamlit as st
 
-from ml_prediction_service.config import SettingsError, load_settings
+from ml_prediction_service.config import SettingsError, load_ui_settings
 from ml_prediction_service.ui.client import ApiClient, ApiError, ApiUnavailable, Json
 from ml_prediction_service.ui.format import ago, fmt_prob, fmt_threshold, fmt_ts, short_coin
 from ml_prediction_service.ui.rates import RateTracker
@@ -28,9 +28,10 @@ def rate_tracker(api_url: str) -> RateTracker:
 
 
 def api_config() -> tuple[str, str]:
-    """(API_URL, API_KEY) from the service's settings (environment or .env)."""
+    """(API_URL, API_KEY) from the UI's settings (environment or .env; nothing else of the
+    service's configuration is read)."""
     try:
-        settings = load_settings()
+        settings = load_ui_settings()
     except SettingsError as exc:
         st.error(f"The UI's configuration is invalid: {exc}", icon=":material/error:")
         st.stop()

@@ -11,10 +11,11 @@ from typing import Any
 import asyncpg
 import pytest
 
+from ml_prediction_service.pipeline.worker import required_depth
 from tests.support.expected import expected_probability
 from tests.support.metrics import T0, coin_rows, insert_metrics, newest
 from tests.support.models import TrainedFile, insert_ml_model
-from tests.support.world import World
+from tests.support.world import World, make_world
 
 
 async def eventually(predicate: Callable[[], Any], seconds: float = 10.0) -> Any:
@@ -135,6 +136,47 @@ async def test_every_snapshot_of_a_stream_is_exact(
         "SELECT \"timestamp\" FROM coin_metrics WHERE price_close IS NULL AND mint = 'STREAM'"
     )
     assert await count_predictions(world.pool, "data_timestamp = $1", null_ts) == 0
+
+
+async def test_history_store_keeps_feature_history_size_rows_per_coin(
+    db_dsn: str,
+    pool: asyncpg.Pool,
+    training_url: str,
+    tmp_path: Path,
+    trained: dict[str, TrainedFile],
+) -> None:
+    """The per-coin store is max(what the models need, FEATURE_HISTORY_SIZE) rows deep."""
+    async with make_world(db_dsn, pool, training_url, tmp_path, feature_history_size=40) as world:
+        models = await import_models(world, trained)
+        assert required_depth(world.service.registry.active()) < 40
+        rows = coin_rows("DEEP", 50, seed=3)
+        await insert_metrics(world.pool, rows[:-1])
+        await insert_metrics(world.pool, rows[-1:])
+
+        async def done() -> bool:
+            n = await count_predictions(world.pool, "data_timestamp = $1", newest(rows))
+            return n == len(models)
+
+        assert await eventually(done)
+        depths = {w.cache.depth for w in world.service.workers if len(w.cache)}
+        assert depths == {40}
+        for model in models:
+            loaded = world.service.registry.models[model["id"]].loaded
+            assert loaded is not None
+            expected = await expected_probability(
+                world.pool,
+                "DEEP",
+                newest(rows),
+                Path(model["local_model_path"]),
+                loaded.input_columns,
+            )
+            probability = await world.pool.fetchval(
+                "SELECT probability FROM predictions WHERE coin_id = 'DEEP' "
+                "AND active_model_id = $1 AND data_timestamp = $2",
+                model["id"],
+                newest(rows),
+            )
+            assert probability == pytest.approx(round(expected, 4), abs=1e-4)
 
 
 async def test_phase_filter_and_too_little_history(

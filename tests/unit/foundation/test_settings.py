@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from ml_prediction_service.config import Settings, SettingsError, load_settings
+from ml_prediction_service.config import (
+    Settings,
+    SettingsError,
+    UiSettings,
+    load_settings,
+    load_ui_settings,
+)
 
 GUIDE_VARS = [
     "DB_DSN",
@@ -134,3 +141,70 @@ def test_env_example_copied_to_dotenv_gives_the_defaults(tmp_path: Path) -> None
     example = Path(__file__).resolve().parents[3] / ".env.example"
     (tmp_path / ".env").write_text(example.read_text())
     assert load_settings() == Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_wakeup_interval_is_the_shorter_of_polling_and_batch_timeout() -> None:
+    assert load_settings().wakeup_interval_seconds == 5
+    assert load_settings(batch_timeout_seconds=60).wakeup_interval_seconds == 30
+
+
+def test_the_ui_reads_only_its_own_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BATCH_SIZE", "abc")  # a service variable: not the UI's business
+    monkeypatch.setenv("API_URL", "http://127.0.0.1:9000")
+    monkeypatch.setenv("API_KEY", "k")
+    ui = load_ui_settings()
+    assert (ui.api_url, ui.api_key, ui.ui_port) == ("http://127.0.0.1:9000", "k", 8501)
+    assert set(UiSettings.model_fields) == {"ui_port", "api_url", "api_key"}
+    assert set(UiSettings.model_fields) <= set(Settings.model_fields)
+    monkeypatch.setenv("UI_PORT", "0")
+    with pytest.raises(SettingsError, match="UI_PORT"):
+        load_ui_settings()
+
+
+ROOT = Path(__file__).resolve().parents[3]
+FIELDS = {name.upper() for name in Settings.model_fields}
+
+
+def _env_example() -> dict[str, str]:
+    """``.env.example``'s assignments (value without a trailing ``# comment``), in order."""
+    values: dict[str, str] = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        match = re.match(r"([A-Z][A-Z0-9_]*)=(.*)", line)
+        if match:
+            name, value = match.groups()
+            assert name not in values, f"{name} appears twice in .env.example"
+            values[name] = re.sub(r"\s+#.*$", "", value).strip()
+    return values
+
+
+def _readme_configuration() -> dict[str, str]:
+    """README's configuration table: variable -> the default it documents."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    documented: dict[str, str] = {}
+    for row in section.splitlines():
+        if not row.startswith("| `"):
+            continue
+        names_cell, defaults_cell = (cell.strip() for cell in row.split("|")[1:3])
+        names = [n.strip().strip("`") for n in names_cell.split(" / ")]
+        defaults = [d.strip().strip("`") for d in defaults_cell.split(" / ")]
+        assert len(names) == len(defaults), row
+        for name, default in zip(names, defaults, strict=True):
+            assert name not in documented, f"{name} appears twice in README"
+            documented[name] = "" if default == "*(empty)*" else default
+    return documented
+
+
+def test_env_example_lists_exactly_the_settings() -> None:
+    assert set(_env_example()) == FIELDS
+
+
+def test_readme_configuration_table_matches_the_settings() -> None:
+    documented = _readme_configuration()
+    assert set(documented) == FIELDS
+    example = _env_example()
+    # the same defaults as .env.example (which gives Settings' defaults, tested above);
+    # README names the effective default where .env.example leaves the value empty
+    effective = {"MODEL_STORAGE_PATH": "DATA_DIR/models"}
+    for name, default in documented.items():
+        assert default == effective.get(name, example[name]), name

@@ -1,21 +1,15 @@
-"""``ml-prediction-service demo``: argument parsing and the command handler."""
+"""``ml-prediction-service demo``: its arguments and handler (the demo is ``demo/``)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 
-from ml_prediction_service.cli import CommandError, resolve_dsn
-from ml_prediction_service.cli_args import positive_float, positive_int
+from ml_prediction_service.cli.args import Subparsers, positive_float, positive_int, tcp_port
 from ml_prediction_service.config import Settings
+from ml_prediction_service.db.embedded import resolve_dsn
+from ml_prediction_service.errors import CommandError
 from ml_prediction_service.observability.logging import setup_logging
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"not a port: {text}")
-    return value
 
 
 def _say(line: str) -> None:
@@ -56,7 +50,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         raise CommandError(f"demo failed: {exc}") from exc
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add ``demo`` to the ``ml-prediction-service`` parser."""
     demo = subparsers.add_parser(
         "demo",
@@ -82,10 +76,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "service's pinned versions (which need a one-time ~1 min, ~800 MB environment)",
     )
     demo.add_argument(
-        "--training-port", type=_port, default=8001, help="training-service stand-in port (8001)"
+        "--training-port", type=tcp_port, default=8001, help="training-service stand-in port (8001)"
     )
     demo.add_argument(
-        "--webhook-port", type=_port, default=0, help="webhook receiver port (default: any free)"
+        "--webhook-port", type=tcp_port, default=0, help="webhook receiver port (default: any free)"
     )
     demo.add_argument("--seed", type=int, default=None, help="simulation seed (default: random)")
     demo.add_argument(

@@ -1,0 +1,74 @@
+"""``bench`` and ``bench-features`` (kept light: the benchmarks are imported when run)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ml_prediction_service.cli.args import (
+    Subparsers,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
+from ml_prediction_service.config import Settings
+
+
+def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    from ml_prediction_service.bench.runner import main as bench_main
+
+    return bench_main(args)
+
+
+def cmd_bench_features(settings: Settings, args: argparse.Namespace) -> int:
+    from ml_prediction_service.features.bench import main as features_bench
+
+    return int(features_bench([]))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--models", type=positive_int, default=10, help="active models (10: 5 RF + 5 XGB)"
+    )
+    parser.add_argument("--coins", type=positive_int, default=1000, help="simulated coins (1000)")
+    parser.add_argument(
+        "--duration", type=positive_float, default=30.0, help="collector seconds (30)"
+    )
+    parser.add_argument(
+        "--rate",
+        type=non_negative_float,
+        default=0.0,
+        help="rows per second inserted; 0 = as fast as possible (0)",
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=500, help="service BATCH_SIZE for the run (500)"
+    )
+    parser.add_argument(
+        "--insert-batch",
+        type=positive_int,
+        default=200,
+        help="collector rows per INSERT statement (200)",
+    )
+    parser.add_argument(
+        "--naive-seconds",
+        type=positive_float,
+        default=10.0,
+        help="how long the naive path runs (10)",
+    )
+    parser.add_argument(
+        "--workers", type=positive_int, default=2, help="PIPELINE_WORKERS for the run (2)"
+    )
+
+
+def register(subparsers: Subparsers) -> None:
+    """Add ``bench`` and ``bench-features``."""
+    bench = subparsers.add_parser(
+        "bench",
+        help="measure throughput and latency (own embedded database; prints JSON last)",
+    )
+    add_arguments(bench)
+    bench.set_defaults(handler=cmd_bench)
+
+    bench_features = subparsers.add_parser(
+        "bench-features", help="micro-benchmark of the feature fast path (µs per coin)"
+    )
+    bench_features.set_defaults(handler=cmd_bench_features)

@@ -1,0 +1,52 @@
+"""The ``ml-prediction-service`` parser and ``main``. Every command group is a module of this
+package with a ``register(subparsers)``; each subcommand builds the settings once."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from ml_prediction_service import __version__
+from ml_prediction_service.cli import bench, demo, service, stand_ins, ui
+from ml_prediction_service.config import Settings, SettingsError, load_settings
+from ml_prediction_service.errors import CommandError
+from ml_prediction_service.observability.logging import setup_logging
+
+PROG = "ml-prediction-service"
+
+Handler = Callable[[Settings, argparse.Namespace], int]
+
+GROUPS = (service, stand_ins, bench, ui, demo)
+"""The command groups, in the order ``--help`` lists them."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Real-time ML predictions for coin_metrics (see README.md).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in GROUPS:
+        group.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, settings.log_format, settings.log_json_indent)
+    handler: Handler = args.handler
+    try:
+        return handler(settings, args)
+    except CommandError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,110 @@
+"""The service's own commands: ``serve``, ``migrate``, ``db-url``, ``db-stop``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+
+from ml_prediction_service.cli.args import Subparsers, tcp_port
+from ml_prediction_service.config import Settings
+from ml_prediction_service.db.embedded import resolve_dsn, stop_embedded
+from ml_prediction_service.errors import CommandError
+
+logger = logging.getLogger("ml_prediction_service.cli")
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ml_prediction_service.api.app import create_app
+
+    dsn = resolve_dsn(settings)
+    host = args.host or settings.api_host
+    port = args.port or settings.api_port
+    logger.info("serving API on http://%s:%d (docs at /docs)", host, port)
+
+    class GracefulServer(uvicorn.Server):
+        """Exit normally on SIGINT/SIGTERM (uvicorn re-raises the signal by default, which
+        would skip the clean stop of an embedded database this process started)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            previous = {
+                sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)
+            }
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    config = uvicorn.Config(
+        create_app(settings, dsn),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
+    server = GracefulServer(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from ml_prediction_service.db.pool import connect
+    from ml_prediction_service.db.schema import install_coin_metrics_trigger, migrate
+
+    dsn = resolve_dsn(settings)
+
+    async def run() -> None:
+        conn = await connect(dsn, timeout=settings.db_connect_timeout_seconds)
+        try:
+            applied = await migrate(conn)
+            trigger = await install_coin_metrics_trigger(conn)
+        finally:
+            await conn.close()
+        print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
+        if trigger.installed:
+            print(f"coin_metrics trigger: installed ({trigger.mode}-level)")
+        else:
+            print(f"coin_metrics trigger: not installed: {trigger.reason}")
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_db_url(settings: Settings, args: argparse.Namespace) -> int:
+    print(resolve_dsn(settings, cleanup=None))
+    return 0
+
+
+def cmd_db_stop(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.db_dsn:
+        raise CommandError("DB_DSN is set: this service does not manage that database")
+    stopped = stop_embedded(settings.data_dir)
+    print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+    return 0
+
+
+def register(subparsers: Subparsers) -> None:
+    """Add ``serve``, ``migrate``, ``db-url`` and ``db-stop``."""
+    serve = subparsers.add_parser("serve", help="run the REST API and the prediction service")
+    serve.add_argument("--host", help="bind address (default: API_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=tcp_port, help="port (default: API_PORT, 8000)")
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = subparsers.add_parser("migrate", help="apply the schema and install the trigger")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    db_url = subparsers.add_parser(
+        "db-url", help="print the database DSN in use (starts the embedded server if needed)"
+    )
+    db_url.set_defaults(handler=cmd_db_url)
+
+    db_stop = subparsers.add_parser("db-stop", help="stop the embedded PostgreSQL of DATA_DIR")
+    db_stop.set_defaults(handler=cmd_db_stop)
