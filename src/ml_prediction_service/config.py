@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ml_prediction_service.models.decision import DEFAULT_ALERT_THRESHOLD
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LogFormat = Literal["text", "json"]
 
@@ -177,7 +179,10 @@ class Settings(UiSettings):
         default=1.0, gt=0, description="How often due retries are looked for."
     )
     default_alert_threshold: float = Field(
-        default=0.7, ge=0.0, le=1.0, description="Alert threshold for newly imported models."
+        default=DEFAULT_ALERT_THRESHOLD,
+        ge=0.0,
+        le=1.0,
+        description="Alert threshold for newly imported models.",
     )
 
     # --- logging --------------------------------------------------------------------

@@ -242,11 +242,8 @@ async def _measure(args: argparse.Namespace, service: Service, dsn: str) -> dict
 
 
 def _stages(service: Service) -> dict[str, float]:
-    total: dict[str, float] = {}
-    for worker in service.workers:
-        for key, value in worker.stats.stage_seconds.items():
-            total[key] = total.get(key, 0.0) + value
-    return {k: round(v, 2) for k, v in total.items()}
+    """The pipeline's own stage timer (ml_pipeline_stage_seconds), summed over workers."""
+    return {k: round(v, 2) for k, v in service.metrics.pipeline_breakdown().items()}
 
 
 def _r(value: float | None) -> float | None:

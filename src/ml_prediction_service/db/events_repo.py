@@ -47,6 +47,13 @@ async def claim(
     return events
 
 
+async def no_fsync_wait(conn: asyncpg.Connection) -> None:
+    """This transaction commits without waiting for the WAL flush. Safe for a batch: if the
+    database loses the transaction in a crash, it loses the event deletions with it, and the
+    events are simply processed again."""
+    await conn.execute("SET LOCAL synchronous_commit = off")
+
+
 async def pending(conn: asyncpg.Connection) -> tuple[int, datetime | None]:
     row = await conn.fetchrow(PENDING_EVENTS)
     assert row is not None

@@ -124,3 +124,8 @@ async def random_snapshots(conn: asyncpg.Connection, limit: int) -> list[tuple[s
         'SELECT mint, "timestamp" FROM coin_metrics ORDER BY random() LIMIT $1', limit
     )
     return [(r["mint"], r["timestamp"]) for r in rows]
+
+
+async def table_exists(conn: asyncpg.Connection) -> bool:
+    """Whether the collector's coin_metrics table exists (yet)."""
+    return await conn.fetchval("SELECT to_regclass('coin_metrics')") is not None

@@ -134,6 +134,22 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.pipeline_stage_seconds = Histogram(
+            "ml_pipeline_stage_seconds",
+            "Time per stage of a prediction batch (claim, history_query, assemble, features, "
+            "models, build_rows, insert, write, commit)",
+            ["stage"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.history_rows_total = Counter(
+            "ml_history_rows_loaded_total", "coin_metrics rows read for batch histories", registry=r
+        )
+        self.history_coins_seeded_total = Counter(
+            "ml_history_coins_seeded_total",
+            "Coins whose history was read from their first row (not in the per-coin cache)",
+            registry=r,
+        )
         self.events_pending = Gauge(
             "ml_events_pending", "Durable events waiting to be processed", registry=r
         )
@@ -159,6 +175,22 @@ class Metrics:
         )
         self._started = time.monotonic()
         self.service_uptime_seconds.set_function(lambda: time.monotonic() - self._started)
+
+    def pipeline_breakdown(self) -> dict[str, float]:
+        """Seconds per pipeline stage so far, plus the rows and seeded coins the history
+        loader read (the benchmark prints this)."""
+        totals: dict[str, float] = {}
+        for family in self.pipeline_stage_seconds.collect():
+            for sample in family.samples:
+                if sample.name.endswith("_sum"):
+                    totals[sample.labels["stage"]] = sample.value
+        for name, counter in (
+            ("history_rows", self.history_rows_total),
+            ("seeded_coins", self.history_coins_seeded_total),
+        ):
+            for family in counter.collect():
+                totals[name] = sum(x.value for x in family.samples if x.name.endswith("_total"))
+        return totals
 
     def render(self) -> bytes:
         """The exposition text of every metric."""

@@ -48,7 +48,7 @@ async def predict_coin(
             )
         models = [m for m in models if m.id in wanted]
     async with pool.acquire() as conn:
-        if await conn.fetchval("SELECT to_regclass('coin_metrics')") is None:
+        if not await metrics_repo.table_exists(conn):
             raise NotFoundError("table coin_metrics does not exist", code="no_coin_metrics")
         snap_row = await metrics_repo.latest_snapshot(conn, coin_id, at)
         if snap_row is None:

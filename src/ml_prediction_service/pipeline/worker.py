@@ -16,9 +16,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -56,6 +55,20 @@ def newest_per_coin(events: list[Event]) -> list[Snapshot]:
     return [Snapshot(e.mint, e.data_timestamp, e.phase_id, e.received_at) for e in newest.values()]
 
 
+# The stages of one batch, each observed in ml_pipeline_stage_seconds{stage}.
+STAGES = (
+    "claim",
+    "history_query",
+    "assemble",
+    "features",
+    "models",
+    "build_rows",
+    "insert",
+    "write",
+    "commit",
+)
+
+
 def _joined(parts: list[np.ndarray]) -> list[Any]:
     return np.concatenate(parts).tolist() if parts else []
 
@@ -74,7 +87,6 @@ class WorkerStats:
     events: int = 0
     first_claim: float | None = None  # time.monotonic() of the first non-empty claim
     last_done: float = 0.0  # time.monotonic() when the last batch was committed
-    stage_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
 
 
 class PredictionWorker:
@@ -101,6 +113,8 @@ class PredictionWorker:
         # COIN_CACHE_SIZE is for the whole process: each worker sees only its coin partition
         self.cache = HistoryStore(capacity=max(1, -(-settings.coin_cache_size // partitions)))
         self.stats = WorkerStats()
+        stages = metrics.pipeline_stage_seconds
+        self._stage = {name: stages.labels(stage=name) for name in STAGES}
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
 
     async def run(self) -> None:
@@ -118,7 +132,7 @@ class PredictionWorker:
     async def process_once(self) -> int:
         """Claim and process one batch; returns the number of events claimed."""
         started = time.perf_counter()
-        stage = self.stats.stage_seconds
+        stage = self._stage
         async with self.pool.acquire() as conn, conn.transaction():
             events = await events_repo.claim(
                 conn, self.settings.batch_size, self.partition, self.partitions
@@ -127,30 +141,27 @@ class PredictionWorker:
                 return 0
             if self.stats.first_claim is None:
                 self.stats.first_claim = time.monotonic()
-            # Safe to skip the fsync wait: if the database loses this transaction in a crash,
-            # it loses the event deletions with it, and the events are simply processed again.
-            await conn.execute("SET LOCAL synchronous_commit = off")
+            await events_repo.no_fsync_wait(conn)
             t_claim = time.perf_counter()
-            stage["claim"] += t_claim - started
+            stage["claim"].observe(t_claim - started)
             models = self.registry.active()
             snapshots = newest_per_coin(events)
             inputs, outcome = await self._predict(conn, snapshots, models)
             t_predict = time.perf_counter()
-            stage["history+features+predict"] += t_predict - t_claim
-            stage["features"] += outcome.feature_seconds
-            stage["models"] += outcome.predict_seconds
+            stage["features"].observe(outcome.feature_seconds)
+            stage["models"].observe(outcome.predict_seconds)
             elapsed_ms = int((t_predict - started) * 1000)
             batch = self._batch(inputs, outcome, elapsed_ms)
             t_rows = time.perf_counter()
-            stage["build_rows"] += t_rows - t_predict
+            stage["build_rows"].observe(t_rows - t_predict)
             result = await predictions_repo.insert_batch(conn, batch, self._webhook_models(models))
-            stage["insert"] += time.perf_counter() - t_rows
+            stage["insert"].observe(time.perf_counter() - t_rows)
             await predictions_repo.bump_counters(conn, result.new_per_model)
             deliveries = self._outbox(inputs, outcome, result.webhook_coins)
             await webhooks_repo.enqueue(conn, deliveries)
             t_write = time.perf_counter()
-            stage["write"] += t_write - t_predict
-        stage["commit"] += time.perf_counter() - t_write
+            stage["write"].observe(t_write - t_predict)
+        stage["commit"].observe(time.perf_counter() - t_write)
         if deliveries and self.webhook_wakeup is not None:
             self.webhook_wakeup.set()
         self._account(
@@ -201,10 +212,10 @@ class PredictionWorker:
     ) -> tuple[BatchInputs, BatchOutcome]:
         """History rows (one query), then history assembly, features and every model in one
         hop to the worker thread."""
-        stage = self.stats.stage_seconds
+        stage = self._stage
         self.cache.set_depth(max(required_depth(models), self.settings.feature_history_size))
         lower = [self.cache.lower_bound(s) for s in snapshots]
-        stage["seeded_coins"] += sum(1 for lo in lower if lo is None)
+        self.metrics.history_coins_seeded_total.inc(sum(1 for lo in lower if lo is None))
         t0 = time.perf_counter()
         records = await metrics_repo.fetch_history_records(
             conn,
@@ -212,14 +223,14 @@ class PredictionWorker:
             [None if lo is None else EPOCH + timedelta(microseconds=lo // 1000) for lo in lower],
             [s.timestamp for s in snapshots],
         )
-        stage["history_query"] += time.perf_counter() - t0
-        stage["history_rows"] += len(records)
+        stage["history_query"].observe(time.perf_counter() - t0)
+        self.metrics.history_rows_total.inc(len(records))
 
         def work() -> tuple[BatchInputs, BatchOutcome]:
             t1 = time.perf_counter()
             coin_index, ts, values = metrics_repo.history_arrays(records)
             inputs = assemble(self.cache, snapshots, lower, coin_index, ts, values)
-            stage["assemble"] += time.perf_counter() - t1
+            stage["assemble"].observe(time.perf_counter() - t1)
             outcome = predict_batch(inputs, models, min_history_rows=self.settings.min_history_rows)
             return inputs, outcome
 
