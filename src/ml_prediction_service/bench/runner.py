@@ -123,7 +123,7 @@ async def _run(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, A
     try:
         for model_id in model_ids:
             row = await service.models.import_model(model_id)
-            say(f"imported model {model_id}: {service.registry.runtime_info(row.id)['runtime']}")
+            say(f"imported model {model_id}: {service.registry.runtime_info(row.id).runtime}")
         result = await _measure(args, service, dsn)
         result["naive_events_per_s"] = await _naive(args, service, dsn)
     finally:

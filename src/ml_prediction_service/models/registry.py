@@ -20,7 +20,6 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
@@ -63,6 +62,23 @@ class ActiveModel:
     @property
     def phases(self) -> tuple[int, ...] | None:
         return self.record.phases
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """How a model is served in this replica (the API's ``runtime`` object)."""
+
+    status: str  # loaded / error / loading / inactive
+    runtime: str | None = None
+    error: str | None = None
+    note: str | None = None
+    input_features: int | None = None
+    library: str | None = None
+    library_version: str | None = None
+    installed_version: str | None = None
+    adjustments: list[str] = field(default_factory=list)
+    probe_rows: int | None = None
+    probe_max_diff: float | None = None
 
 
 @dataclass
@@ -157,42 +173,29 @@ class ModelRegistry:
                 model.batch_error = None
         self.metrics.models_failed.set(len(self.failed()))
 
-    def runtime_info(self, active_id: int, *, is_active: bool = True) -> dict[str, Any]:
+    def runtime_info(self, active_id: int, *, is_active: bool = True) -> RuntimeInfo:
         """Runtime status for the API: loaded / error / loading / inactive, with the file's
         library and version and how the runtime was checked."""
         model = self.models.get(active_id) if is_active else None
-        info: dict[str, Any] = {
-            "status": "inactive",
-            "runtime": None,
-            "error": None,
-            "note": None,
-            "input_features": None,
-            "library": None,
-            "library_version": None,
-            "installed_version": None,
-            "adjustments": [],
-            "probe_rows": None,
-            "probe_max_diff": None,
-        }
         if model is None:
-            return info
-        info["error"] = model.error or model.batch_error
+            return RuntimeInfo("inactive")
+        error = model.error or model.batch_error
         loaded = model.loaded
         if loaded is None:
-            info["status"] = "error" if model.error else "loading"
-            return info
-        return info | {
-            "status": "loaded",
-            "runtime": loaded.runtime_name,
-            "note": loaded.runtime_note,
-            "input_features": len(loaded.input_columns),
-            "library": loaded.provenance.library,
-            "library_version": loaded.provenance.file_version,
-            "installed_version": loaded.provenance.installed_version,
-            "adjustments": list(loaded.provenance.adjustments),
-            "probe_rows": loaded.choice.probe_rows,
-            "probe_max_diff": loaded.choice.probe_max_diff,
-        }
+            return RuntimeInfo("error" if model.error else "loading", error=error)
+        return RuntimeInfo(
+            "loaded",
+            runtime=loaded.runtime_name,
+            error=error,
+            note=loaded.runtime_note,
+            input_features=len(loaded.input_columns),
+            library=loaded.provenance.library,
+            library_version=loaded.provenance.file_version,
+            installed_version=loaded.provenance.installed_version,
+            adjustments=list(loaded.provenance.adjustments),
+            probe_rows=loaded.choice.probe_rows,
+            probe_max_diff=loaded.choice.probe_max_diff,
+        )
 
     # -- refresh ----------------------------------------------------------------------
     async def refresh(self) -> None:

@@ -40,7 +40,7 @@ def to_read(service: Service, row: ActiveModelRecord) -> ActiveModelRead:
     return ActiveModelRead(
         **{k: v for k, v in fields.items() if k in ActiveModelRead.model_fields},
         name=row.name,
-        runtime=RuntimeRead(**info),
+        runtime=RuntimeRead(**dataclasses.asdict(info)),
     )
 
 
