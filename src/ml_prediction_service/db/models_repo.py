@@ -155,28 +155,51 @@ async def set_active(
     return ActiveModelRecord.from_row(row) if row is not None else None
 
 
+# Columns the updates below may set: a fixed list, so no name from a request reaches SQL.
+_SETTABLE = frozenset(
+    {
+        "custom_name",
+        "alert_threshold",
+        "webhook_url",
+        "webhook_enabled",
+        "webhook_send_mode",
+        "local_model_path",
+        "model_sha256",
+        "model_file_size",
+        "model_library",
+        "model_library_version",
+    }
+)
+
+
+async def _update(
+    conn: asyncpg.Connection, active_id: int, values: dict[str, Any], *, extra: str = ""
+) -> ActiveModelRecord | None:
+    unknown = set(values) - _SETTABLE
+    if unknown:
+        raise ValueError(f"not settable: {sorted(unknown)}")
+    if not values and not extra:
+        return await get_active_model(conn, active_id)
+    assignments = [f"{c} = ${i}" for i, c in enumerate(values, start=2)]
+    row = await conn.fetchrow(
+        f"UPDATE prediction_active_models SET {', '.join([*assignments, *filter(None, [extra])])}, "
+        f"updated_at = now() WHERE id = $1 RETURNING {ACTIVE_COLUMNS}",
+        active_id,
+        *values.values(),
+    )
+    return ActiveModelRecord.from_row(row) if row is not None else None
+
+
 async def rename(
     conn: asyncpg.Connection, active_id: int, name: str | None
 ) -> ActiveModelRecord | None:
-    row = await conn.fetchrow(
-        f"UPDATE prediction_active_models SET custom_name = $2, updated_at = now() "
-        f"WHERE id = $1 RETURNING {ACTIVE_COLUMNS}",
-        active_id,
-        name,
-    )
-    return ActiveModelRecord.from_row(row) if row is not None else None
+    return await _update(conn, active_id, {"custom_name": name})
 
 
 async def set_alert_threshold(
     conn: asyncpg.Connection, active_id: int, threshold: float
 ) -> ActiveModelRecord | None:
-    row = await conn.fetchrow(
-        f"UPDATE prediction_active_models SET alert_threshold = $2, updated_at = now() "
-        f"WHERE id = $1 RETURNING {ACTIVE_COLUMNS}",
-        active_id,
-        threshold,
-    )
-    return ActiveModelRecord.from_row(row) if row is not None else None
+    return await _update(conn, active_id, {"alert_threshold": threshold})
 
 
 async def set_webhook(
@@ -184,40 +207,14 @@ async def set_webhook(
 ) -> ActiveModelRecord | None:
     """Update any of webhook_url / webhook_enabled / webhook_send_mode."""
     allowed = ("webhook_url", "webhook_enabled", "webhook_send_mode")
-    sets = [c for c in allowed if c in changes]
-    if not sets:
-        return await get_active_model(conn, active_id)
-    assignments = ", ".join(f"{c} = ${i}" for i, c in enumerate(sets, start=2))
-    row = await conn.fetchrow(
-        f"UPDATE prediction_active_models SET {assignments}, updated_at = now() "
-        f"WHERE id = $1 RETURNING {ACTIVE_COLUMNS}",
-        active_id,
-        *(changes[c] for c in sets),
-    )
-    return ActiveModelRecord.from_row(row) if row is not None else None
+    return await _update(conn, active_id, {c: changes[c] for c in allowed if c in changes})
 
 
 async def replace_file(
     conn: asyncpg.Connection, active_id: int, values: dict[str, Any]
 ) -> ActiveModelRecord | None:
-    """A re-imported file: path, hash, size, library version and download time."""
-    row = await conn.fetchrow(
-        f"""
-        UPDATE prediction_active_models
-           SET local_model_path = $2, model_sha256 = $3, model_file_size = $4,
-               model_library = $5, model_library_version = $6, downloaded_at = now(),
-               updated_at = now()
-         WHERE id = $1
-        RETURNING {ACTIVE_COLUMNS}
-        """,
-        active_id,
-        values["local_model_path"],
-        values["model_sha256"],
-        values["model_file_size"],
-        values["model_library"],
-        values["model_library_version"],
-    )
-    return ActiveModelRecord.from_row(row) if row is not None else None
+    """A re-imported file: path, hash, size, library version (and the download time)."""
+    return await _update(conn, active_id, values, extra="downloaded_at = now()")
 
 
 async def count_using_file(conn: asyncpg.Connection, path: str) -> int:

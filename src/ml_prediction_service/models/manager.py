@@ -113,14 +113,7 @@ class ModelManager:
                     code="model_not_ready",
                 )
             spec = parse_spec(meta)
-            staged = await download_model_file(
-                self.http,
-                self.settings.training_service_api_url,
-                model_id,
-                self.models_dir,
-                max_bytes=self.max_bytes,
-            )
-            url = f"{self.settings.training_service_api_url.rstrip('/')}/models/{model_id}/download"
+            staged, url = await self._download(model_id)
             return await self._admit(model_id, spec, staged, source="training_service", url=url)
 
     async def upload(self, file: Readable, meta: dict[str, Any]) -> ActiveModelRecord:
@@ -141,6 +134,14 @@ class ModelManager:
         async with self.pool.acquire() as conn:
             model_id = await models_repo.next_upload_model_id(conn)
         return await self._admit(model_id, spec, staged, source="upload", url=None)
+
+    async def _download(self, model_id: int) -> tuple[StagedFile, str]:
+        """The model's file from the training service, staged; and the URL it came from."""
+        base = self.settings.training_service_api_url
+        staged = await download_model_file(
+            self.http, base, model_id, self.models_dir, max_bytes=self.max_bytes
+        )
+        return staged, f"{base.rstrip('/')}/models/{model_id}/download"
 
     async def _verify_staged(self, spec: ModelSpec, staged: StagedFile) -> LoadedModel:
         """Load and verify the staged file (in a thread); a refused file is removed."""
@@ -220,13 +221,7 @@ class ModelManager:
         model_id = row.model_id
         lock = self._import_locks.setdefault(model_id, asyncio.Lock())
         async with lock:
-            staged = await download_model_file(
-                self.http,
-                self.settings.training_service_api_url,
-                model_id,
-                self.models_dir,
-                max_bytes=self.max_bytes,
-            )
+            staged, _ = await self._download(model_id)
             loaded = await self._verify_staged(row.spec, staged)
             old_path = Path(row.local_model_path)
             destination = final_path(self.models_dir, model_id, staged.sha256)

@@ -57,46 +57,25 @@ def _health_read(report: HealthReport, pipeline_enabled: bool) -> HealthResponse
     )
 
 
-async def _health(service: ServiceDep) -> JSONResponse:
+@router.get(
+    "/api/health",
+    response_model=HealthResponse,
+    responses=_HEALTH_RESPONSES,
+    summary="Health check (200 healthy, 503 degraded); also at /health",
+)
+@router.get("/health", response_model=HealthResponse, responses=_HEALTH_RESPONSES)
+async def health(service: ServiceDep) -> JSONResponse:
     report = await service.health()
     body = _health_read(report, service.settings.pipeline_enabled)
     return JSONResponse(body.model_dump(), status_code=200 if report.status == "healthy" else 503)
 
 
-@router.get(
-    "/api/health",
-    response_model=HealthResponse,
-    responses=_HEALTH_RESPONSES,
-    summary="Health check (200 healthy, 503 degraded)",
-)
-async def api_health(service: ServiceDep) -> JSONResponse:
-    return await _health(service)
-
-
-@router.get(
-    "/health",
-    response_model=HealthResponse,
-    responses=_HEALTH_RESPONSES,
-    summary="Health check (alias without /api)",
-)
-async def health(service: ServiceDep) -> JSONResponse:
-    return await _health(service)
-
-
-def _metrics(service: ServiceDep) -> Response:
+@router.get("/api/metrics", response_class=Response, summary="Prometheus metrics; also /metrics")
+@router.get("/metrics", response_class=Response)
+async def metrics(service: ServiceDep) -> Response:
     return Response(
         content=service.metrics.render(), media_type=None, headers={"content-type": CONTENT_TYPE}
     )
-
-
-@router.get("/api/metrics", response_class=Response, summary="Prometheus metrics")
-async def api_metrics(service: ServiceDep) -> Response:
-    return _metrics(service)
-
-
-@router.get("/metrics", response_class=Response, summary="Prometheus metrics (alias)")
-async def metrics(service: ServiceDep) -> Response:
-    return _metrics(service)
 
 
 @router.get("/api/stats", response_model=StatsResponse, summary="Prediction statistics")
