@@ -7,8 +7,11 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 import uvicorn
 from starlette.types import ASGIApp
+
+from tests.support.wait import eventually
 
 
 def free_port() -> int:
@@ -40,3 +43,15 @@ async def serve_app(
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=30)
+
+
+async def health_status(client: httpx.AsyncClient, want: int, seconds: float) -> httpx.Response:
+    """Poll ``GET /api/health`` until it answers ``want``; the last response either way."""
+    last: list[httpx.Response] = []
+
+    async def answered() -> bool:
+        last.append(await client.get("/api/health", timeout=5))
+        return last[-1].status_code == want
+
+    await eventually(answered, seconds, interval=0.1)
+    return last[-1]

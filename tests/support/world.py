@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -18,7 +19,7 @@ from ml_prediction_service.service import Service
 from ml_prediction_service.stand_ins.ddl import create_dev_schema
 from ml_prediction_service.stand_ins.training_service import create_app as create_training_app
 from tests.support.http import serve_app
-from tests.support.models import TrainedFile, train_files
+from tests.support.models import TrainedFile, insert_ml_model, train_files
 
 
 @pytest.fixture(scope="session")
@@ -81,3 +82,28 @@ async def world(
 ) -> AsyncIterator[World]:
     async with make_world(db_dsn, pool, training_url, tmp_path) as w:
         yield w
+
+
+async def import_models(
+    world: World, trained: dict[str, TrainedFile], **kw: Any
+) -> list[dict[str, Any]]:
+    """An RF and an XGBoost model (``rf_phases``/``xgb_phases``) in ml_models, imported
+    through the API; their active models as the API returned them."""
+    out = []
+    async with world.pool.acquire() as conn:
+        specs = [
+            ("rf", "random_forest", kw.get("rf_phases")),
+            ("xgb", "xgboost", kw.get("xgb_phases")),
+        ]
+        for key, kind, phases in specs:
+            model_id = await insert_ml_model(
+                conn, name=f"{key}-model", path=trained[key].path, model_type=kind, phases=phases
+            )
+            resp = await world.api.post("/api/models/import", json={"model_id": model_id})
+            assert resp.status_code == 201, resp.text
+            out.append(resp.json())
+    return out
+
+
+async def count_predictions(pool: asyncpg.Pool, where: str = "true", *args: Any) -> int:
+    return int(await pool.fetchval(f"SELECT count(*) FROM predictions WHERE {where}", *args))

@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +29,7 @@ from tests.support.metrics import coin_rows, insert_metrics
 from tests.support.models import TrainedFile, insert_ml_model
 from tests.support.pg import PgTestServer, with_database
 from tests.support.receiver import Receiver, running
+from tests.support.wait import eventually
 from tests.support.world import world_settings
 
 T = TypeVar("T")
@@ -77,12 +77,9 @@ class UiWorld:
         return {"API_URL": self.api_url, "API_KEY": API_KEY}
 
 
-async def _wait(predicate: Any, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"UI test world: {what} did not happen within {seconds}s")
-        await asyncio.sleep(0.1)
+async def _wait(predicate: Callable[[], Awaitable[bool]], seconds: float, what: str) -> None:
+    if not await eventually(predicate, seconds, interval=0.1):
+        raise TimeoutError(f"UI test world: {what} did not happen within {seconds}s")
 
 
 async def _build(

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 from ml_prediction_service.api.app import create_app
 from ml_prediction_service.config import Settings
 from tests.support.coin_metrics import MINIMAL_COIN_METRICS
-from tests.support.http import serve_app
+from tests.support.http import health_status, serve_app
 
 STEP_7_5_METRICS = {
     "ml_predictions_total": "counter",
@@ -42,15 +41,6 @@ async def api(db_dsn: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def wait_for_status(client: httpx.AsyncClient, status: int, seconds: float) -> httpx.Response:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        resp = await client.get("/api/health")
-        if resp.status_code == status or asyncio.get_running_loop().time() > deadline:
-            return resp
-        await asyncio.sleep(0.1)
-
-
 async def test_degraded_without_coin_metrics_then_healthy_once_it_appears(
     api: httpx.AsyncClient, pool: asyncpg.Pool
 ) -> None:
@@ -64,7 +54,7 @@ async def test_degraded_without_coin_metrics_then_healthy_once_it_appears(
         assert key in body
 
     await pool.execute(MINIMAL_COIN_METRICS)
-    resp = await wait_for_status(api, 200, 10)
+    resp = await health_status(api, 200, 10)
     assert resp.status_code == 200, resp.json()
     body = resp.json()
     assert body["status"] == "healthy"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.support.models import TrainedFile, insert_ml_model
+from tests.support.wait import eventually
 from tests.support.world import World
 
 
@@ -155,22 +154,17 @@ async def test_changes_reach_another_replica_without_restart(
     try:
         created = (await world.api.post("/api/models/import", json={"model_id": model_id})).json()
 
-        async def wait_for(predicate: object) -> bool:
-            for _ in range(100):
-                if predicate():  # type: ignore[operator]
-                    return True
-                await asyncio.sleep(0.05)
-            return False
-
         # the periodic refresh is 60 s here: only the NOTIFY can make this quick
-        assert await wait_for(lambda: created["id"] in {m.id for m in replica.registry.active()})
+        assert await eventually(
+            lambda: created["id"] in {m.id for m in replica.registry.active()}, 5
+        )
         await world.api.patch(
             f"/api/models/{created['id']}/alert-threshold", json={"alert_threshold": 0.55}
         )
-        assert await wait_for(
-            lambda: replica.registry.models[created["id"]].alert_threshold == 0.55
+        assert await eventually(
+            lambda: replica.registry.models[created["id"]].alert_threshold == 0.55, 5
         )
         await world.api.post(f"/api/models/{created['id']}/deactivate")
-        assert await wait_for(lambda: not replica.registry.active())
+        assert await eventually(lambda: not replica.registry.active(), 5)
     finally:
         await replica.stop()

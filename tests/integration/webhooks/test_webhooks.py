@@ -13,12 +13,12 @@ from typing import Any
 import asyncpg
 import jsonschema
 
-from tests.integration.pipeline.test_pipeline import count_predictions, eventually
 from tests.support.http import free_port
 from tests.support.metrics import coin_rows, insert_metrics, newest
 from tests.support.models import TrainedFile, insert_ml_model
 from tests.support.receiver import Receiver, running
-from tests.support.world import World, make_world
+from tests.support.wait import eventually
+from tests.support.world import World, count_predictions, make_world
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parents[3] / "docs" / "webhook-payload.schema.json").read_text()
