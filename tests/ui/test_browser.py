@@ -16,8 +16,8 @@ import pytest
 
 from ml_prediction_service.ui.commands import streamlit_command
 from tests.support.http import free_port
+from tests.support.ui_world import UiWorld
 from tests.support.wait import eventually_sync
-from tests.ui.world import UiWorld
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "ui"

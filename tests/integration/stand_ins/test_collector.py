@@ -14,8 +14,8 @@ from ml_prediction_service.stand_ins.collector import CollectorConfig, insert_ro
 from ml_prediction_service.stand_ins.ddl import create_dev_schema
 from ml_prediction_service.stand_ins.simulator import METRIC_COLUMNS, SimConfig
 from ml_prediction_service.stand_ins.stream import SimulationStream
+from tests.support.contract_rules import rule_violations, sequence_violations
 from tests.support.wait import eventually
-from tests.unit.stand_ins.rules import rule_violations, sequence_violations
 
 START = datetime(2025, 2, 1, 8, 0, tzinfo=UTC)
 SELECT_ALL = (
