@@ -9,9 +9,6 @@ import pytest
 from tests.support.models import TrainedFile
 from tests.support.pg import PgTestServer
 from tests.support.ui_world import UiWorld, ui_world
-from tests.support.world import trained
-
-__all__ = ["trained"]
 
 
 @pytest.fixture(scope="session")
