@@ -29,8 +29,8 @@ from tests.support.metrics import coin_rows, insert_metrics
 from tests.support.models import TrainedFile, insert_ml_model
 from tests.support.pg import PgTestServer, with_database
 from tests.support.receiver import Receiver, running
+from tests.support.settings import service_settings
 from tests.support.wait import eventually
-from tests.support.world import world_settings
 
 T = TypeVar("T")
 API_KEY = "ui-test-key"
@@ -99,9 +99,9 @@ async def _build(
     training_url = await stack.enter_async_context(serve_app(create_training_app(dsn)))
     receiver = Receiver()
     receiver_url = await stack.enter_async_context(running(receiver))
-    settings = world_settings(
+    settings = service_settings(
         tmp,
-        f"{training_url}/api",
+        training_url=f"{training_url}/api",
         api_key=API_KEY,
         n8n_webhook_url=f"{receiver_url}/hook",
         batch_timeout_seconds=0.1,

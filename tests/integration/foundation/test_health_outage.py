@@ -10,10 +10,10 @@ import httpx
 from fastapi import FastAPI
 
 from ml_prediction_service.api.app import create_app
-from ml_prediction_service.config import Settings
 from ml_prediction_service.db.embedded import start_embedded, stop_embedded
 from tests.support.coin_metrics import MINIMAL_COIN_METRICS
 from tests.support.http import health_status, serve_app
+from tests.support.settings import service_settings
 
 
 async def test_health_follows_the_database(tmp_path: Path) -> None:
@@ -22,9 +22,7 @@ async def test_health_follows_the_database(tmp_path: Path) -> None:
     conn = await asyncpg.connect(db.dsn)
     await conn.execute(MINIMAL_COIN_METRICS)
     await conn.close()
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, data_dir=tmp_path, health_check_interval_seconds=0.5
-    )
+    settings = service_settings(tmp_path, health_check_interval_seconds=0.5)
     app = create_app(settings, db.dsn)
     try:
         await _outage_round_trip(app, tmp_path)

@@ -7,8 +7,9 @@ from pathlib import Path
 from ml_prediction_service.service import Service
 from tests.support.metrics import coin_rows, insert_metrics
 from tests.support.models import TrainedFile
+from tests.support.settings import service_settings
 from tests.support.wait import eventually
-from tests.support.world import World, count_predictions, import_models, world_settings
+from tests.support.world import World, count_predictions, import_models
 
 
 async def test_listener_terminated_server_side_reconnects(
@@ -72,7 +73,7 @@ async def test_two_replicas_share_the_work_without_duplicates(
 ) -> None:
     await import_models(world, trained)
     replica = await Service.start(
-        world_settings(tmp_path, world.training_url, batch_size=7), world.db_dsn
+        service_settings(tmp_path, training_url=world.training_url, batch_size=7), world.db_dsn
     )
     try:
         coins = [f"R{i:02d}" for i in range(30)]
