@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
-import uvicorn
 
 from ml_prediction_service.stand_ins.ddl import create_dev_schema
 from ml_prediction_service.stand_ins.training import train_demo_model
 from ml_prediction_service.stand_ins.training_service import TIME_BASED_COLUMNS, create_app
-from tests.support.http import free_port
+from tests.support.http import serve_app
 
 
 @pytest.fixture
@@ -48,21 +46,11 @@ async def models(pool: asyncpg.Pool, tmp_path: Path) -> dict[str, int]:
 
 @pytest.fixture
 async def api(db_dsn: str) -> AsyncIterator[httpx.AsyncClient]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(db_dsn), host="127.0.0.1", port=port, log_config=None, lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):  # bounded: up to ~10 s for start-up
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.05)
-    assert server.started, "stand-in did not start"
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/api", timeout=10) as client:
+    async with (
+        serve_app(create_app(db_dsn)) as url,
+        httpx.AsyncClient(base_url=f"{url}/api", timeout=10) as client,
+    ):
         yield client
-    server.should_exit = True
-    await asyncio.wait_for(task, timeout=10)
 
 
 async def test_list_filters_ready_and_not_deleted(
