@@ -22,13 +22,13 @@ import httpx
 from ml_prediction_service.api.app import create_app
 from ml_prediction_service.db.pool import create_pool
 from ml_prediction_service.db.schema import install_coin_metrics_trigger
+from ml_prediction_service.demo.receiver import ReceiverStats, receiver_app
 from ml_prediction_service.stand_ins.ddl import create_dev_schema
 from ml_prediction_service.stand_ins.training_service import create_app as create_training_app
 from tests.support.http import serve_app
 from tests.support.metrics import coin_rows, insert_metrics
 from tests.support.models import TrainedFile, insert_ml_model
 from tests.support.pg import PgTestServer, with_database
-from tests.support.receiver import Receiver, running
 from tests.support.settings import service_settings
 from tests.support.wait import eventually
 
@@ -63,7 +63,7 @@ class UiWorld:
     models: dict[str, dict[str, Any]]  # name → active model (as the API returned it)
     spare_ml_id: int  # a READY training-service model that is not imported
     alert_coin: str
-    receiver: Receiver
+    receiver: ReceiverStats
     http: httpx.Client = field(repr=False)
 
     def model(self, name: str) -> dict[str, Any]:
@@ -97,8 +97,8 @@ async def _build(
         await create_dev_schema(conn)
         await install_coin_metrics_trigger(conn)
     training_url = await stack.enter_async_context(serve_app(create_training_app(dsn)))
-    receiver = Receiver()
-    receiver_url = await stack.enter_async_context(running(receiver))
+    receiver = ReceiverStats(record=True)
+    receiver_url = await stack.enter_async_context(serve_app(receiver_app(receiver, any_path=True)))
     settings = service_settings(
         tmp,
         training_url=f"{training_url}/api",
