@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from ml_prediction_service.stand_ins.ddl import create_dev_schema
+from ml_prediction_service.stand_ins.ml_models import insert_row
 from ml_prediction_service.stand_ins.training import train_demo_model
 from ml_prediction_service.stand_ins.training_service import TIME_BASED_COLUMNS, create_app
 from tests.support.http import serve_app
@@ -25,15 +26,22 @@ async def models(pool: asyncpg.Pool, tmp_path: Path) -> dict[str, int]:
         await conn.execute(
             "UPDATE ml_models SET is_deleted = TRUE, deleted_at = NOW() WHERE id = $1", gone["id"]
         )
-        lost = await conn.fetchval(
-            "INSERT INTO ml_models (name, model_type, status, target_variable, features, "
-            "model_file_path) VALUES ('lost', 'xgboost', 'READY', 'price_close', '[]', $1) "
-            "RETURNING id",
-            str(tmp_path / "missing.pkl"),
+        lost = await insert_row(
+            conn,
+            name="lost",
+            model_type="xgboost",
+            status="READY",
+            target_variable="price_close",
+            features=[],
+            model_file_path=str(tmp_path / "missing.pkl"),
         )
-        busy = await conn.fetchval(
-            "INSERT INTO ml_models (name, model_type, status, target_variable, features) "
-            "VALUES ('busy', 'random_forest', 'TRAINING', 'price_close', '[]') RETURNING id"
+        busy = await insert_row(
+            conn,
+            name="busy",
+            model_type="random_forest",
+            status="TRAINING",
+            target_variable="price_close",
+            features=[],
         )
     return {
         "ready": ready["id"],
