@@ -48,7 +48,7 @@ from .state import (
     split_for_snapshot,
     state_after_snapshot,
 )
-from .tail import TailBatch, pack_tails
+from .tail import TailBatch
 
 __all__ = [
     "ATH_FEATURE_NAMES",
@@ -80,7 +80,6 @@ __all__ = [
     "input_positions",
     "known_feature_names",
     "model_window_sizes",
-    "pack_tails",
     "required_base_columns",
     "resolve_model_input_columns",
     "seed_prefix_state",

@@ -31,7 +31,6 @@ from ml_prediction_service.features import (
     create_pump_detection_features,
     get_engineered_feature_names,
     history_row_mask,
-    pack_tails,
     seed_prefix_state,
     snapshot_base_values,
     split_for_snapshot,
@@ -50,6 +49,7 @@ from tests.support.feature_histories import (
     histories,
     reference_row,
 )
+from tests.support.tails import pack_tails
 
 
 def fast_rows(
