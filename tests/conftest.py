@@ -15,6 +15,10 @@ import pytest
 from ml_prediction_service.db.pool import create_pool
 from tests.support.pg import PgTestServer, start_test_server, with_database
 
+# Fixtures that several test folders use, registered once for the whole suite:
+# ``trained``, ``training_url``, ``world`` (tests/support/world.py) and ``pinned_python``.
+pytest_plugins = ["tests.support.world", "tests.support.pinned"]
+
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgTestServer]:

@@ -6,12 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from tests.support.http import free_port
+from tests.support.wait import eventually_sync
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -35,16 +35,14 @@ def test_serve_on_the_embedded_default_then_stop_cleanly(tmp_path: Path) -> None
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        body = None
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                resp = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2)
-                body = resp.json()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        assert body is not None, "API did not come up"
+
+        def health() -> object:
+            if proc.poll() is not None:
+                return "exited"
+            return httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).json()
+
+        body = eventually_sync(health, 60, interval=0.2, ignore=(httpx.HTTPError,))
+        assert isinstance(body, dict), "API did not come up"
         assert body["db_connected"] is True
         # no collector tables in a fresh embedded database: degraded, with the reason
         assert body["status"] == "degraded"

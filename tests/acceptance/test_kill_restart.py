@@ -3,7 +3,6 @@ coin's newest snapshot is predicted by every model, and no prediction row is dup
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from tests.support.processes import (
     two_training_models,
     wait_up,
 )
+from tests.support.wait import eventually
 
 
 async def test_sigkill_mid_stream_then_restart_loses_nothing(
@@ -64,9 +64,5 @@ async def test_sigkill_mid_stream_then_restart_loses_nothing(
                 newest_done = await pool.fetchval(NEWEST_PREDICTED)
                 return pending == 0 and newest_done == len(coins)
 
-            for _ in range(300):
-                if await complete():
-                    break
-                await asyncio.sleep(0.1)
-            assert await complete()
+            assert await eventually(complete, 30, interval=0.1)
     assert await pool.fetchval(DUPLICATES) == 0

@@ -4,7 +4,6 @@ and when one is killed the other finishes everything."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import signal
 from pathlib import Path
@@ -24,6 +23,7 @@ from tests.support.processes import (
     two_training_models,
     wait_up,
 )
+from tests.support.wait import eventually
 
 
 async def events_processed(url: str) -> int:
@@ -38,14 +38,6 @@ async def models_ready(url: str) -> bool:
     async with httpx.AsyncClient(headers={"X-API-Key": "k"}) as client:
         items = (await client.get(f"{url}/api/models/active", timeout=5)).json()["models"]
     return len(items) == 2 and all(m["runtime"]["status"] == "loaded" for m in items)
-
-
-async def until(check, seconds: float = 30.0) -> bool:
-    for _ in range(int(seconds / 0.1)):
-        if await check():
-            return True
-        await asyncio.sleep(0.1)
-    return bool(await check())
 
 
 async def test_two_processes_share_events_exactly_once_and_survive_a_kill(
@@ -70,7 +62,7 @@ async def test_two_processes_share_events_exactly_once_and_survive_a_kill(
                     response = await api.post("/api/models/import", json={"model_id": model_id})
                     assert response.status_code == 201, response.text
             for url in urls:  # the second learns about the models from the database
-                assert await until(lambda url=url: models_ready(url)), url
+                assert await eventually(lambda url=url: models_ready(url), 30, interval=0.1), url
 
             history = [r for i, c in enumerate(coins) for r in coin_rows(c, 6, seed=i)]
             await insert_metrics(pool, history)
@@ -84,7 +76,7 @@ async def test_two_processes_share_events_exactly_once_and_survive_a_kill(
                 counts = [await events_processed(u) for u in urls]
                 return pending == 0 and sum(counts) == inserted
 
-            assert await until(all_counted)
+            assert await eventually(all_counted, 30, interval=0.1)
             counts = [await events_processed(u) for u in urls]
             assert sum(counts) == inserted  # none twice, none missed
             assert min(counts) > 0, counts  # both replicas did part of the work
@@ -102,7 +94,7 @@ async def test_two_processes_share_events_exactly_once_and_survive_a_kill(
                 pending = await pool.fetchval("SELECT count(*) FROM prediction_events")
                 return pending == 0 and await pool.fetchval(NEWEST_PREDICTED) == len(coins)
 
-            assert await until(finished_by_the_survivor)
+            assert await eventually(finished_by_the_survivor, 30, interval=0.1)
             assert first.poll() is None
             assert await events_processed(urls[0]) == counts[0] + 3 * len(coins)
     assert await pool.fetchval(DUPLICATES) == 0

@@ -17,8 +17,8 @@ from ml_prediction_service.features import (
     ENGINEERING_INPUT_COLUMNS,
     batch_feature_names,
     create_pump_detection_features,
-    history_row_mask,
 )
+from tests.support.prefix_state import history_row_mask
 
 NAN, INF = math.nan, math.inf
 T0_NS = 1_714_564_800_000_000_000  # 2024-05-01T12:00:00Z

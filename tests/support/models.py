@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from xgboost import XGBClassifier
 
 from ml_prediction_service.features import get_engineered_feature_names
+from ml_prediction_service.stand_ins.ml_models import insert_row
 
 BASE_FEATURES = [
     "price_close",
@@ -132,7 +133,8 @@ async def insert_ml_model(
     time_based: bool = False,
     phases: list[int] | None = None,
 ) -> int:
-    """A row in the training service's ml_models table, as that service writes it."""
+    """A READY row in the training service's ml_models table, as that service writes it
+    (through the stand-in's one writer of ml_models rows)."""
     params: dict[str, Any] = {
         "n_estimators": 15,
         "use_engineered_features": True,
@@ -146,29 +148,23 @@ async def insert_ml_model(
             "direction": "up",
         }
     feats = features if features is not None else (TIME_FEATURES if time_based else RULE_FEATURES)
-    return int(
-        await conn.fetchval(
-            """
-            INSERT INTO ml_models (name, model_type, status, is_deleted, target_variable,
-                target_operator, target_value, features, phases, params, training_accuracy,
-                training_f1, roc_auc, confusion_matrix, model_file_path, created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, 0.81, 0.7,
-                    0.88, $11::jsonb, $12, now(), now())
-            RETURNING id
-            """,
-            name,
-            model_type,
-            status,
-            is_deleted,
-            "price_close" if time_based else "buy_pressure_ratio",
-            None if time_based else ">",
-            None if time_based else 0.6,
-            feats,
-            phases,
-            params,
-            {"tp": 10, "tn": 20, "fp": 3, "fn": 4},
-            str(path),
-        )
+    return await insert_row(
+        conn,
+        name=name,
+        model_type=model_type,
+        status=status,
+        is_deleted=is_deleted,
+        target_variable="price_close" if time_based else "buy_pressure_ratio",
+        target_operator=None if time_based else ">",
+        target_value=None if time_based else 0.6,
+        features=feats,
+        phases=phases,
+        params=params,
+        training_accuracy=0.81,
+        training_f1=0.7,
+        roc_auc=0.88,
+        confusion_matrix={"tp": 10, "tn": 20, "fp": 3, "fn": 4},
+        model_file_path=str(path),
     )
 
 

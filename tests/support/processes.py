@@ -3,7 +3,6 @@ training-service stand-in it imports models from."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from ml_prediction_service.stand_ins.ddl import create_dev_schema
 from ml_prediction_service.stand_ins.training_service import create_app as training_app
 from tests.support.http import serve_app
 from tests.support.models import TrainedFile, insert_ml_model
+from tests.support.wait import eventually
 
 # coins whose newest coin_metrics row has a prediction from both models
 NEWEST_PREDICTED = """
@@ -77,15 +77,16 @@ def service_process(env: dict[str, str], cwd: Path, port: int) -> Iterator[subpr
             proc.wait(timeout=30)
 
 
-async def wait_up(url: str) -> None:
+async def wait_up(url: str, seconds: float = 60.0) -> None:
+    """Until the service at ``url`` answers HTTP at all (any status)."""
     async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            try:
-                await client.get(f"{url}/api/health", timeout=2)
-                return
-            except httpx.HTTPError:
-                await asyncio.sleep(0.1)
-    raise AssertionError("service did not come up")
+
+        async def answers() -> bool:
+            await client.get(f"{url}/api/health", timeout=2)
+            return True
+
+        up = await eventually(answers, seconds, interval=0.1, ignore=(httpx.HTTPError,))
+    assert up, "service did not come up"
 
 
 @asynccontextmanager

@@ -7,18 +7,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
 from ml_prediction_service.api.app import create_app
-from ml_prediction_service.config import Settings
 from ml_prediction_service.service import Service
 from ml_prediction_service.stand_ins.ddl import create_dev_schema
 from ml_prediction_service.stand_ins.training_service import create_app as create_training_app
 from tests.support.http import serve_app
-from tests.support.models import TrainedFile, train_files
+from tests.support.models import TrainedFile, insert_ml_model, train_files
+from tests.support.settings import service_settings
 
 
 @pytest.fixture(scope="session")
@@ -36,20 +37,6 @@ class World:
     db_dsn: str
 
 
-def world_settings(tmp_path: Path, training_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "_env_file": None,
-        "data_dir": tmp_path,
-        "model_storage_path": tmp_path / "models",
-        "training_service_api_url": training_url,
-        "health_check_interval_seconds": 0.5,
-        "model_refresh_interval_seconds": 0.5,
-        "model_download_timeout_seconds": 5,
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
-
-
 @pytest.fixture
 async def training_url(db_dsn: str, pool: asyncpg.Pool) -> AsyncIterator[str]:
     async with pool.acquire() as conn:
@@ -63,7 +50,7 @@ async def make_world(
     db_dsn: str, pool: asyncpg.Pool, training_url: str, tmp_path: Path, **overrides: object
 ) -> AsyncIterator[World]:
     """The service (API + pipeline) on ``db_dsn``, with settings overrides."""
-    settings = world_settings(tmp_path, training_url, api_key="k", **overrides)
+    settings = service_settings(tmp_path, training_url=training_url, api_key="k", **overrides)
     app = create_app(settings, db_dsn)
     async with (
         serve_app(app) as url,
@@ -81,3 +68,28 @@ async def world(
 ) -> AsyncIterator[World]:
     async with make_world(db_dsn, pool, training_url, tmp_path) as w:
         yield w
+
+
+async def import_models(
+    world: World, trained: dict[str, TrainedFile], **kw: Any
+) -> list[dict[str, Any]]:
+    """An RF and an XGBoost model (``rf_phases``/``xgb_phases``) in ml_models, imported
+    through the API; their active models as the API returned them."""
+    out = []
+    async with world.pool.acquire() as conn:
+        specs = [
+            ("rf", "random_forest", kw.get("rf_phases")),
+            ("xgb", "xgboost", kw.get("xgb_phases")),
+        ]
+        for key, kind, phases in specs:
+            model_id = await insert_ml_model(
+                conn, name=f"{key}-model", path=trained[key].path, model_type=kind, phases=phases
+            )
+            resp = await world.api.post("/api/models/import", json={"model_id": model_id})
+            assert resp.status_code == 201, resp.text
+            out.append(resp.json())
+    return out
+
+
+async def count_predictions(pool: asyncpg.Pool, where: str = "true", *args: Any) -> int:
+    return int(await pool.fetchval(f"SELECT count(*) FROM predictions WHERE {where}", *args))

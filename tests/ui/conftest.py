@@ -8,10 +8,7 @@ import pytest
 
 from tests.support.models import TrainedFile
 from tests.support.pg import PgTestServer
-from tests.support.world import trained
-from tests.ui.world import UiWorld, ui_world
-
-__all__ = ["trained"]
+from tests.support.ui_world import UiWorld, ui_world
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,8 @@ import pytest
 
 from ml_prediction_service.ui.commands import streamlit_command
 from tests.support.http import free_port
-from tests.ui.world import UiWorld
+from tests.support.ui_world import UiWorld
+from tests.support.wait import eventually_sync
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
@@ -58,16 +59,13 @@ def ui_url(world_ui: UiWorld, tmp_path_factory: pytest.TempPathFactory) -> Itera
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
+
+        def healthy() -> bool:
             assert proc.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "streamlit did not start: " + log_path.read_text()
-            time.sleep(0.25)
+            return httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200
+
+        started = eventually_sync(healthy, 60, interval=0.25, ignore=(httpx.HTTPError,))
+        assert started, "streamlit did not start: " + log_path.read_text()
         yield url
     finally:
         proc.terminate()

@@ -6,11 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 
 from tests.support.http import free_port
+from tests.support.wait import eventually_sync
 
 
 def test_help_lists_ui_and_demo() -> None:
@@ -46,17 +46,14 @@ def test_ui_command_serves_and_stops_on_ctrl_c() -> None:
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
+
+        def healthy() -> httpx.Response | None:
             assert proc.poll() is None, proc.communicate()[0]
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
-                if health.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the UI did not start"
-            time.sleep(0.25)
+            health = httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
+            return health if health.status_code == 200 else None
+
+        health = eventually_sync(healthy, 60, interval=0.25, ignore=(httpx.HTTPError,))
+        assert health is not None, "the UI did not start"
         assert health.text == "ok"
         assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
         # like a terminal's Ctrl-C: SIGINT to the whole process group

@@ -9,13 +9,14 @@ import signal
 import subprocess
 import sys
 import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.http import free_port
+from tests.support.wait import eventually_sync
 
 API_KEY = "demo-test-key"
 
@@ -45,11 +46,13 @@ class DemoProcess:
         return "\n".join(self.lines)
 
     def wait_for_line(self, text: str, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while not any(text in line for line in self.lines):
+        def printed() -> bool:
+            if any(text in line for line in self.lines):
+                return True
             assert self.proc.poll() is None, f"demo exited early:\n{self.output}"
-            assert time.monotonic() < deadline, f"no line with {text!r}:\n{self.output}"
-            time.sleep(0.1)
+            return False
+
+        assert eventually_sync(printed, seconds), f"no line with {text!r}:\n{self.output}"
 
     def finish(self, seconds: float) -> int:
         try:
@@ -77,16 +80,9 @@ def demo_env(data_dir: Path, api_port: int, ui_port: int) -> dict[str, str]:
     return env
 
 
-def wait_for(check: object, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if check():  # type: ignore[operator]
-                return
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, f"{what} did not happen within {seconds}s"
-        time.sleep(0.25)
+def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
+    happened = eventually_sync(check, seconds, interval=0.25, ignore=(httpx.HTTPError,))
+    assert happened, f"{what} did not happen within {seconds}s"
 
 
 @pytest.mark.slow

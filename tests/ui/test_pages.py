@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 import ml_prediction_service.ui.app as ui_app
 from tests.support.http import free_port
-from tests.ui.world import COINS, UiWorld
+from tests.support.ui_world import COINS, UiWorld
 
 APP = str(Path(ui_app.__file__))
 TIMEOUT = 30

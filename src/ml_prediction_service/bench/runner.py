@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import asyncpg
-import uvicorn
 
 from ml_prediction_service.config import Settings
 from ml_prediction_service.db import events_repo, metrics_repo, predictions_repo, system_repo
 from ml_prediction_service.db.embedded import start_embedded, stop_embedded
 from ml_prediction_service.db.pool import connect
 from ml_prediction_service.db.schema import install_coin_metrics_trigger, migrate
+from ml_prediction_service.httpserve import serving
 from ml_prediction_service.service import Service
 from ml_prediction_service.stand_ins.ddl import create_dev_schema
 from ml_prediction_service.stand_ins.simulator import SimConfig
@@ -64,24 +64,6 @@ async def _train(conn: asyncpg.Connection, models_dir: Path, count: int) -> list
     return ids
 
 
-async def _serve_training(dsn: str) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
-    """The training-service stand-in on 127.0.0.1, on a port the OS picks."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            training_app(dsn), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    if not server.started:
-        raise RuntimeError("the training-service stand-in did not start")
-    port = int(server.servers[0].sockets[0].getsockname()[1])
-    return server, task, port
-
-
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="mps-bench-"))
     try:
@@ -108,28 +90,28 @@ async def _run(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, A
     model_ids = await _train(conn, workdir / "trained", args.models)
     await conn.close()
 
-    server, server_task, port = await _serve_training(dsn)
-    settings = Settings(
-        _env_file=None,
-        data_dir=workdir,
-        training_service_api_url=f"http://127.0.0.1:{port}/api",
-        batch_size=args.batch_size,
-        batch_timeout_seconds=0.5,
-        pipeline_workers=args.workers,
-        log_level="WARNING",
-        n8n_webhook_url=None,
-    )
-    service = await Service.start(settings, dsn)
-    try:
-        for model_id in model_ids:
-            row = await service.models.import_model(model_id)
-            say(f"imported model {model_id}: {service.registry.runtime_info(row.id).runtime}")
-        result = await _measure(args, service, dsn)
-        result["naive_events_per_s"] = await _naive(args, service, dsn)
-    finally:
-        await service.stop()
-        server.should_exit = True
-        await server_task
+    # the training-service stand-in on 127.0.0.1, on a port the OS picks
+    async with serving("training-service stand-in", training_app(dsn)) as training:
+        settings = Settings(
+            _env_file=None,
+            data_dir=workdir,
+            training_service_api_url=f"{training.url}/api",
+            batch_size=args.batch_size,
+            batch_timeout_seconds=0.5,
+            pipeline_workers=args.workers,
+            log_level="WARNING",
+            n8n_webhook_url=None,
+        )
+        service = await Service.start(settings, dsn)
+        try:
+            for model_id in model_ids:
+                row = await service.models.import_model(model_id)
+                runtime = service.registry.runtime_info(row.id).runtime
+                say(f"imported model {model_id}: {runtime}")
+            result = await _measure(args, service, dsn)
+            result["naive_events_per_s"] = await _naive(args, service, dsn)
+        finally:
+            await service.stop()
     naive = result["naive_events_per_s"]
     result["speedup"] = round(result["events_per_s"] / naive, 1) if naive else None
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -1,17 +1,16 @@
 """The feature contract with the training service (CONTRACT.md §5): one source of truth.
 
 Pure functions, no I/O. ``reference`` is the pandas implementation a training service imports;
-``batch`` is the vectorised fast path the service uses for the newest snapshot of many coins;
-``state`` keeps full-history aggregates per coin; ``assembly`` orders a model's inputs.
+``batch`` is the vectorised fast path the service uses for the newest snapshot of many coins,
+on ``tail`` (recent rows) and ``state`` (full-history aggregates per coin); ``assembly``
+orders a model's inputs.
 """
 
 from __future__ import annotations
 
 from .assembly import (
-    assemble_model_input,
     combine,
     estimator_feature_names,
-    estimator_n_features,
     input_positions,
     model_window_sizes,
     resolve_model_input_columns,
@@ -32,23 +31,12 @@ from .names import (
     HISTORY_KEY_COLUMNS,
     get_engineered_feature_names,
     known_feature_names,
-    required_base_columns,
     tail_depth,
     validate_window_sizes,
 )
 from .reference import NS_PER_MINUTE, add_ath_features, create_pump_detection_features
-from .state import (
-    PrefixBatch,
-    PrefixState,
-    StaleStateError,
-    advance_prefix_batch,
-    advance_prefix_state,
-    history_row_mask,
-    seed_prefix_state,
-    split_for_snapshot,
-    state_after_snapshot,
-)
-from .tail import TailBatch, pack_tails
+from .state import PrefixBatch, advance_prefix_batch
+from .tail import TailBatch
 
 __all__ = [
     "ATH_FEATURE_NAMES",
@@ -61,32 +49,21 @@ __all__ = [
     "FeatureCountMismatchError",
     "InvalidModelMetadataError",
     "PrefixBatch",
-    "PrefixState",
-    "StaleStateError",
     "TailBatch",
     "UnknownFeatureError",
     "add_ath_features",
     "advance_prefix_batch",
-    "advance_prefix_state",
-    "assemble_model_input",
     "batch_feature_names",
     "combine",
     "compute_batch_features",
     "create_pump_detection_features",
     "estimator_feature_names",
-    "estimator_n_features",
     "get_engineered_feature_names",
-    "history_row_mask",
     "input_positions",
     "known_feature_names",
     "model_window_sizes",
-    "pack_tails",
-    "required_base_columns",
     "resolve_model_input_columns",
-    "seed_prefix_state",
     "snapshot_base_values",
-    "split_for_snapshot",
-    "state_after_snapshot",
     "tail_depth",
     "uses_engineered_features",
     "validate_window_sizes",

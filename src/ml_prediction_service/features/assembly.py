@@ -19,10 +19,8 @@ from .names import DEFAULT_WINDOW_SIZES, known_feature_names, validate_window_si
 FloatArray = NDArray[np.float64]
 
 __all__ = [
-    "assemble_model_input",
     "combine",
     "estimator_feature_names",
-    "estimator_n_features",
     "input_positions",
     "model_window_sizes",
     "resolve_model_input_columns",
@@ -94,14 +92,6 @@ def estimator_feature_names(estimator: object) -> list[str] | None:
     if not result or result == [f"f{i}" for i in range(len(result))]:
         return None
     return result
-
-
-def estimator_n_features(estimator: object) -> int | None:
-    """``n_features_in_`` of a fitted estimator, or None when it does not say."""
-    value = getattr(estimator, "n_features_in_", None)
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        return None
-    return int(value)
 
 
 def _feature_list(features: object, model: str | None) -> list[str]:
@@ -191,20 +181,3 @@ def combine(features: FloatArray, base: FloatArray) -> FloatArray:
     """``[base | features]`` side by side: one matrix every model's inputs are taken from."""
     n = base.shape[0]
     return np.concatenate((base.reshape(n, -1), features.reshape(n, -1)), axis=1)
-
-
-def assemble_model_input(
-    input_columns: Sequence[str],
-    *,
-    features: FloatArray,
-    feature_names: Sequence[str],
-    base: FloatArray,
-    base_names: Sequence[str],
-) -> FloatArray:
-    """The (coins × inputs) float64 matrix for one model, columns in ``input_columns`` order.
-
-    ``features``/``feature_names`` come from ``compute_batch_features``; ``base``/``base_names``
-    from ``snapshot_base_values``. Raises ``ValueError`` if a column is in neither.
-    """
-    positions = input_positions(input_columns, feature_names, base_names)
-    return np.ascontiguousarray(combine(features, base)[:, positions], dtype=np.float64)

@@ -122,9 +122,7 @@ def compute_batch_features(
 
     with np.errstate(all="ignore"):
         features = _compute(tail, prefix, ws, needed)
-    names = get_engineered_feature_names(ws)
-    if include_ath:
-        names += list(ATH_FEATURE_NAMES)
+    names = batch_feature_names(ws, include_ath=include_ath)
     matrix = np.empty((n, len(names)))
     for i, name in enumerate(names):
         matrix[:, i] = features[name]

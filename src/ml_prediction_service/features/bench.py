@@ -18,21 +18,19 @@ from functools import partial
 import numpy as np
 
 from .batch import compute_batch_features
-from .names import DEFAULT_WINDOW_SIZES, ENGINEERING_INPUT_COLUMNS, tail_depth
+from .names import BASE_COLUMNS, DEFAULT_WINDOW_SIZES, tail_depth
 from .state import PrefixBatch
-from .tail import TailBatch, pack_tails
+from .tail import TailBatch
 
 DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 10, 100, 500, 1000)
 TARGET_US_PER_COIN_AT_500 = 20.0
 
 
-def _synthetic_rows(
-    n_coins: int, depth: int, seed: int
-) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Flat rows (coin index, timestamps, base columns) with NULLs and a few zeros."""
+def _synthetic_tails(n_coins: int, depth: int, seed: int) -> TailBatch:
+    """Full tails of ``depth`` rows per coin (the engineering inputs, with NULLs and a few
+    zeros; the other base columns NULL), built the way the history store builds them."""
     rng = np.random.default_rng(seed)
     m = n_coins * depth
-    coin = np.repeat(np.arange(n_coins), depth)
     step = rng.integers(5_000_000_000, 60_000_000_000, size=m)
     ts = 1_700_000_000_000_000_000 + np.cumsum(step)
     price = np.abs(1e-8 * np.exp(np.cumsum(rng.normal(0, 0.05, m))))
@@ -51,7 +49,14 @@ def _synthetic_rows(
     }
     for name in ("volatility_pct", "unique_signer_ratio", "net_volume_sol", "dev_sold_amount"):
         columns[name][rng.random(m) < 0.02] = np.nan
-    return coin, ts, columns
+    # each coin's rows are consecutive and in time order: right-aligned, they fill the tail
+    values = np.full((n_coins, depth, len(BASE_COLUMNS)), np.nan)
+    for j, name in enumerate(BASE_COLUMNS):
+        if name in columns:
+            values[:, :, j] = columns[name].reshape(n_coins, depth)
+    return TailBatch.from_stacked(
+        ts.astype(np.int64).reshape(n_coins, depth), values, np.full(n_coins, depth, dtype=np.int64)
+    )
 
 
 def _prefix(n_coins: int, seed: int) -> PrefixBatch:
@@ -91,11 +96,9 @@ def _pin_one_cpu() -> int | None:
 def run(batch_sizes: Sequence[int], window_sizes: Sequence[int], repeats: int) -> dict[str, object]:
     depth = tail_depth(window_sizes)
     per_coin: dict[str, float] = {}
-    pack_per_coin: dict[str, float] = {}
     n_features = 0
     for n in batch_sizes:
-        coin, ts, columns = _synthetic_rows(n, depth, seed=n)
-        tail: TailBatch = pack_tails(coin, ts, columns, n_coins=n, depth=depth)
+        tail = _synthetic_tails(n, depth, seed=n)
         prefix = _prefix(n, seed=n)
         matrix, _ = compute_batch_features(tail, prefix, window_sizes, include_ath=False)
         n_features = matrix.shape[1]
@@ -103,14 +106,8 @@ def run(batch_sizes: Sequence[int], window_sizes: Sequence[int], repeats: int) -
         total = _time_us(
             partial(compute_batch_features, tail, prefix, window_sizes, include_ath=False), runs
         )
-        packing = _time_us(partial(pack_tails, coin, ts, columns, n_coins=n, depth=depth), runs)
         per_coin[str(n)] = round(total / n, 3)
-        pack_per_coin[str(n)] = round(packing / n, 3)
-        print(
-            f"batch {n:>5}: {total / n:9.2f} µs/coin features ({total / 1000:8.3f} ms/batch), "
-            f"{packing / n:7.2f} µs/coin packing"
-        )
-    assert set(ENGINEERING_INPUT_COLUMNS) <= set(columns)
+        print(f"batch {n:>5}: {total / n:9.2f} µs/coin features ({total / 1000:8.3f} ms/batch)")
     at_500 = per_coin.get("500")
     return {
         "benchmark": "ml_prediction_service.features.compute_batch_features",
@@ -118,7 +115,6 @@ def run(batch_sizes: Sequence[int], window_sizes: Sequence[int], repeats: int) -
         "n_features": n_features,
         "tail_depth": depth,
         "us_per_coin": per_coin,
-        "pack_us_per_coin": pack_per_coin,
         "target_us_per_coin_at_500": TARGET_US_PER_COIN_AT_500,
         "meets_target": None if at_500 is None else at_500 <= TARGET_US_PER_COIN_AT_500,
     }

@@ -152,20 +152,3 @@ def known_feature_names(
     if use_engineered_features:
         names += get_engineered_feature_names(window_sizes)
     return names
-
-
-def required_base_columns(features: Iterable[str], *, use_engineered_features: bool) -> list[str]:
-    """Base columns a model needs from ``coin_metrics``, in ``BASE_COLUMNS`` order.
-
-    Always the history key columns (a row with NULL price_close/price_high/volume_sol is not
-    part of the history), the model's own base features, and every engineering input when the
-    model uses engineered features or lists an ATH feature. Names that are not base columns
-    are ignored here (``resolve_model_input_columns`` refuses unknown names); ``mint`` and
-    ``timestamp`` are always needed too but are not base columns.
-    """
-    wanted = set(HISTORY_KEY_COLUMNS)
-    listed = set(features)
-    wanted |= listed & set(BASE_COLUMNS)
-    if use_engineered_features or listed & set(ATH_FEATURE_NAMES):
-        wanted |= set(ENGINEERING_INPUT_COLUMNS)
-    return [c for c in BASE_COLUMNS if c in wanted]

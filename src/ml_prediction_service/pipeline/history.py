@@ -225,11 +225,7 @@ def assemble(
             updates.append(update)  # an old snapshot read in full leaves the cache alone
     if update_cache:
         _write_back(store, snapshots, updates, has_snapshot_row)
-    tail = TailBatch(
-        timestamps_ns=out.tail_ts,
-        lengths=out.lengths,
-        columns={name: out.tail_vals[:, :, j] for j, name in enumerate(BASE_COLUMNS)},
-    )
+    tail = TailBatch.from_stacked(out.tail_ts, out.tail_vals, out.lengths)
     return BatchInputs(
         snapshots=snapshots,
         tail=tail,

@@ -1,5 +1,7 @@
 """Writes to ``ml_models`` as the training service does: TRAINING -> READY | FAILED.
 
+The one writer of ``ml_models`` rows (``insert_row``), also for the tests' rows.
+
 JSON goes in as text cast to ``jsonb`` and numbers as ``float8``, so these statements work on
 plain asyncpg connections and on the service's pool (whose codecs decode NUMERIC/JSONB).
 """
@@ -12,18 +14,6 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-
-_INSERT = """
-INSERT INTO ml_models (
-    name, model_type, status, description, target_variable, target_operator, target_value,
-    train_start, train_end, future_minutes, price_change_percent, target_direction,
-    features, phases, params
-) VALUES (
-    $1, $2, 'TRAINING', $3, $4, $5, $6::float8, $7, $8, $9, $10::float8, $11,
-    $12::text::jsonb, $13::text::jsonb, $14::text::jsonb
-)
-RETURNING id
-"""
 
 _READY = """
 UPDATE ml_models SET
@@ -43,8 +33,75 @@ WHERE id = $1
 """
 
 
+_JSON_COLUMNS = frozenset(
+    ("features", "phases", "params", "feature_importance", "confusion_matrix", "cv_scores")
+)
+_NUMBER_COLUMNS = frozenset(
+    (
+        "target_value",
+        "price_change_percent",
+        "training_accuracy",
+        "training_f1",
+        "training_precision",
+        "training_recall",
+        "roc_auc",
+        "mcc",
+        "fpr",
+        "fnr",
+        "simulated_profit_pct",
+    )
+)
+COLUMNS = frozenset(
+    (
+        "name",
+        "model_type",
+        "status",
+        "description",
+        "is_deleted",
+        "deleted_at",
+        "target_variable",
+        "target_operator",
+        "train_start",
+        "train_end",
+        "future_minutes",
+        "target_direction",
+        "model_file_path",
+        *_JSON_COLUMNS,
+        *_NUMBER_COLUMNS,
+    )
+)
+"""The ``ml_models`` columns ``insert_row`` writes (all but id, created_at, updated_at)."""
+
+
 def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
+
+
+def _cast(column: str) -> str:
+    if column in _JSON_COLUMNS:
+        return "::text::jsonb"
+    return "::float8" if column in _NUMBER_COLUMNS else ""
+
+
+async def insert_row(conn: asyncpg.Connection | asyncpg.Pool, **values: Any) -> int:
+    """Insert one ``ml_models`` row with exactly these columns; return its id.
+
+    Every other column keeps its default (``status`` TRAINING, ``is_deleted`` false,
+    ``created_at``/``updated_at`` NOW(), the rest NULL). JSON columns take Python values
+    (a ``str`` is stored as a JSON string, as some training-service rows really are); numbers
+    go in as ``float8``. Only names in ``COLUMNS`` reach the SQL.
+    """
+    unknown = sorted(set(values) - COLUMNS)
+    if unknown:
+        raise ValueError(f"not writable ml_models columns: {unknown}")
+    names = list(values)
+    placeholders = [f"${i}{_cast(name)}" for i, name in enumerate(names, 1)]
+    args = [_json(values[n]) if n in _JSON_COLUMNS else values[n] for n in names]
+    sql = (
+        f"INSERT INTO ml_models ({', '.join(names)}) VALUES ({', '.join(placeholders)}) "
+        "RETURNING id"
+    )
+    return int(await conn.fetchval(sql, *args))
 
 
 @dataclass(frozen=True)
@@ -69,24 +126,24 @@ class ModelRecord:
 
 async def insert_training(conn: asyncpg.Connection, record: ModelRecord) -> int:
     """Insert the row in status TRAINING; return its id."""
-    value = await conn.fetchval(
-        _INSERT,
-        record.name,
-        record.model_type,
-        record.description,
-        record.target_variable,
-        record.target_operator,
-        record.target_value,
-        record.train_start,
-        record.train_end,
-        record.future_minutes,
-        record.price_change_percent,
-        record.target_direction,
-        _json(record.features),
-        _json(record.phases),
-        _json(record.params),
+    return await insert_row(
+        conn,
+        name=record.name,
+        model_type=record.model_type,
+        status="TRAINING",
+        description=record.description,
+        target_variable=record.target_variable,
+        target_operator=record.target_operator,
+        target_value=record.target_value,
+        train_start=record.train_start,
+        train_end=record.train_end,
+        future_minutes=record.future_minutes,
+        price_change_percent=record.price_change_percent,
+        target_direction=record.target_direction,
+        features=record.features,
+        phases=record.phases,
+        params=record.params,
     )
-    return int(value)
 
 
 async def mark_ready(

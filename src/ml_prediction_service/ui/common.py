@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 import streamlit as st
 
@@ -127,17 +127,6 @@ def live(body: Callable[[], None], *, label: str, key: str, every: float) -> Non
         st.fragment(run_every=every)(body)()
     else:
         body()
-
-
-def models_by_id(models: list[Json]) -> dict[int, Json]:
-    return {int(m["id"]): m for m in models}
-
-
-def model_label(models: dict[int, Json], active_id: Any) -> str:
-    if active_id is None:
-        return "–"
-    model = models.get(int(active_id))
-    return str(model["name"]) if model else f"model {active_id}"
 
 
 def alert_feed(alerts: list[Json], *, key: str) -> None:

@@ -11,17 +11,15 @@ import httpx
 import pytest
 
 from ml_prediction_service.api.app import create_app
-from ml_prediction_service.config import Settings
 from ml_prediction_service.stand_ins.ddl import create_dev_schema
 from tests.support.http import serve_app
 from tests.support.metrics import T0, coin_rows, insert_metrics
+from tests.support.settings import service_settings
 
 
 @pytest.fixture
 async def api(db_dsn: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, data_dir=tmp_path, health_check_interval_seconds=0.5
-    )
+    settings = service_settings(tmp_path, health_check_interval_seconds=0.5)
     async with (
         serve_app(create_app(settings, db_dsn)) as url,
         httpx.AsyncClient(base_url=url, timeout=10) as client,

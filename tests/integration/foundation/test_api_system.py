@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,9 +8,9 @@ import httpx
 import pytest
 
 from ml_prediction_service.api.app import create_app
-from ml_prediction_service.config import Settings
 from tests.support.coin_metrics import MINIMAL_COIN_METRICS
-from tests.support.http import serve_app
+from tests.support.http import health_status, serve_app
+from tests.support.settings import service_settings
 
 STEP_7_5_METRICS = {
     "ml_predictions_total": "counter",
@@ -29,26 +28,11 @@ STEP_7_5_METRICS = {
 }
 
 
-def make_settings(tmp_path: Path, **overrides: object) -> Settings:
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None, data_dir=tmp_path, health_check_interval_seconds=0.2, **overrides
-    )
-
-
 @pytest.fixture
 async def api(db_dsn: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(make_settings(tmp_path), db_dsn)
+    app = create_app(service_settings(tmp_path, health_check_interval_seconds=0.2), db_dsn)
     async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
         yield client
-
-
-async def wait_for_status(client: httpx.AsyncClient, status: int, seconds: float) -> httpx.Response:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        resp = await client.get("/api/health")
-        if resp.status_code == status or asyncio.get_running_loop().time() > deadline:
-            return resp
-        await asyncio.sleep(0.1)
 
 
 async def test_degraded_without_coin_metrics_then_healthy_once_it_appears(
@@ -64,7 +48,7 @@ async def test_degraded_without_coin_metrics_then_healthy_once_it_appears(
         assert key in body
 
     await pool.execute(MINIMAL_COIN_METRICS)
-    resp = await wait_for_status(api, 200, 10)
+    resp = await health_status(api, 200, 10)
     assert resp.status_code == 200, resp.json()
     body = resp.json()
     assert body["status"] == "healthy"
@@ -130,7 +114,7 @@ async def test_errors_are_json(api: httpx.AsyncClient) -> None:
 
 
 async def test_unhandled_error_is_json_500_with_request_id(db_dsn: str, tmp_path: Path) -> None:
-    app = create_app(make_settings(tmp_path), db_dsn)
+    app = create_app(service_settings(tmp_path, health_check_interval_seconds=0.2), db_dsn)
 
     async def boom() -> None:
         raise RuntimeError("kaputt")
@@ -147,7 +131,9 @@ async def test_unhandled_error_is_json_500_with_request_id(db_dsn: str, tmp_path
 
 
 async def test_api_key_guards_mutating_requests_only(db_dsn: str, tmp_path: Path) -> None:
-    app = create_app(make_settings(tmp_path, api_key="s3cret"), db_dsn)
+    app = create_app(
+        service_settings(tmp_path, health_check_interval_seconds=0.2, api_key="s3cret"), db_dsn
+    )
     async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as client:
         assert (await client.get("/api/stats")).status_code == 200
         no_key = await client.post("/api/stats")

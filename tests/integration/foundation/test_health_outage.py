@@ -10,20 +10,10 @@ import httpx
 from fastapi import FastAPI
 
 from ml_prediction_service.api.app import create_app
-from ml_prediction_service.config import Settings
 from ml_prediction_service.db.embedded import start_embedded, stop_embedded
 from tests.support.coin_metrics import MINIMAL_COIN_METRICS
-from tests.support.http import serve_app
-
-
-async def _poll(client: httpx.AsyncClient, want: int, seconds: float) -> httpx.Response:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while True:
-        resp = await client.get("/api/health", timeout=5)
-        if resp.status_code == want or loop.time() > deadline:
-            return resp
-        await asyncio.sleep(0.2)
+from tests.support.http import health_status, serve_app
+from tests.support.settings import service_settings
 
 
 async def test_health_follows_the_database(tmp_path: Path) -> None:
@@ -32,9 +22,7 @@ async def test_health_follows_the_database(tmp_path: Path) -> None:
     conn = await asyncpg.connect(db.dsn)
     await conn.execute(MINIMAL_COIN_METRICS)
     await conn.close()
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, data_dir=tmp_path, health_check_interval_seconds=0.5
-    )
+    settings = service_settings(tmp_path, health_check_interval_seconds=0.5)
     app = create_app(settings, db.dsn)
     try:
         await _outage_round_trip(app, tmp_path)
@@ -44,10 +32,10 @@ async def test_health_follows_the_database(tmp_path: Path) -> None:
 
 async def _outage_round_trip(app: FastAPI, tmp_path: Path) -> None:
     async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as client:
-        assert (await _poll(client, 200, 10)).status_code == 200
+        assert (await health_status(client, 200, 10)).status_code == 200
 
         assert await asyncio.to_thread(stop_embedded, tmp_path)
-        down = await _poll(client, 503, 10)
+        down = await health_status(client, 503, 10)
         assert down.status_code == 503
         body = down.json()
         assert body["db_connected"] is False
@@ -59,6 +47,6 @@ async def _outage_round_trip(app: FastAPI, tmp_path: Path) -> None:
         assert stats.json()["code"] == "db_unavailable"
 
         await asyncio.to_thread(start_embedded, tmp_path, cleanup="delete")
-        up = await _poll(client, 200, 15)
+        up = await health_status(client, 200, 15)
         assert up.status_code == 200, up.json()
         assert up.json()["db_connected"] is True

@@ -13,7 +13,8 @@ import pytest
 from ml_prediction_service.api.app import create_app
 from tests.support.http import free_port, serve_app
 from tests.support.models import TrainedFile, insert_ml_model
-from tests.support.world import World, world_settings
+from tests.support.settings import service_settings
+from tests.support.world import World
 
 
 async def assert_nothing_left(world: World) -> None:
@@ -113,7 +114,7 @@ async def test_training_service_down(
     async with pool.acquire() as conn:
         model_id = await insert_ml_model(conn, name="m", path=trained["rf"].path)
     dead = f"http://127.0.0.1:{free_port()}/api"
-    settings = world_settings(tmp_path, dead)
+    settings = service_settings(tmp_path, training_url=dead)
     async with (
         serve_app(create_app(settings, db_dsn)) as url,
         httpx.AsyncClient(base_url=url) as client,
@@ -163,7 +164,7 @@ async def test_truncated_download(
         model_id = await insert_ml_model(conn, name="m", path=trained["rf"].path)
     data = trained["rf"].path.read_bytes()
     async with truncating_server(data[: len(data) // 2], len(data)) as base:
-        settings = world_settings(tmp_path, base)
+        settings = service_settings(tmp_path, training_url=base)
         async with (
             serve_app(create_app(settings, db_dsn)) as url,
             httpx.AsyncClient(base_url=url) as client,

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
+from pathlib import Path
 
 from tests.support.models import TrainedFile, insert_ml_model
+from tests.support.settings import service_settings
+from tests.support.wait import eventually
 from tests.support.world import World
 
 
-async def test_available_without_ml_models_table(db_dsn: str, tmp_path: object) -> None:
+async def test_available_without_ml_models_table(db_dsn: str, tmp_path: Path) -> None:
     import httpx
 
     from ml_prediction_service.api.app import create_app
     from tests.support.http import serve_app
-    from tests.support.world import world_settings
 
-    app = create_app(world_settings(tmp_path, "http://127.0.0.1:9/api"), db_dsn)  # type: ignore[arg-type]
+    settings = service_settings(tmp_path, training_url="http://127.0.0.1:9/api")
+    app = create_app(settings, db_dsn)
     async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as client:
         resp = await client.get("/api/models/available")
     assert resp.status_code == 200
@@ -143,34 +145,30 @@ async def test_unknown_ids_are_404_json(world: World) -> None:
 
 
 async def test_changes_reach_another_replica_without_restart(
-    world: World, trained: dict[str, TrainedFile], tmp_path: object
+    world: World, trained: dict[str, TrainedFile], tmp_path: Path
 ) -> None:
     from ml_prediction_service.service import Service
-    from tests.support.world import world_settings
 
     async with world.pool.acquire() as conn:
         model_id = await insert_ml_model(conn, name="shared", path=trained["rf"].path)
-    settings = world_settings(tmp_path, world.training_url, model_refresh_interval_seconds=60)  # type: ignore[arg-type]
+    settings = service_settings(
+        tmp_path, training_url=world.training_url, model_refresh_interval_seconds=60
+    )
     replica = await Service.start(settings, world.db_dsn)
     try:
         created = (await world.api.post("/api/models/import", json={"model_id": model_id})).json()
 
-        async def wait_for(predicate: object) -> bool:
-            for _ in range(100):
-                if predicate():  # type: ignore[operator]
-                    return True
-                await asyncio.sleep(0.05)
-            return False
-
         # the periodic refresh is 60 s here: only the NOTIFY can make this quick
-        assert await wait_for(lambda: created["id"] in {m.id for m in replica.registry.active()})
+        assert await eventually(
+            lambda: created["id"] in {m.id for m in replica.registry.active()}, 5
+        )
         await world.api.patch(
             f"/api/models/{created['id']}/alert-threshold", json={"alert_threshold": 0.55}
         )
-        assert await wait_for(
-            lambda: replica.registry.models[created["id"]].alert_threshold == 0.55
+        assert await eventually(
+            lambda: replica.registry.models[created["id"]].alert_threshold == 0.55, 5
         )
         await world.api.post(f"/api/models/{created['id']}/deactivate")
-        assert await wait_for(lambda: not replica.registry.active())
+        assert await eventually(lambda: not replica.registry.active(), 5)
     finally:
         await replica.stop()

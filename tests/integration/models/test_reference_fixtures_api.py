@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from ml_prediction_service.stand_ins.ml_models import insert_row
 from tests.support.metrics import insert_metrics
 from tests.support.reference_models import ReferenceModel, generations, reference, reference_models
 from tests.support.world import World
@@ -16,24 +17,18 @@ from tests.support.world import World
 
 async def _insert(world: World, model: ReferenceModel) -> int:
     meta = model.meta
-    return int(
-        await world.pool.fetchval(
-            """
-            INSERT INTO ml_models (name, model_type, status, is_deleted, target_variable,
-                target_operator, target_value, features, params, model_file_path,
-                created_at, updated_at)
-            VALUES ($1, $2, 'READY', false, $3, $4, $5, $6::jsonb, $7::jsonb, $8, now(), now())
-            RETURNING id
-            """,
-            meta["name"],
-            meta["model_type"],
-            meta["target_variable"],
-            meta["target_operator"],
-            meta["target_value"],
-            meta["features"],
-            meta["params"],
-            str(model.path),
-        )
+    return await insert_row(
+        world.pool,
+        name=meta["name"],
+        model_type=meta["model_type"],
+        status="READY",
+        is_deleted=False,
+        target_variable=meta["target_variable"],
+        target_operator=meta["target_operator"],
+        target_value=meta["target_value"],
+        features=meta["features"],
+        params=meta["params"],
+        model_file_path=str(model.path),
     )
 
 

@@ -13,7 +13,8 @@ from ml_prediction_service.api.app import create_app
 from ml_prediction_service.service import Service
 from tests.support.http import serve_app
 from tests.support.models import RULE_FEATURES, TrainedFile, insert_ml_model
-from tests.support.world import World, world_settings
+from tests.support.settings import service_settings
+from tests.support.world import World
 
 
 async def _import(world: World, trained: dict[str, TrainedFile], key: str, name: str) -> dict:
@@ -61,7 +62,7 @@ async def test_a_changed_file_is_never_loaded_until_reimported(
 
     # after a restart the changed file is not loaded: reported, not guessed
     shutil.copyfile(trained["rf_other"].path, path)
-    settings = world_settings(tmp_path / "replica", world.training_url)
+    settings = service_settings(tmp_path / "replica", training_url=world.training_url)
     app = create_app(settings, world.db_dsn)
     async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as client:
         service: Service = app.state.service
@@ -93,7 +94,7 @@ async def test_model_that_fails_to_load_is_isolated(
     bad = await _import(world, trained, "rf", "bad")
     Path(bad["local_model_path"]).unlink()
     # a fresh replica starts with one model file missing
-    settings = world_settings(tmp_path / "replica", world.training_url)
+    settings = service_settings(tmp_path / "replica", training_url=world.training_url)
     app = create_app(settings, world.db_dsn)
     async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as client:
         service: Service = app.state.service
@@ -154,7 +155,7 @@ async def test_upload_requires_api_key_and_validates(
     assert html.status_code == 422 and html.json()["code"] == "invalid_model_file"
 
     # without API_KEY configured, uploads are refused outright
-    open_settings = world_settings(tmp_path / "open", world.training_url)
+    open_settings = service_settings(tmp_path / "open", training_url=world.training_url)
     async with (
         serve_app(create_app(open_settings, db_dsn)) as url,
         httpx.AsyncClient(base_url=url) as client,

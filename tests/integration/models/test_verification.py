@@ -3,23 +3,10 @@ a failing model is skipped for its batch, the other models and coins go on."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 from tests.support.metrics import coin_rows, insert_metrics
 from tests.support.models import NAN_CORNER, TrainedFile, insert_ml_model
+from tests.support.wait import eventually
 from tests.support.world import World
-
-
-async def eventually(predicate: Callable[[], Awaitable[Any]], seconds: float = 15.0) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while True:
-        value = await predicate()
-        if value or loop.time() > deadline:
-            return value
-        await asyncio.sleep(0.05)
 
 
 async def _ml_model(world: World, trained: dict[str, TrainedFile], key: str) -> int:
@@ -69,7 +56,7 @@ async def test_a_model_failing_at_run_time_degrades_health_within_one_batch(
 
     normal = coin_rows("NORMAL", 12, seed=1)
     await insert_metrics(world.pool, normal)
-    assert await eventually(lambda: predicted("NORMAL", ids["rf_nan_corner"]))
+    assert await eventually(lambda: predicted("NORMAL", ids["rf_nan_corner"]), 15)
 
     # a coin in the corner: price, volume and market cap above NAN_CORNER
     corner = coin_rows("CORNER", 12, seed=2)
@@ -77,7 +64,7 @@ async def test_a_model_failing_at_run_time_degrades_health_within_one_batch(
         row.update(price_close=3 * NAN_CORNER, volume_sol=3 * NAN_CORNER)
         row.update(market_cap_close=3 * NAN_CORNER, price_high=3 * NAN_CORNER)
     await insert_metrics(world.pool, corner)
-    assert await eventually(lambda: predicted("CORNER", ids["rf"]))  # its batch is done
+    assert await eventually(lambda: predicted("CORNER", ids["rf"]), 15)  # its batch is done
     assert await predicted("CORNER", ids["rf_nan_corner"]) == 0
 
     health = await world.api.get("/api/health")
@@ -95,7 +82,7 @@ async def test_a_model_failing_at_run_time_degrades_health_within_one_batch(
     # its next successful batch clears it
     more = coin_rows("NORMAL", 13, seed=1)[-1:]
     await insert_metrics(world.pool, more)
-    assert await eventually(lambda: _healthy(world)), (await world.api.get("/api/health")).text
+    assert await eventually(lambda: _healthy(world), 15), (await world.api.get("/api/health")).text
     assert await _metric(world, "ml_models_failed ") == "ml_models_failed 0.0"
 
 

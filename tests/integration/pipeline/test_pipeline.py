@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -14,39 +12,9 @@ import pytest
 from ml_prediction_service.pipeline.worker import required_depth
 from tests.support.expected import expected_probability
 from tests.support.metrics import T0, coin_rows, insert_metrics, newest
-from tests.support.models import TrainedFile, insert_ml_model
-from tests.support.world import World, make_world
-
-
-async def eventually(predicate: Callable[[], Any], seconds: float = 10.0) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while True:
-        value = await predicate()
-        if value or loop.time() > deadline:
-            return value
-        await asyncio.sleep(0.05)
-
-
-async def import_models(world: World, trained: dict[str, TrainedFile], **kw: Any) -> list[dict]:
-    out = []
-    async with world.pool.acquire() as conn:
-        specs = [
-            ("rf", "random_forest", kw.get("rf_phases")),
-            ("xgb", "xgboost", kw.get("xgb_phases")),
-        ]
-        for key, kind, phases in specs:
-            model_id = await insert_ml_model(
-                conn, name=f"{key}-model", path=trained[key].path, model_type=kind, phases=phases
-            )
-            resp = await world.api.post("/api/models/import", json={"model_id": model_id})
-            assert resp.status_code == 201, resp.text
-            out.append(resp.json())
-    return out
-
-
-async def count_predictions(pool: asyncpg.Pool, where: str = "true", *args: Any) -> int:
-    return int(await pool.fetchval(f"SELECT count(*) FROM predictions WHERE {where}", *args))
+from tests.support.models import TrainedFile
+from tests.support.wait import eventually
+from tests.support.world import World, count_predictions, import_models, make_world
 
 
 async def test_rows_in_predictions_out_equal_to_training_features(

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.pipeline.test_pipeline import count_predictions, eventually, import_models
 from tests.support.expected import expected_probability
 from tests.support.metrics import T0, coin_rows, insert_metrics
 from tests.support.models import TrainedFile
-from tests.support.world import World
+from tests.support.wait import eventually
+from tests.support.world import World, count_predictions, import_models
 
 
 async def test_predict_now_and_as_of_a_timestamp(

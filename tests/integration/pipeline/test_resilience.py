@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from ml_prediction_service.service import Service
-from tests.integration.pipeline.test_pipeline import count_predictions, eventually, import_models
 from tests.support.metrics import coin_rows, insert_metrics
 from tests.support.models import TrainedFile
-from tests.support.world import World, world_settings
+from tests.support.settings import service_settings
+from tests.support.wait import eventually
+from tests.support.world import World, count_predictions, import_models
 
 
 async def test_listener_terminated_server_side_reconnects(
@@ -25,7 +25,7 @@ async def test_listener_terminated_server_side_reconnects(
         )
         return [r[0] for r in rows]
 
-    assert await eventually(lambda: asyncio.sleep(0, result=listener.connected))
+    assert await eventually(lambda: listener.connected)
     before = await eventually(listening_pids)
     assert before
     await world.pool.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) pid", before)
@@ -73,7 +73,7 @@ async def test_two_replicas_share_the_work_without_duplicates(
 ) -> None:
     await import_models(world, trained)
     replica = await Service.start(
-        world_settings(tmp_path, world.training_url, batch_size=7), world.db_dsn
+        service_settings(tmp_path, training_url=world.training_url, batch_size=7), world.db_dsn
     )
     try:
         coins = [f"R{i:02d}" for i in range(30)]

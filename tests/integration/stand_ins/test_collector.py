@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +14,8 @@ from ml_prediction_service.stand_ins.collector import CollectorConfig, insert_ro
 from ml_prediction_service.stand_ins.ddl import create_dev_schema
 from ml_prediction_service.stand_ins.simulator import METRIC_COLUMNS, SimConfig
 from ml_prediction_service.stand_ins.stream import SimulationStream
-from tests.unit.stand_ins.rules import rule_violations, sequence_violations
+from tests.support.contract_rules import rule_violations, sequence_violations
+from tests.support.wait import eventually
 
 START = datetime(2025, 2, 1, 8, 0, tzinfo=UTC)
 SELECT_ALL = (
@@ -95,10 +95,8 @@ async def test_one_statement_and_one_notification_per_batch(db_dsn: str) -> None
             CollectorConfig(duration_seconds=30, rate=0, batch_size=250),
             progress=None,
         )
-        for _ in range(100):  # bounded wait for the last notifications
-            if len(received) >= stats.batches:
-                break
-            await asyncio.sleep(0.02)
+        # the last notifications may still be on their way
+        await eventually(lambda: len(received) >= stats.batches, 2, interval=0.02)
         assert stats.batches == -(-stats.rows_inserted // 250)
         assert len(received) == stats.batches
         events = await conn.fetchval("SELECT count(*) FROM prediction_events")

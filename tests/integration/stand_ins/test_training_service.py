@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
-import uvicorn
 
 from ml_prediction_service.stand_ins.ddl import create_dev_schema
+from ml_prediction_service.stand_ins.ml_models import insert_row
 from ml_prediction_service.stand_ins.training import train_demo_model
 from ml_prediction_service.stand_ins.training_service import TIME_BASED_COLUMNS, create_app
-from tests.support.http import free_port
+from tests.support.http import serve_app
 
 
 @pytest.fixture
@@ -27,15 +26,22 @@ async def models(pool: asyncpg.Pool, tmp_path: Path) -> dict[str, int]:
         await conn.execute(
             "UPDATE ml_models SET is_deleted = TRUE, deleted_at = NOW() WHERE id = $1", gone["id"]
         )
-        lost = await conn.fetchval(
-            "INSERT INTO ml_models (name, model_type, status, target_variable, features, "
-            "model_file_path) VALUES ('lost', 'xgboost', 'READY', 'price_close', '[]', $1) "
-            "RETURNING id",
-            str(tmp_path / "missing.pkl"),
+        lost = await insert_row(
+            conn,
+            name="lost",
+            model_type="xgboost",
+            status="READY",
+            target_variable="price_close",
+            features=[],
+            model_file_path=str(tmp_path / "missing.pkl"),
         )
-        busy = await conn.fetchval(
-            "INSERT INTO ml_models (name, model_type, status, target_variable, features) "
-            "VALUES ('busy', 'random_forest', 'TRAINING', 'price_close', '[]') RETURNING id"
+        busy = await insert_row(
+            conn,
+            name="busy",
+            model_type="random_forest",
+            status="TRAINING",
+            target_variable="price_close",
+            features=[],
         )
     return {
         "ready": ready["id"],
@@ -48,21 +54,11 @@ async def models(pool: asyncpg.Pool, tmp_path: Path) -> dict[str, int]:
 
 @pytest.fixture
 async def api(db_dsn: str) -> AsyncIterator[httpx.AsyncClient]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(db_dsn), host="127.0.0.1", port=port, log_config=None, lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):  # bounded: up to ~10 s for start-up
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.05)
-    assert server.started, "stand-in did not start"
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/api", timeout=10) as client:
+    async with (
+        serve_app(create_app(db_dsn)) as url,
+        httpx.AsyncClient(base_url=f"{url}/api", timeout=10) as client,
+    ):
         yield client
-    server.should_exit = True
-    await asyncio.wait_for(task, timeout=10)
 
 
 async def test_list_filters_ready_and_not_deleted(

@@ -13,12 +13,12 @@ from typing import Any
 import asyncpg
 import jsonschema
 
-from tests.integration.pipeline.test_pipeline import count_predictions, eventually
-from tests.support.http import free_port
+from ml_prediction_service.demo.receiver import ReceiverStats, receiver_app
+from tests.support.http import free_port, serve_app
 from tests.support.metrics import coin_rows, insert_metrics, newest
 from tests.support.models import TrainedFile, insert_ml_model
-from tests.support.receiver import Receiver, running
-from tests.support.world import World, make_world
+from tests.support.wait import eventually
+from tests.support.world import World, count_predictions, make_world
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parents[3] / "docs" / "webhook-payload.schema.json").read_text()
@@ -57,10 +57,10 @@ async def test_one_post_per_coin_snapshot_with_all_models_grouped_by_url(
     tmp_path: Path,
     trained: dict[str, TrainedFile],
 ) -> None:
-    default, other = Receiver(), Receiver()
+    default, other = ReceiverStats(record=True), ReceiverStats(record=True)
     async with (
-        running(default) as default_url,
-        running(other) as other_url,
+        serve_app(receiver_app(default, any_path=True)) as default_url,
+        serve_app(receiver_app(other, any_path=True)) as other_url,
         make_world(
             db_dsn,
             pool,
@@ -111,9 +111,9 @@ async def test_send_modes_and_disabled_model(
     tmp_path: Path,
     trained: dict[str, TrainedFile],
 ) -> None:
-    receiver = Receiver()
+    receiver = ReceiverStats(record=True)
     async with (
-        running(receiver) as url,
+        serve_app(receiver_app(receiver, any_path=True)) as url,
         make_world(
             db_dsn, pool, training_url, tmp_path, n8n_webhook_url=url, **FAST_RETRY
         ) as world,
@@ -184,9 +184,9 @@ async def test_receiver_down_then_up_across_a_restart_delivers_each_once_in_orde
         "SELECT count(*) FROM prediction_webhook_outbox WHERE status IN ('pending','sending')"
     )
     assert open_rows == 6  # 2 coins × 3 snapshots, both models in one POST each
-    receiver = Receiver()
+    receiver = ReceiverStats(record=True)
     async with (
-        running(receiver, port=port),
+        serve_app(receiver_app(receiver, any_path=True), port=port),
         make_world(
             db_dsn, pool, training_url, tmp_path / "again", n8n_webhook_url=hook, **FAST_RETRY
         ) as world,
@@ -218,9 +218,9 @@ async def test_slow_receiver_does_not_slow_predictions(
     tmp_path: Path,
     trained: dict[str, TrainedFile],
 ) -> None:
-    receiver = Receiver(delay=3.0)
+    receiver = ReceiverStats(record=True, delay=3.0)
     async with (
-        running(receiver) as url,
+        serve_app(receiver_app(receiver, any_path=True)) as url,
         make_world(
             db_dsn,
             pool,
@@ -273,9 +273,9 @@ async def test_4xx_is_not_retried_5xx_and_429_are(
     tmp_path: Path,
     trained: dict[str, TrainedFile],
 ) -> None:
-    receiver = Receiver(statuses=[503, 429, 200, 400], retry_after="0")
+    receiver = ReceiverStats(record=True, statuses=[503, 429, 200, 400], retry_after="0")
     async with (
-        running(receiver) as url,
+        serve_app(receiver_app(receiver, any_path=True)) as url,
         make_world(
             db_dsn, pool, training_url, tmp_path, n8n_webhook_url=url, **FAST_RETRY
         ) as world,
@@ -312,9 +312,9 @@ async def test_stale_predictions_are_stored_but_not_sent(
     tmp_path: Path,
     trained: dict[str, TrainedFile],
 ) -> None:
-    receiver = Receiver()
+    receiver = ReceiverStats(record=True)
     async with (
-        running(receiver) as url,
+        serve_app(receiver_app(receiver, any_path=True)) as url,
         make_world(
             db_dsn,
             pool,
@@ -354,9 +354,9 @@ async def test_webhook_test_endpoint(
     tmp_path: Path,
     trained: dict[str, TrainedFile],
 ) -> None:
-    receiver = Receiver()
+    receiver = ReceiverStats(record=True)
     async with (
-        running(receiver) as url,
+        serve_app(receiver_app(receiver, any_path=True)) as url,
         make_world(db_dsn, pool, training_url, tmp_path, **FAST_RETRY) as world,
     ):
         rf, _ = await import_two(world, trained)

@@ -12,13 +12,12 @@ from ml_prediction_service.features import (
     FeatureCountMismatchError,
     InvalidModelMetadataError,
     UnknownFeatureError,
-    assemble_model_input,
     estimator_feature_names,
-    estimator_n_features,
     model_window_sizes,
     resolve_model_input_columns,
     uses_engineered_features,
 )
+from tests.support.model_input import assemble_model_input, estimator_n_features
 
 
 def resolve(**overrides: Any) -> list[str]:

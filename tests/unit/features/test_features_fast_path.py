@@ -21,21 +21,12 @@ from numpy.typing import NDArray
 from ml_prediction_service.features import (
     ATH_FEATURE_NAMES,
     ENGINEERING_INPUT_COLUMNS,
-    PrefixBatch,
-    PrefixState,
-    StaleStateError,
     TailBatch,
-    advance_prefix_state,
     batch_feature_names,
     compute_batch_features,
     create_pump_detection_features,
     get_engineered_feature_names,
-    history_row_mask,
-    pack_tails,
-    seed_prefix_state,
     snapshot_base_values,
-    split_for_snapshot,
-    state_after_snapshot,
     tail_depth,
 )
 from tests.support.feature_histories import (
@@ -50,6 +41,17 @@ from tests.support.feature_histories import (
     histories,
     reference_row,
 )
+from tests.support.prefix_state import (
+    PrefixState,
+    StaleStateError,
+    advance_prefix_state,
+    history_row_mask,
+    prefix_batch,
+    seed_prefix_state,
+    split_for_snapshot,
+    state_after_snapshot,
+)
+from tests.support.tails import pack_tails
 
 
 def fast_rows(
@@ -71,7 +73,7 @@ def fast_rows(
         n_coins=len(coins),
         depth=depth,
     )
-    prefix = PrefixBatch.from_states([state for state, _, _ in coins])
+    prefix = prefix_batch([state for state, _, _ in coins])
     return compute_batch_features(tail, prefix, windows)
 
 
@@ -228,7 +230,7 @@ def test_short_tail_with_earlier_rows_is_refused() -> None:
     tail = pack_tails([0], history.ts, history.columns, n_coins=1, depth=16)
     state = seed_prefix_state(history.ts - SECOND, history.columns)
     with pytest.raises(ValueError, match="fewer than 16 rows"):
-        compute_batch_features(tail, PrefixBatch.from_states([state]))
+        compute_batch_features(tail, prefix_batch([state]))
 
 
 def test_null_key_column_inside_a_tail_is_refused() -> None:

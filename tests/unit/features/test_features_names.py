@@ -13,10 +13,10 @@ from ml_prediction_service.features import (
     ENGINEERING_INPUT_COLUMNS,
     get_engineered_feature_names,
     known_feature_names,
-    required_base_columns,
     tail_depth,
     validate_window_sizes,
 )
+from tests.support.model_input import required_base_columns
 
 CONTRACT_ORDER_5_10_15 = [
     # 1. dev sold

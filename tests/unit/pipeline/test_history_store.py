@@ -23,7 +23,6 @@ from ml_prediction_service.features import (
     ENGINEERING_INPUT_COLUMNS,
     batch_feature_names,
     compute_batch_features,
-    history_row_mask,
     snapshot_base_values,
     tail_depth,
 )
@@ -41,6 +40,7 @@ from tests.support.feature_histories import (
     histories,
     reference_row,
 )
+from tests.support.prefix_state import history_row_mask
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -19,7 +19,7 @@ from ml_prediction_service.stand_ins.simulator import (
     simulate_coin,
 )
 from ml_prediction_service.stand_ins.stream import RowBlock, SimulationStream, simulate_frame
-from tests.unit.stand_ins.rules import rule_violations, sequence_violations
+from tests.support.contract_rules import rule_violations, sequence_violations
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,14 +22,15 @@ import httpx
 from ml_prediction_service.api.app import create_app
 from ml_prediction_service.db.pool import create_pool
 from ml_prediction_service.db.schema import install_coin_metrics_trigger
+from ml_prediction_service.demo.receiver import ReceiverStats, receiver_app
 from ml_prediction_service.stand_ins.ddl import create_dev_schema
 from ml_prediction_service.stand_ins.training_service import create_app as create_training_app
 from tests.support.http import serve_app
 from tests.support.metrics import coin_rows, insert_metrics
 from tests.support.models import TrainedFile, insert_ml_model
 from tests.support.pg import PgTestServer, with_database
-from tests.support.receiver import Receiver, running
-from tests.support.world import world_settings
+from tests.support.settings import service_settings
+from tests.support.wait import eventually
 
 T = TypeVar("T")
 API_KEY = "ui-test-key"
@@ -63,7 +63,7 @@ class UiWorld:
     models: dict[str, dict[str, Any]]  # name → active model (as the API returned it)
     spare_ml_id: int  # a READY training-service model that is not imported
     alert_coin: str
-    receiver: Receiver
+    receiver: ReceiverStats
     http: httpx.Client = field(repr=False)
 
     def model(self, name: str) -> dict[str, Any]:
@@ -77,12 +77,9 @@ class UiWorld:
         return {"API_URL": self.api_url, "API_KEY": API_KEY}
 
 
-async def _wait(predicate: Any, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"UI test world: {what} did not happen within {seconds}s")
-        await asyncio.sleep(0.1)
+async def _wait(predicate: Callable[[], Awaitable[bool]], seconds: float, what: str) -> None:
+    if not await eventually(predicate, seconds, interval=0.1):
+        raise TimeoutError(f"UI test world: {what} did not happen within {seconds}s")
 
 
 async def _build(
@@ -100,11 +97,11 @@ async def _build(
         await create_dev_schema(conn)
         await install_coin_metrics_trigger(conn)
     training_url = await stack.enter_async_context(serve_app(create_training_app(dsn)))
-    receiver = Receiver()
-    receiver_url = await stack.enter_async_context(running(receiver))
-    settings = world_settings(
+    receiver = ReceiverStats(record=True)
+    receiver_url = await stack.enter_async_context(serve_app(receiver_app(receiver, any_path=True)))
+    settings = service_settings(
         tmp,
-        f"{training_url}/api",
+        training_url=f"{training_url}/api",
         api_key=API_KEY,
         n8n_webhook_url=f"{receiver_url}/hook",
         batch_timeout_seconds=0.1,
