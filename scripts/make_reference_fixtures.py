@@ -71,7 +71,7 @@ class Generation:
 
 
 GENERATIONS: tuple[Generation, ...] = (
-    # the training service's pinned set (CONTRACT.md §4)
+    # the training service's pinned set (contract §4)
     Generation("sklearn-1.3.2_xgboost-2.0.2", PINNED),
     # a later generation; xgboost 2.1's wheel declares nvidia-nccl-cu12 (CUDA, ~200 MB)
     # that CPU training never loads: installed without it, its real deps listed instead

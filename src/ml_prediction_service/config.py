@@ -1,6 +1,6 @@
 """The one settings object. The only module that reads the environment.
 
-Names follow the guide (step 4). Every field is typed and documented; an invalid value
+Names are binding (contract §6). Every field is typed and documented; an invalid value
 stops start-up with :class:`SettingsError`, whose message names the variable.
 :class:`Settings` is everything; the web UI's process reads only its part of it,
 :class:`UiSettings` (``UI_PORT``, ``API_URL``, ``API_KEY``), so that it does not validate the

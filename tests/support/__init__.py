@@ -8,5 +8,5 @@ real HTTP (``serve_app`` on the package's ``httpserve``, free ports, health poll
 ``models`` tiny trained models and their ``ml_models`` rows; ``metrics`` / ``coin_metrics``
 collector rows; ``expected`` predictions computed independently; ``feature_histories``,
 ``prefix_state``, ``tails``, ``model_input`` the feature tests' references; ``contract_rules``
-the CONTRACT §1 rules; ``reference_models`` / ``pinned`` the pinned training side.
+the contract §1 rules; ``reference_models`` / ``pinned`` the pinned training side.
 """

@@ -1,4 +1,4 @@
-"""The derived-column rules of CONTRACT.md §1, checked on a coin_metrics-like frame.
+"""The derived-column rules of contract §1, checked on a coin_metrics-like frame.
 
 Shared by the simulator's unit tests (in-memory rows) and the collector's integration tests
 (rows read back from PostgreSQL). NULLs are NaN; a rule is checked where its inputs exist.

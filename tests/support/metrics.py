@@ -21,7 +21,7 @@ def coin_rows(
     phase: int | None = 1,
     seed: int = 0,
 ) -> list[dict[str, Any]]:
-    """``n`` consistent rows of one coin (CONTRACT §1 meanings), oldest first."""
+    """``n`` consistent rows of one coin (contract §1 meanings), oldest first."""
     rng = np.random.default_rng(seed)
     price = 3e-8 * np.exp(np.cumsum(rng.normal(0.01, 0.08, size=n)))
     rows = []

@@ -1,7 +1,7 @@
 """Tiny real models for tests (trained once per session) and ml_models rows for them.
 
 The estimators are bare RandomForestClassifier / XGBClassifier fitted on plain numpy
-arrays, saved with joblib.dump — exactly what the training service hands out (CONTRACT §4).
+arrays, saved with joblib.dump — exactly what the training service hands out (contract §4).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The n8n payload of the guide's step 11: one POST per coin snapshot (and webhook URL) with
+"""The n8n payload (contract §6): one POST per coin snapshot (and webhook URL) with
 every model's prediction for it, each with the full model object and an alert flag."""
 
 from __future__ import annotations

@@ -1,2 +1,2 @@
 """``ml-prediction-service bench``: throughput and latency of the real pipeline, measured
-against the guide's naive per-coin/per-model design in the same run."""
+against the naive per-coin/per-model design in the same run."""

@@ -1,4 +1,4 @@
-"""The guide's design, as a baseline: for each event and each model, read the coin's last
+"""The naive design, as a baseline: for each event and each model, read the coin's last
 FEATURE_HISTORY_SIZE rows, build features with pandas, call predict_proba on one row, and
 insert one prediction. Bounded in count and time."""
 

@@ -1,6 +1,6 @@
 """The benchmark run: its own embedded database, simulated coins, M trained models, a
 collector process inserting at a target rate, the real service in this process, and the
-guide's naive path measured afterwards on the same data. Prints progress lines and, last,
+naive per-event path measured afterwards on the same data. Prints progress lines and, last,
 one JSON object."""
 
 from __future__ import annotations

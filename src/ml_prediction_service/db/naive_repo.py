@@ -1,4 +1,4 @@
-"""Queries of the benchmark's naive baseline (the guide's per-event, per-model design): its
+"""Queries of the benchmark's naive baseline (the naive per-event, per-model design): its
 own sink table, the "last N rows" history query it uses, one INSERT per prediction."""
 
 from __future__ import annotations

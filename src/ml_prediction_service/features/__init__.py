@@ -1,4 +1,4 @@
-"""The feature contract with the training service (CONTRACT.md §5): one source of truth.
+"""The feature contract with the training service (contract §5): one source of truth.
 
 Pure functions, no I/O. ``reference`` is the pandas implementation a training service imports;
 ``batch`` is the vectorised fast path the service uses for the newest snapshot of many coins,

@@ -1,4 +1,4 @@
-"""Model input assembly: which columns, in which order, a model gets (CONTRACT.md §5).
+"""Model input assembly: which columns, in which order, a model gets (contract §5).
 
 Rules: the model's ``features`` list in stored order, minus the ``target_variable`` of a
 time-based model (``target_operator`` is None); names the estimator carries

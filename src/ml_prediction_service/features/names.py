@@ -1,4 +1,4 @@
-"""Feature names and base columns of the training contract (CONTRACT.md §1 and §5).
+"""Feature names and base columns of the training contract (contract §1 and §5).
 
 Pure constants and name builders: no I/O, nothing computed at import time beyond tuples.
 """

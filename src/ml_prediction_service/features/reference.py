@@ -1,6 +1,6 @@
-"""Reference implementation of the feature contract (CONTRACT.md §5), with pandas.
+"""Reference implementation of the feature contract (contract §5), with pandas.
 
-This is what a training service imports (the guide's step 8, "Option 1: import") and what the
+This is what a training service imports (a training service could import it) and what the
 service's fast path (``batch.py``) is tested against. It computes every row of a history; the
 fast path computes only the newest row of many coins.
 

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the guide's step 7.5, on a registry owned by the service.
+"""Prometheus metrics with the binding names of contract §6, on a registry owned by the service.
 
 Every metric lives on the :class:`Metrics` instance's own registry (no global registry),
 so each app and each test has its own.
@@ -57,7 +57,7 @@ class _Alias:
 
 
 class Metrics:
-    """All service metrics. Names, types and labels follow the guide exactly."""
+    """All service metrics. Names, types and labels as contract §6 binds them."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -65,7 +65,7 @@ class Metrics:
         self.predictions_total = Counter(
             "ml_predictions_total", "Predictions made", ["model_id", "model_name"], registry=r
         )
-        # the guide names this series twice: one counter, exposed under both names
+        # contract §6 names this series twice: one counter, exposed under both names
         r.register(_Alias(self.predictions_total, "ml_predictions_by_model", "per model"))
         self.alerts_triggered_total = Counter(
             "ml_alerts_triggered_total",
@@ -118,7 +118,7 @@ class Metrics:
         self.service_uptime_seconds = Gauge(
             "ml_service_uptime_seconds", "Seconds since the service started", registry=r
         )
-        # Beyond the guide's list: the pipeline's own health.
+        # Beyond the binding list: the pipeline's own health.
         self.predictions_skipped_total = Counter(
             "ml_predictions_skipped_total",
             "Coin snapshots not predicted, by reason (too_little_history, ...)",

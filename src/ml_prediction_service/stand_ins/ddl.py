@@ -1,4 +1,4 @@
-"""Stand-in DDL for the external tables (CONTRACT.md §1-3).
+"""Stand-in DDL for the external tables (contract §1-3).
 
 Created automatically only on the embedded database, or on explicit request
 (``ml-prediction-service dev-schema``): never silently on an external database.
@@ -20,7 +20,7 @@ EXTERNAL_TABLES: tuple[str, ...] = ("coin_metrics", "ref_coin_phases", "ml_model
 
 @dataclass(frozen=True)
 class Phase:
-    """One row of ``ref_coin_phases`` (CONTRACT.md §2)."""
+    """One row of ``ref_coin_phases`` (contract §2)."""
 
     id: int
     name: str

@@ -21,7 +21,7 @@ DEFAULT_FATE_WEIGHTS: tuple[float, ...] = (0.34, 0.2, 0.14, 0.12, 0.1, 0.1)
 Floats = NDArray[np.float64]
 
 LAUNCH_PRICE_SOL = 2.8e-8  # pump.fun launch price: ~28 SOL market cap for 1e9 tokens
-KOTH_MARKET_CAP_SOL = 30_000.0  # CONTRACT.md §1: is_koth when market cap > 30,000 SOL
+KOTH_MARKET_CAP_SOL = 30_000.0  # contract §1: is_koth when market cap > 30,000 SOL
 TOKEN_SUPPLY = 1e9  # market_cap_close = price_close x 1e9
 GRADUATION_RESERVES_SOL = 85.0  # bonding_curve_pct = virtual_sol_reserves / 85 x 100
 

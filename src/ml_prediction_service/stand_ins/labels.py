@@ -1,4 +1,4 @@
-"""Training labels the way the training service defines them (CONTRACT.md §3).
+"""Training labels the way the training service defines them (contract §3).
 
 * rule-based: ``target_variable <operator> target_value`` on the same row;
 * time-based: the price changes by at least ``price_change_percent`` (up or down) within

@@ -4,7 +4,7 @@ Same configuration (seed included) -> same rows, bit for bit. Each coin has its 
 generator derived from ``(seed, coin index)``, so a coin's rows do not depend on how many
 other coins exist or on how the stream is consumed.
 
-Rows follow CONTRACT.md §1: one row per coin per sampling interval of its phase (Baby Zone
+Rows follow contract §1: one row per coin per sampling interval of its phase (Baby Zone
 every 5 s for 10 min, Survival Zone every 30 s until 60 min, Mature Zone every 60 s until
 1440 min). A coin stops being sampled when it graduates (its last row carries phase 100,
 Graduated), when it reaches ``max_age_minutes`` (Finished), or after ``max_idle_minutes``

@@ -1,6 +1,6 @@
 """Throw-away virtualenvs with pinned library versions (the training service's set).
 
-The training service pins its libraries (CONTRACT.md §4); its model files are pickles made by
+The training service pins its libraries (contract §4); its model files are pickles made by
 those versions. ``ensure_env(PINNED)`` builds a virtualenv with exactly that set (or reuses
 one already built) and returns its interpreter, so tests and ``scripts/`` can run
 ``stand_ins/training_side.py`` under the training service's versions.
@@ -36,7 +36,7 @@ PINNED: tuple[str, ...] = (
     "joblib==1.3.2",
     "scipy<1.13",
 )
-"""The training service's libraries (CONTRACT.md §4); ``scipy<1.13`` makes them install."""
+"""The training service's libraries (contract §4); ``scipy<1.13`` makes them install."""
 
 MARKER = "training-env.json"
 PIP_TIMEOUT_SECONDS = 1200.0

@@ -1,4 +1,4 @@
-"""HTTP stand-in of the training service (CONTRACT.md §4), over ``ml_models`` rows and files.
+"""HTTP stand-in of the training service (contract §4), over ``ml_models`` rows and files.
 
 * ``GET /api/models?status=READY&is_deleted=false`` - list (without the time-based columns);
 * ``GET /api/models/{id}`` - one model (404 if missing or deleted);

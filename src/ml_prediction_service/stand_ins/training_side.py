@@ -15,7 +15,7 @@ The feature engineering (:func:`engineer_features`) is written independently of 
 project's own implementation (``features/reference.py``, ``features/batch.py``), the way a
 data scientist writes it: ``groupby('mint')``, ``rolling(w, min_periods=1)``, ``shift``,
 ``cummax``, ``cumsum``, ``ffill`` and ``replace([inf, -inf], nan).fillna(0)`` at the end,
-following CONTRACT.md §5 literally. It works under pandas 2.1.3 / numpy 1.26 and under
+following contract §5 literally. It works under pandas 2.1.3 / numpy 1.26 and under
 pandas 3 / numpy 2 (no ``fillna(method=...)``, no ``pct_change`` fill defaults, no chained
 assignment).
 """
@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 
 FloatMatrix = NDArray[np.float64]
 
-# CONTRACT.md §1: coin_metrics columns after (mint, timestamp), in table order.
+# contract §1: coin_metrics columns after (mint, timestamp), in table order.
 COIN_METRICS_COLUMNS: tuple[str, ...] = (
     "phase_id_at_time",
     "price_open",
@@ -98,7 +98,7 @@ MODEL_TYPES: tuple[str, ...] = ("random_forest", "xgboost")
 
 
 def engineered_feature_names(windows: Sequence[int] = DEFAULT_WINDOWS) -> list[str]:
-    """CONTRACT.md §5 names in contract order (60 for three windows)."""
+    """contract §5 names in contract order (60 for three windows)."""
     ws = [int(w) for w in windows]
     names = ["dev_sold_flag", "dev_sold_cumsum"] + [f"dev_sold_spike_{w}" for w in ws]
     for w in ws:

@@ -1,4 +1,4 @@
-"""The stand-in DDL matches CONTRACT.md §1-3, read back from information_schema."""
+"""The stand-in DDL matches contract §1-3, read back from information_schema."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ INT = "integer"
 V = "character varying"
 TZ = "timestamp with time zone"
 
-# CONTRACT.md §1, written out independently of the DDL: (type, length/precision, scale).
+# contract §1, written out independently of the DDL: (type, length/precision, scale).
 COIN_METRICS = {
     "mint": (V, 64, None),
     "timestamp": (TZ, None, None),

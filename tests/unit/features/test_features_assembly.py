@@ -1,4 +1,4 @@
-"""Model input assembly: order, time-based targets, estimator names, refusals (CONTRACT §5)."""
+"""Model input assembly: order, time-based targets, estimator names, refusals (contract §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Feature names and base columns, spelled out from CONTRACT.md §1 and §5."""
+"""Feature names and base columns, spelled out from contract §1 and §5."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reference implementation against values computed by hand from CONTRACT.md §5.
+"""Reference implementation against values computed by hand from contract §5.
 
 Every expected number below was worked out on paper from the contract text (windows count
 rows, at least one row, NULL/inf skipped by windows, comparisons with NULL false, division by

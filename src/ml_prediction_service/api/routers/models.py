@@ -1,4 +1,4 @@
-"""Model registry endpoints (guide step 13). Static paths come before ``/{active_model_id}``."""
+"""Model registry endpoints (contract §6). Static paths come before ``/{active_model_id}``."""
 
 from __future__ import annotations
 

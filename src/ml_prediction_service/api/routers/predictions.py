@@ -1,4 +1,4 @@
-"""Prediction endpoints (guide step 13)."""
+"""Prediction endpoints (contract §6)."""
 
 from __future__ import annotations
 

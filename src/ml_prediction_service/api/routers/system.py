@@ -1,4 +1,4 @@
-"""Health, metrics and stats (guide steps 7.5, 12, 13, 14)."""
+"""Health, metrics and stats (contract §6)."""
 
 from __future__ import annotations
 

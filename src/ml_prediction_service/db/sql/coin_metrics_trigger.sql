@@ -2,7 +2,7 @@
 -- One function serves both trigger kinds: the statement-level trigger (preferred: one
 -- NOTIFY per INSERT statement) and the row-level fallback (e.g. TimescaleDB hypertables,
 -- which do not support transition tables). Every inserted row becomes a durable event row;
--- the notification keeps the guide's channel and payload {mint, timestamp, phase_id}
+-- the notification keeps the binding channel and payload (contract §1) {mint, timestamp, phase_id}
 -- (for a multi-row statement: the newest row of the statement).
 -- SECURITY DEFINER: the collector's role needs no privilege on prediction_events.
 CREATE OR REPLACE FUNCTION notify_coin_metrics_insert()

@@ -1,4 +1,4 @@
--- STAND-IN DDL for tables owned by other systems (CONTRACT.md §1-3). Development, demo
+-- STAND-IN DDL for tables owned by other systems (contract §1-3). Development, demo
 -- and tests only: in production these tables belong to the upstream collector
 -- (coin_metrics, ref_coin_phases) and to the training service (ml_models).
 -- Idempotent: every statement can run again without effect.
@@ -46,7 +46,7 @@ CREATE INDEX IF NOT EXISTS idx_coin_metrics_phase
 CREATE INDEX IF NOT EXISTS idx_coin_metrics_mint
     ON coin_metrics (mint);
 
--- §2 ref_coin_phases and the five rows of the collector generation the guide targets.
+-- §2 ref_coin_phases and the five rows of the collector generation this service targets.
 CREATE TABLE IF NOT EXISTS ref_coin_phases (
     id INTEGER PRIMARY KEY,
     name VARCHAR(50),

@@ -1,4 +1,4 @@
--- The service's own tables, as in the guide (step 2). ml_models and coin_metrics belong
+-- The service's own tables, with the binding names of contract §6. ml_models and coin_metrics belong
 -- to other systems and are never created here.
 
 CREATE TABLE IF NOT EXISTS prediction_active_models (
