@@ -162,21 +162,35 @@ class Settings(UiSettings):
     n8n_webhook_secret: str = Field(
         default="", description="If set, webhooks carry an HMAC-SHA256 signature header."
     )
-    webhook_concurrency: int = Field(default=8, ge=1, description="Parallel webhook POSTs.")
+    webhook_concurrency: int = Field(
+        default=32,
+        ge=1,
+        description="Webhook POSTs in flight at once (kept-alive connections, all URLs).",
+    )
     webhook_max_attempts: int = Field(
-        default=8, ge=1, description="Attempts before a delivery is marked failed."
+        default=0,
+        ge=0,
+        description="Attempts before a delivery is marked failed (0: no limit, only the age).",
     )
     webhook_max_age_seconds: float = Field(
-        default=3600, gt=0, description="Deliveries older than this are not retried any more."
+        default=300,
+        gt=0,
+        description="A delivery older than this is not sent: closed as expired when its "
+        "turn comes, failed when a retry would come later.",
     )
     webhook_retry_base_seconds: float = Field(
         default=1.0, gt=0, description="First retry delay (doubles per attempt, with jitter)."
     )
     webhook_retry_max_seconds: float = Field(
-        default=300, gt=0, description="Longest delay between two attempts."
+        default=30, gt=0, description="Longest delay between two attempts."
     )
     webhook_poll_seconds: float = Field(
         default=1.0, gt=0, description="How often due retries are looked for."
+    )
+    webhook_health_max_pending_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="Health is degraded while the oldest open delivery is older than this.",
     )
     default_alert_threshold: float = Field(
         default=DEFAULT_ALERT_THRESHOLD,

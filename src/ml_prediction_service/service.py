@@ -162,6 +162,10 @@ class Service:
             pipeline_enabled=self.settings.pipeline_enabled,
             listener_connected=self.listener.connected,
             failing_models=[(m.id, m.name, m.error or m.batch_error or "") for m in failed],
+            oldest_webhook_seconds=self.webhooks.oldest_pending_seconds
+            if self.settings.pipeline_enabled
+            else 0.0,
+            webhook_limit_seconds=self.settings.webhook_health_max_pending_seconds,
         )
         return HealthReport(
             status="healthy" if not reasons else "degraded",

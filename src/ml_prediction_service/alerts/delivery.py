@@ -17,6 +17,7 @@ import httpx
 SIGNATURE_HEADER = "X-Signature-SHA256"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 BODY_LOG_LIMIT = 2000
+RETRYABLE_4XX = frozenset({404, 408, 425, 429})
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,7 @@ class Attempt:
     error: str | None
     duration_ms: int
     retry_after: float | None = None
+    fatal: bool = False  # e.g. a URL that cannot be posted to at all: no retry
 
     @property
     def ok(self) -> bool:
@@ -33,10 +35,13 @@ class Attempt:
 
     @property
     def retryable(self) -> bool:
-        """Network errors, 5xx and 429 are retried; other 4xx are not."""
+        """Network errors, 5xx, 404 (an n8n workflow that is not active), 408, 425 and 429
+        are retried; other 4xx are not."""
+        if self.fatal:
+            return False
         if self.status is None:
             return True
-        return self.status >= 500 or self.status in (408, 429)
+        return self.status >= 500 or self.status in RETRYABLE_4XX
 
 
 def encode(payload: dict[str, Any]) -> bytes:
@@ -87,6 +92,9 @@ async def post(
         return Attempt(None, None, f"timed out after {request_timeout:g}s", _ms(started))
     except httpx.HTTPError as exc:
         return Attempt(None, None, f"{type(exc).__name__}: {exc}".rstrip(": "), _ms(started))
+    except (httpx.InvalidURL, ValueError) as exc:
+        reason = f"cannot post to {url!r}: {type(exc).__name__}: {exc}"
+        return Attempt(None, None, reason, _ms(started), fatal=True)
     text = response.text[:BODY_LOG_LIMIT]
     error = None if response.is_success else f"HTTP {response.status_code}"
     return Attempt(

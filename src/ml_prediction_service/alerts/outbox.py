@@ -29,7 +29,7 @@ def outbox_rows(
     groups: dict[tuple[str, datetime, str], list[OutgoingPrediction]] = defaultdict(list)
     for coin_id, timestamp, pred in items:
         url = target_url(pred.model, default_url)
-        if url is None or not passes(pred.model, pred.prediction, pred.is_alert):
+        if url is None or not passes(pred.model, pred.tag):
             continue
         groups[(coin_id, timestamp, url)].append(pred)
     rows: list[OutboxRow] = []

@@ -20,6 +20,7 @@ class OutgoingPrediction:
     probability: float  # as stored (models/decision.py)
     is_alert: bool
     alert_threshold: float
+    tag: str  # negative / positive / alert
 
 
 def model_object(model: ActiveModelRecord) -> dict[str, Any]:
@@ -52,6 +53,7 @@ def build_payload(
             "prediction": p.prediction,
             "probability": round(float(p.probability), 6),
             "is_alert": p.is_alert,
+            "tag": p.tag,
             "alert_threshold": float(p.alert_threshold),
             "model": model_object(p.model),
         }

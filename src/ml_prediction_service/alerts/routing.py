@@ -1,9 +1,10 @@
 """Which predictions go to which webhook URL, per model settings.
 
 A model sends when its webhook is enabled and a URL is known (its own override, else
-``N8N_WEBHOOK_URL``); its send modes are a set combined with OR: ``all``, ``alerts_only``
-(is_alert), ``positive_only`` (prediction 1), ``negative_only`` (prediction 0). Stale
-predictions are never sent.
+``N8N_WEBHOOK_URL``); its send modes are a set combined with OR that selects by tag
+(models/decision.py): ``all``, ``alerts_only`` (alert), ``positive_only`` (positive:
+0.5 < p < threshold), ``negative_only`` (negative). Stale predictions are never sent; within
+a model's ignore window for a tag, a coin's predictions are stored as suppressed, not sent.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ def target_url(model: ActiveModelRecord, default_url: str | None) -> str | None:
     return configured_url(model, default_url) if model.webhook_enabled else None
 
 
-def passes(model: ActiveModelRecord, prediction: int, is_alert: bool) -> bool:
+def passes(model: ActiveModelRecord, tag: str) -> bool:
+    """Whether the model's send modes (OR-combined) select a prediction with this tag:
+    ``all``, ``alerts_only`` (alert), ``positive_only`` (positive), ``negative_only``
+    (negative)."""
     modes = model.webhook_send_mode or ("all",)
-    return (
-        "all" in modes
-        or ("alerts_only" in modes and is_alert)
-        or ("positive_only" in modes and prediction == 1)
-        or ("negative_only" in modes and prediction == 0)
-    )
+    return "all" in modes or MODE_OF_TAG[tag] in modes
+
+
+MODE_OF_TAG = {"alert": "alerts_only", "positive": "positive_only", "negative": "negative_only"}

@@ -42,7 +42,7 @@ async def send_test(
     payload = build_payload(
         TEST_COIN,
         now,
-        [OutgoingPrediction(model, 1, max(threshold, 0.99), True, threshold)],
+        [OutgoingPrediction(model, 1, max(threshold, 0.99), True, threshold, "alert")],
         test=True,
     )
     key = f"test-{uuid.uuid4().hex}"

@@ -10,7 +10,16 @@ from fastapi import FastAPI
 from ml_prediction_service import __version__
 from ml_prediction_service.api.errors import install_error_handlers
 from ml_prediction_service.api.middleware import ApiKeyMiddleware, RequestContextMiddleware
-from ml_prediction_service.api.routers import coins, models, predictions, system, webhooks
+from ml_prediction_service.api.routers import (
+    coins,
+    models,
+    predictions,
+    system,
+    webhooks,
+)
+from ml_prediction_service.api.routers import (
+    settings as settings_router,
+)
 from ml_prediction_service.config import Settings
 from ml_prediction_service.service import Service
 
@@ -40,6 +49,7 @@ def create_app(settings: Settings, dsn: str) -> FastAPI:
     app.include_router(predictions.router)
     app.include_router(webhooks.router)
     app.include_router(coins.router)
+    app.include_router(settings_router.router)
     # Added last = outermost: every response, even a 401, carries the request id.
     app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
     app.add_middleware(RequestContextMiddleware)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 
 class ModelImportRequest(BaseModel):
@@ -99,6 +99,11 @@ class ActiveModelRead(BaseModel):
     webhook_url: str | None = None
     webhook_enabled: bool = True
     webhook_send_mode: list[str] = Field(default_factory=lambda: ["all"])
+    ignore_alert_seconds: int = 0
+    ignore_positive_seconds: int = 0
+    ignore_negative_seconds: int = 0
+    coin_filter_mode: Literal["all", "whitelist", "blacklist"] = "all"
+    coin_filter: list[str] = Field(default_factory=list)
     model_library: str | None = Field(None, description="Library that wrote the model file")
     model_library_version: str | None = Field(
         None, description="That library's version, as recorded in the file at import"
@@ -148,3 +153,52 @@ class DeletedModelRead(BaseModel):
     model_id: int
     name: str
     deleted: bool = True
+
+
+IgnoreSeconds = Field(None, ge=0, le=30 * 86400, description="Seconds of coin time; 0: off")
+
+
+class IgnoreWindowsUpdate(BaseModel):
+    """After a coin's prediction with a tag was sent, the model sends nothing more of that
+    tag for the coin until the window ends (such predictions are stored as suppressed)."""
+
+    model_config = ConfigDict(extra="forbid")
+    alert: int | None = IgnoreSeconds
+    positive: int | None = IgnoreSeconds
+    negative: int | None = IgnoreSeconds
+
+
+class CoinFilterUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["all", "whitelist", "blacklist"]
+    coins: list[str] = Field(
+        default_factory=list, max_length=100_000, description="Mints (coin_metrics.mint)"
+    )
+
+
+class ModelDefaultsRead(BaseModel):
+    alert_threshold: float
+    webhook_url: str | None
+    webhook_enabled: bool
+    webhook_send_mode: list[str]
+    ignore_alert_seconds: int
+    ignore_positive_seconds: int
+    ignore_negative_seconds: int
+    coin_filter_mode: str
+    coin_filter: list[str]
+    stored: bool = Field(description="False: nothing stored yet, these come from the environment")
+
+
+class ModelDefaultsUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    alert_threshold: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False)
+    webhook_url: AnyHttpUrl | None = None
+    webhook_enabled: bool | None = None
+    webhook_send_mode: (
+        list[Literal["all", "alerts_only", "positive_only", "negative_only"]] | None
+    ) = Field(None, min_length=1)
+    ignore_alert_seconds: int | None = IgnoreSeconds
+    ignore_positive_seconds: int | None = IgnoreSeconds
+    ignore_negative_seconds: int | None = IgnoreSeconds
+    coin_filter_mode: Literal["all", "whitelist", "blacklist"] | None = None
+    coin_filter: list[str] | None = Field(None, max_length=100_000)

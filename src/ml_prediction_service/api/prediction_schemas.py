@@ -60,6 +60,12 @@ class PredictionRead(BaseModel):
     event_received_at: datetime | None
     created_at: datetime
     features: dict[str, Any] | None = None
+    tag: Literal["negative", "positive", "alert"] | None = Field(
+        None, description="alert: p >= threshold; positive: prediction 1 below it; negative"
+    )
+    suppressed: bool = Field(
+        False, description="Inside the model's ignore window: stored, not sent to n8n"
+    )
 
 
 class PredictionsListResponse(BaseModel):

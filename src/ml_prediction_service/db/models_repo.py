@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from ml_prediction_service.models.defaults import ModelDefaults
 from ml_prediction_service.models.metadata import ActiveModelRecord, ModelSpec
 
 MODELS_CHANGED_CHANNEL = "prediction_models_changed"
@@ -27,7 +28,9 @@ ACTIVE_COLUMNS = """
     params, local_model_path, model_file_url, is_active, last_prediction_at,
     total_predictions, downloaded_at, activated_at, created_at, updated_at, alert_threshold,
     model_sha256, model_file_size, source, description, training_metrics, webhook_url,
-    webhook_enabled, webhook_send_mode, model_library, model_library_version
+    webhook_enabled, webhook_send_mode, model_library, model_library_version,
+    ignore_alert_seconds, ignore_positive_seconds, ignore_negative_seconds, coin_filter_mode,
+    coin_filter
 """
 
 
@@ -63,9 +66,9 @@ async def next_upload_model_id(conn: asyncpg.Connection) -> int:
 async def insert_active_model(
     conn: asyncpg.Connection,
     spec: ModelSpec,
+    defaults: ModelDefaults,
     *,
     model_id: int,
-    alert_threshold: float,
     local_model_path: str,
     model_file_url: str | None,
     model_sha256: str,
@@ -81,9 +84,11 @@ async def insert_active_model(
             future_minutes, price_change_percent, target_direction, features, phases, params,
             description, training_metrics, alert_threshold, local_model_path, model_file_url,
             model_sha256, model_file_size, source, model_library, model_library_version,
+            webhook_url, webhook_enabled, webhook_send_mode, ignore_alert_seconds,
+            ignore_positive_seconds, ignore_negative_seconds, coin_filter_mode, coin_filter,
             activated_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                $18, $19, $20, $21, $22, now())
+                $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, now())
         RETURNING {ACTIVE_COLUMNS}
         """,
         model_id,
@@ -100,7 +105,7 @@ async def insert_active_model(
         dict(spec.params),
         spec.description,
         dict(spec.training_metrics) if spec.training_metrics else None,
-        alert_threshold,
+        defaults.alert_threshold,
         local_model_path,
         model_file_url,
         model_sha256,
@@ -108,6 +113,14 @@ async def insert_active_model(
         source,
         model_library,
         model_library_version,
+        defaults.webhook_url,
+        defaults.webhook_enabled,
+        list(defaults.webhook_send_mode),
+        defaults.ignore_alert_seconds,
+        defaults.ignore_positive_seconds,
+        defaults.ignore_negative_seconds,
+        defaults.coin_filter_mode,
+        list(defaults.coin_filter),
     )
     assert row is not None
     return ActiveModelRecord.from_row(row)
@@ -168,6 +181,11 @@ _SETTABLE = frozenset(
         "model_file_size",
         "model_library",
         "model_library_version",
+        "ignore_alert_seconds",
+        "ignore_positive_seconds",
+        "ignore_negative_seconds",
+        "coin_filter_mode",
+        "coin_filter",
     }
 )
 
@@ -188,6 +206,13 @@ async def _update(
         *values.values(),
     )
     return ActiveModelRecord.from_row(row) if row is not None else None
+
+
+async def update_columns(
+    conn: asyncpg.Connection, active_id: int, values: dict[str, Any]
+) -> ActiveModelRecord | None:
+    """Set settable columns (of the fixed list above) of one model."""
+    return await _update(conn, active_id, values)
 
 
 async def rename(

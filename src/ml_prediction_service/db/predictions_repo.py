@@ -21,11 +21,14 @@ INSERT_BATCH = """
 WITH ins AS (
     INSERT INTO predictions (coin_id, data_timestamp, model_id, active_model_id, prediction,
                              probability, phase_id_at_time, prediction_duration_ms, is_stale,
-                             is_alert, alert_threshold, event_received_at, created_at)
+                             is_alert, alert_threshold, event_received_at, created_at, tag,
+                             suppressed)
     SELECT c.mint, c.ts, m.model_id, m.active_id, p.pred, p.prob::numeric(5, 4), c.phase,
-           $9, c.stale, p.alert, m.threshold, c.received, clock_timestamp()
-      FROM unnest($10::int[], $11::int[], $12::float8[], $14::int[], $15::bool[])
-           AS p(ci, mi, prob, pred, alert)
+           $9, c.stale, p.alert, m.threshold, c.received, clock_timestamp(),
+           (ARRAY['negative', 'positive', 'alert'])[p.tag + 1], p.quiet
+      FROM unnest($10::int[], $11::int[], $12::float8[], $14::int[], $15::bool[], $16::int[],
+                  $17::bool[])
+           AS p(ci, mi, prob, pred, alert, tag, quiet)
       JOIN unnest($1::text[], $2::timestamptz[], $3::int[], $4::timestamptz[], $5::bool[])
            WITH ORDINALITY AS c(mint, ts, phase, received, stale, i) ON c.i = p.ci + 1
       JOIN unnest($6::bigint[], $7::bigint[], $8::float8[])
@@ -61,6 +64,8 @@ class PredictionBatch:
     probability: list[float]  # as stored: rounded to 4 decimals (models/decision.py)
     prediction: list[int]
     is_alert: list[bool]
+    tag: list[int]  # models/decision.py TAGS index
+    suppressed: list[bool]  # inside the model's ignore window: stored, not sent
     duration_ms: int
 
     def __len__(self) -> int:
@@ -96,6 +101,8 @@ async def insert_batch(
         webhook_models,
         batch.prediction,
         batch.is_alert,
+        batch.tag,
+        batch.suppressed,
     )
     return InsertResult(
         {int(r["active_model_id"]): int(r["n"]) for r in records},
@@ -137,7 +144,7 @@ async def bump_counters(conn: asyncpg.Connection, counts: dict[int, int]) -> Non
 PREDICTION_COLUMNS = """
     p.id, p.coin_id, p.data_timestamp, p.model_id, p.active_model_id, p.prediction,
     p.probability, p.phase_id_at_time, p.features, p.prediction_duration_ms, p.created_at,
-    p.is_stale, p.is_alert, p.alert_threshold, p.event_received_at,
+    p.is_stale, p.is_alert, p.alert_threshold, p.event_received_at, p.tag, p.suppressed,
     COALESCE(a.custom_name, a.model_name) AS model_name
 """
 

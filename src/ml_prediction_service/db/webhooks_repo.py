@@ -18,41 +18,81 @@ SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::jsonb[], $5:
 ON CONFLICT (idempotency_key) DO NOTHING
 """
 
-# The oldest open delivery of each (coin, url), if it is due: later ones wait, so each
-# coin's deliveries arrive in order. Claimed with a lease: a replica that dies mid-send
-# gives the delivery back when the lease runs out.
+# One statement per claim. Among a (coin, url)'s open deliveries only the newest snapshot
+# counts: older pending ones (and older ones whose sender died mid-send) are closed as
+# 'superseded' - a trader wants the coin's current state, not a replay. Open deliveries older
+# than the max age (counted from a re-send request if there was one) are closed as 'expired'.
+# The newest of each (coin, url) is claimed when it is due and nothing of that coin and url
+# is in flight, freshest first; the claim is a lease (a replica that dies mid-send gives the
+# delivery back when it runs out).
 CLAIM_DUE = """
-WITH heads AS (
-    SELECT DISTINCT ON (coin_id, webhook_url) id
+WITH open AS (
+    SELECT id, status, lease_until, next_attempt_at,
+           COALESCE(requeued_at, created_at) AS aged_from,
+           row_number() OVER w AS newest,
+           bool_or(status = 'sending' AND lease_until >= now()) OVER w AS busy
       FROM prediction_webhook_outbox
      WHERE status IN ('pending', 'sending')
-     ORDER BY coin_id, webhook_url, id
+    WINDOW w AS (PARTITION BY coin_id, webhook_url ORDER BY data_timestamp DESC, id DESC
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+), closing AS (
+    SELECT id, CASE WHEN aged_from < now() - make_interval(secs => $3) THEN 'expired'
+                    ELSE 'superseded' END AS final
+      FROM open
+     WHERE (status = 'pending' OR lease_until < now())
+       AND (newest > 1 OR aged_from < now() - make_interval(secs => $3))
+), closed AS (
+    UPDATE prediction_webhook_outbox o
+       SET status = c.final, closed_at = now(), lease_until = NULL
+      FROM closing c
+     WHERE o.id = c.id AND (o.status = 'pending' OR o.lease_until < now())
+    RETURNING o.id, o.status
 ), due AS (
     SELECT o.id
       FROM prediction_webhook_outbox o
-      JOIN heads h ON h.id = o.id
-     WHERE (o.status = 'pending' AND o.next_attempt_at <= now())
-        OR (o.status = 'sending' AND o.lease_until < now())
-     ORDER BY o.id
+      JOIN open ON open.id = o.id
+     WHERE open.newest = 1 AND NOT open.busy
+       AND open.aged_from >= now() - make_interval(secs => $3)
+       AND ((o.status = 'pending' AND o.next_attempt_at <= now())
+            OR (o.status = 'sending' AND o.lease_until < now()))
+     ORDER BY o.created_at DESC, o.id DESC
      LIMIT $1
        FOR UPDATE OF o SKIP LOCKED
+), claimed AS (
+    UPDATE prediction_webhook_outbox o
+       SET status = 'sending',
+           attempts = o.attempts + 1,
+           lease_until = now() + make_interval(secs => $2)
+      FROM due
+     WHERE o.id = due.id
+    RETURNING o.id, o.coin_id, o.data_timestamp, o.webhook_url, o.payload, o.idempotency_key,
+              o.attempts, COALESCE(o.requeued_at, o.created_at) AS aged_from, o.created_at
 )
-UPDATE prediction_webhook_outbox o
-   SET status = 'sending',
-       attempts = o.attempts + 1,
-       lease_until = now() + make_interval(secs => $2)
-  FROM due
- WHERE o.id = due.id
-RETURNING o.id, o.coin_id, o.data_timestamp, o.webhook_url, o.payload, o.idempotency_key,
-          o.attempts, o.created_at
+SELECT 'claimed' AS kind, claimed.*, NULL::text AS final FROM claimed
+UNION ALL
+SELECT 'closed', id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, status FROM closed
 """
 
-FINISH = """
-UPDATE prediction_webhook_outbox
-   SET status = $2::varchar, last_status = $3, last_error = $4, lease_until = NULL,
-       next_attempt_at = COALESCE($5, next_attempt_at),
-       delivered_at = CASE WHEN $2::varchar = 'delivered' THEN now() ELSE delivered_at END
- WHERE id = $1
+# Every finished attempt of a send round in one statement, and its log rows in another.
+FINISH_MANY = """
+UPDATE prediction_webhook_outbox o
+   SET status = f.status, last_status = f.http_status, last_error = f.error,
+       lease_until = NULL, next_attempt_at = COALESCE(f.retry_at, o.next_attempt_at),
+       delivered_at = CASE WHEN f.status = 'delivered' THEN f.finished_at ELSE o.delivered_at END,
+       closed_at = CASE WHEN f.status IN ('delivered', 'failed') THEN f.finished_at
+                        ELSE o.closed_at END
+  FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::timestamptz[],
+              $6::timestamptz[]) AS f(id, status, http_status, error, retry_at, finished_at)
+ WHERE o.id = f.id
+"""
+
+LOG_MANY = """
+INSERT INTO prediction_webhook_log (coin_id, data_timestamp, webhook_url, response_status,
+    response_body, error_message, outbox_id, attempt, idempotency_key, duration_ms, outcome,
+    created_at)
+SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::int[], $5::text[],
+                     $6::text[], $7::bigint[], $8::int[], $9::text[], $10::int[], $11::text[],
+                     $12::timestamptz[])
 """
 
 LOG_ATTEMPT = """
@@ -62,11 +102,41 @@ INSERT INTO prediction_webhook_log (coin_id, data_timestamp, webhook_url, payloa
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 """
 
+WINDOW_MARKS = """
+SELECT w.active_model_id, w.coin_id, w.tag, w.sent_data_timestamp
+  FROM prediction_webhook_windows w
+  JOIN unnest($1::bigint[], $2::text[], $3::text[]) AS k(m, c, t)
+    ON w.active_model_id = k.m AND w.coin_id = k.c AND w.tag = k.t
+"""
+
+MARK_WINDOWS = """
+INSERT INTO prediction_webhook_windows (active_model_id, coin_id, tag, sent_data_timestamp)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[])
+ON CONFLICT (active_model_id, coin_id, tag) DO UPDATE
+   SET sent_data_timestamp = GREATEST(prediction_webhook_windows.sent_data_timestamp,
+                                      EXCLUDED.sent_data_timestamp)
+"""
+
+# Re-open failed or expired deliveries (one by id, or all of some statuses in a time range):
+# due now, their age counted from now.
+REQUEUE = """
+UPDATE prediction_webhook_outbox
+   SET status = 'pending', next_attempt_at = now(), requeued_at = now(), closed_at = NULL,
+       lease_until = NULL
+ WHERE status = ANY($1::text[])
+   AND ($2::bigint IS NULL OR id = $2)
+   AND ($3::timestamptz IS NULL OR created_at >= $3)
+   AND ($4::timestamptz IS NULL OR created_at <= $4)
+RETURNING id
+"""
+
 OUTBOX_STATS = """
 SELECT count(*) FILTER (WHERE status IN ('pending', 'sending')) AS open,
        min(created_at) FILTER (WHERE status IN ('pending', 'sending')) AS oldest_open,
        count(*) FILTER (WHERE status = 'failed') AS failed,
-       count(*) FILTER (WHERE status = 'delivered') AS delivered
+       count(*) FILTER (WHERE status = 'delivered') AS delivered,
+       count(*) FILTER (WHERE status = 'superseded') AS superseded,
+       count(*) FILTER (WHERE status = 'expired') AS expired
   FROM prediction_webhook_outbox
 """
 
@@ -80,7 +150,29 @@ class Delivery:
     payload: dict[str, Any]
     idempotency_key: str
     attempt: int
-    created_at: datetime
+    aged_from: datetime  # created, or re-send requested
+    created_at: datetime  # written with its predictions (delivery lag counts from here)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    deliveries: list[Delivery]
+    closed: dict[str, int]  # superseded / expired counts of this claim
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """One attempt's result, to be recorded with the others of its round."""
+
+    delivery: Delivery
+    status: str  # delivered / failed / pending (retry)
+    http_status: int | None
+    error: str | None
+    body: str | None
+    retry_at: datetime | None
+    finished_at: datetime
+    duration_ms: int
+    outcome: str  # delivered / failed / retry (the log's word)
 
 
 async def enqueue(
@@ -92,9 +184,11 @@ async def enqueue(
     await conn.execute(ENQUEUE, *(list(col) for col in zip(*rows, strict=True)))
 
 
-async def claim_due(conn: asyncpg.Connection, limit: int, lease_seconds: float) -> list[Delivery]:
-    rows = await conn.fetch(CLAIM_DUE, limit, lease_seconds)
-    return [
+async def claim_due(
+    conn: asyncpg.Connection, limit: int, lease_seconds: float, max_age_seconds: float
+) -> Claim:
+    rows = await conn.fetch(CLAIM_DUE, limit, lease_seconds, max_age_seconds)
+    deliveries = [
         Delivery(
             r["id"],
             r["coin_id"],
@@ -103,24 +197,51 @@ async def claim_due(conn: asyncpg.Connection, limit: int, lease_seconds: float) 
             r["payload"],
             r["idempotency_key"],
             r["attempts"],
+            r["aged_from"],
             r["created_at"],
         )
         for r in rows
+        if r["kind"] == "claimed"
     ]
+    closed: dict[str, int] = {}
+    for r in rows:
+        if r["kind"] == "closed":
+            closed[r["final"]] = closed.get(r["final"], 0) + 1
+    return Claim(deliveries, closed)
 
 
-async def finish(
-    conn: asyncpg.Connection,
-    delivery_id: int,
-    status: str,
-    http_status: int | None,
-    error: str | None,
-    next_attempt_at: datetime | None,
-) -> None:
-    await conn.execute(FINISH, delivery_id, status, http_status, error, next_attempt_at)
+async def finish_many(conn: asyncpg.Connection, done: list[Finished]) -> None:
+    """Record a round of attempts: outbox states (one statement) and log rows (one)."""
+    if not done:
+        return
+    await conn.execute(
+        FINISH_MANY,
+        [f.delivery.id for f in done],
+        [f.status for f in done],
+        [f.http_status for f in done],
+        [f.error for f in done],
+        [f.retry_at for f in done],
+        [f.finished_at for f in done],
+    )
+    await conn.execute(
+        LOG_MANY,
+        [f.delivery.coin_id for f in done],
+        [f.delivery.data_timestamp for f in done],
+        [f.delivery.url for f in done],
+        [f.http_status for f in done],
+        [f.body for f in done],
+        [f.error for f in done],
+        [f.delivery.id for f in done],
+        [f.delivery.attempt for f in done],
+        [f.delivery.idempotency_key for f in done],
+        [f.duration_ms for f in done],
+        [f.outcome for f in done],
+        [f.finished_at for f in done],
+    )
 
 
 async def log_attempt(conn: asyncpg.Connection, values: dict[str, Any]) -> None:
+    """One log row with its own payload (a test send, which has no outbox row)."""
     await conn.execute(
         LOG_ATTEMPT,
         values["coin_id"],
@@ -138,9 +259,78 @@ async def log_attempt(conn: asyncpg.Connection, values: dict[str, Any]) -> None:
     )
 
 
-async def outbox_stats(conn: Executor) -> dict[str, Any]:
+async def release(conn: asyncpg.Connection, delivery_ids: list[int]) -> None:
+    """Give deliveries whose attempt was cancelled (a stopping sender) back at once."""
+    await conn.execute(
+        "UPDATE prediction_webhook_outbox SET status = 'pending', lease_until = NULL, "
+        "attempts = GREATEST(attempts - 1, 0) WHERE id = ANY($1::bigint[]) AND status = 'sending'",
+        delivery_ids,
+    )
+
+
+async def window_marks(
+    conn: asyncpg.Connection, keys: list[tuple[int, str, str]]
+) -> dict[tuple[int, str, str], datetime]:
+    """When each (active model, coin, tag) last sent, in coin time."""
+    rows = await conn.fetch(
+        WINDOW_MARKS, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]
+    )
+    return {(r[0], r[1], r[2]): r[3] for r in rows}
+
+
+async def mark_windows(
+    conn: asyncpg.Connection, marks: list[tuple[int, str, str, datetime]]
+) -> None:
+    await conn.execute(MARK_WINDOWS, *(list(col) for col in zip(*marks, strict=True)))
+
+
+async def requeue(
+    conn: Executor,
+    statuses: list[str],
+    *,
+    delivery_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[int]:
+    rows = await conn.fetch(REQUEUE, statuses, delivery_id, since, until)
+    return [int(r["id"]) for r in rows]
+
+
+DELIVERY_LAG = """
+SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (
+           ORDER BY extract(epoch FROM delivered_at - created_at) * 1000)
+  FROM prediction_webhook_outbox
+ WHERE status = 'delivered' AND delivered_at > now() - interval '1 hour'
+"""
+
+
+async def outbox_stats(conn: Executor, *, with_lag: bool = False) -> dict[str, Any]:
     row = await conn.fetchrow(OUTBOX_STATS)
-    return dict(row) if row is not None else {}
+    stats = dict(row) if row is not None else {}
+    if with_lag:
+        lag = await conn.fetchval(DELIVERY_LAG)
+        names = ("p50", "p95", "p99")
+        stats["lag_ms"] = {
+            n: (round(v, 1) if v is not None else None)
+            for n, v in zip(names, lag or [None] * 3, strict=True)
+        }
+    return stats
+
+
+async def list_deliveries(
+    conn: Executor, *, status: str | None, coin_id: str | None, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    where, args = where_clause((("status", "=", status), ("coin_id", "=", coin_id)))
+    total = await conn.fetchval(f"SELECT count(*) FROM prediction_webhook_outbox{where}", *args)
+    rows = await conn.fetch(
+        f"SELECT id, coin_id, data_timestamp, webhook_url, status, attempts, last_status, "
+        f"last_error, created_at, delivered_at, closed_at FROM prediction_webhook_outbox{where} "
+        f"ORDER BY id DESC LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
+        *args,
+        limit,
+        offset,
+    )
+    return [dict(r) for r in rows], int(total)
 
 
 @dataclass(frozen=True)
@@ -154,11 +344,11 @@ class LogFilter:
     def where(self) -> tuple[str, list[Any]]:
         return where_clause(
             (
-                ("coin_id", "=", self.coin_id),
-                ("outcome", "=", self.outcome),
-                ("response_status", "=", self.response_status),
-                ("outbox_id", "=", self.outbox_id),
-                ("created_at", ">=", self.since),
+                ("l.coin_id", "=", self.coin_id),
+                ("l.outcome", "=", self.outcome),
+                ("l.response_status", "=", self.response_status),
+                ("l.outbox_id", "=", self.outbox_id),
+                ("l.created_at", ">=", self.since),
             )
         )
 
@@ -167,12 +357,14 @@ async def list_log(
     conn: Executor, flt: LogFilter, *, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
     where, args = flt.where()
-    total = await conn.fetchval(f"SELECT count(*) FROM prediction_webhook_log{where}", *args)
+    total = await conn.fetchval(f"SELECT count(*) FROM prediction_webhook_log l{where}", *args)
     rows = await conn.fetch(
-        f"SELECT id, coin_id, data_timestamp, webhook_url, payload, response_status, "
-        f"response_body, error_message, outbox_id, attempt, idempotency_key, duration_ms, "
-        f"outcome, created_at FROM prediction_webhook_log{where} "
-        f"ORDER BY id DESC LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
+        f"SELECT l.id, l.coin_id, l.data_timestamp, l.webhook_url, "
+        f"COALESCE(l.payload, o.payload) AS payload, l.response_status, l.response_body, "
+        f"l.error_message, l.outbox_id, l.attempt, l.idempotency_key, l.duration_ms, "
+        f"l.outcome, l.created_at FROM prediction_webhook_log l "
+        f"LEFT JOIN prediction_webhook_outbox o ON o.id = l.outbox_id{where} "
+        f"ORDER BY l.id DESC LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
         *args,
         limit,
         offset,

@@ -6,7 +6,9 @@ and the decisions are taken on that stored value, so a row never contradicts its
 and is not positive). The webhook carries the same stored value.
 
 * prediction = 1 when the stored probability is > 0.5;
-* is_alert when the stored probability is ≥ the model's alert threshold.
+* is_alert when the stored probability is ≥ the model's alert threshold;
+* tag: ``alert`` when is_alert, else ``positive`` when prediction = 1, else ``negative`` (the
+  original author's tags; a stored 0.5000 exactly is negative, as scikit-learn's predict).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from numpy.typing import NDArray
 DEFAULT_ALERT_THRESHOLD = 0.7
 STORED_DECIMALS = 4  # predictions.probability NUMERIC(5,4)
 POSITIVE_ABOVE = 0.5
+TAGS = ("negative", "positive", "alert")  # index = tag code
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +30,11 @@ class Decisions:
     probability: NDArray[np.float64]  # as stored (rounded to STORED_DECIMALS)
     prediction: NDArray[np.int64]  # 0 / 1
     is_alert: NDArray[np.bool_]
+
+    @property
+    def tag_code(self) -> NDArray[np.int64]:
+        """0 negative, 1 positive, 2 alert (index into TAGS)."""
+        return np.where(self.is_alert, 2, self.prediction).astype(np.int64)
 
 
 def decide(probabilities: NDArray[np.float64], threshold: float) -> Decisions:
@@ -39,3 +47,7 @@ def decide(probabilities: NDArray[np.float64], threshold: float) -> Decisions:
         (stored > POSITIVE_ABOVE).astype(np.int64),
         stored >= round(float(threshold), STORED_DECIMALS),
     )
+
+
+def tag_of(prediction: int, is_alert: bool) -> str:
+    return TAGS[2 if is_alert else int(prediction)]

@@ -7,6 +7,7 @@ all replicas refresh, and refreshes this replica's registry right away.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -16,8 +17,9 @@ import asyncpg
 import httpx
 
 from ml_prediction_service.config import Settings
-from ml_prediction_service.db import models_repo
+from ml_prediction_service.db import models_repo, settings_repo
 from ml_prediction_service.errors import ConflictError, NotFoundError, ServiceError
+from ml_prediction_service.models.defaults import ModelDefaults
 from ml_prediction_service.models.files import (
     StagedFile,
     download_model_file,
@@ -66,6 +68,10 @@ class ModelManager:
         self._import_locks: dict[int, asyncio.Lock] = {}
 
     # -- reads ------------------------------------------------------------------------
+    async def defaults(self) -> ModelDefaults:
+        """What a newly imported model starts with."""
+        return await settings_repo.model_defaults(self.pool, self.settings.default_alert_threshold)
+
     async def list_available(self) -> tuple[list[AvailableModel], str | None]:
         async with self.pool.acquire() as conn:
             if not await models_repo.ml_models_exists(conn):
@@ -175,8 +181,8 @@ class ModelManager:
                 row = await models_repo.insert_active_model(
                     conn,
                     spec,
+                    await self.defaults(),
                     model_id=model_id,
-                    alert_threshold=self.settings.default_alert_threshold,
                     local_model_path=str(destination),
                     model_file_url=url,
                     model_sha256=staged.sha256,
@@ -307,6 +313,47 @@ class ModelManager:
         if send_mode is not None:
             changes["webhook_send_mode"] = sorted(set(send_mode))
         return await self._change(active_id, models_repo.set_webhook, changes)
+
+    async def set_ignore_windows(
+        self,
+        active_id: int,
+        *,
+        alert: int | None = None,
+        positive: int | None = None,
+        negative: int | None = None,
+    ) -> ActiveModelRecord:
+        """Seconds (coin time) a model stays quiet about a coin after it sent a prediction
+        with that tag (0: off; None: unchanged)."""
+        changes = {
+            f"ignore_{tag}_seconds": int(value)
+            for tag, value in (("alert", alert), ("positive", positive), ("negative", negative))
+            if value is not None
+        }
+        return await self._change(active_id, models_repo.update_columns, changes)
+
+    async def set_coin_filter(
+        self, active_id: int, mode: str, coins: Sequence[str]
+    ) -> ActiveModelRecord:
+        """``all``, or a ``whitelist``/``blacklist`` of mints: filtered coins are not
+        predicted by this model."""
+        unique = sorted({c.strip() for c in coins if c.strip()})
+        return await self._change(
+            active_id,
+            models_repo.update_columns,
+            {"coin_filter_mode": mode, "coin_filter": unique},
+        )
+
+    async def set_defaults(self, **changes: Any) -> ModelDefaults:
+        """Change the stored defaults for newly imported models (given fields only)."""
+        current = await self.defaults()
+        if "webhook_send_mode" in changes:
+            changes["webhook_send_mode"] = tuple(sorted(set(changes["webhook_send_mode"])))
+        if "coin_filter" in changes:
+            changes["coin_filter"] = tuple(sorted({c.strip() for c in changes["coin_filter"]}))
+        updated = dataclasses.replace(current, **changes, stored=True)
+        async with self.pool.acquire() as conn:
+            await settings_repo.save_model_defaults(conn, updated)
+        return updated
 
     async def delete(self, active_id: int) -> ActiveModelRecord:
         row = await self._change(active_id, models_repo.delete)

@@ -14,6 +14,7 @@ do we (:func:`decode_json_fields`).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -286,6 +287,27 @@ class ActiveModelRecord:
     webhook_send_mode: tuple[str, ...]
     model_library: str | None
     model_library_version: str | None
+    ignore_alert_seconds: int = 0
+    ignore_positive_seconds: int = 0
+    ignore_negative_seconds: int = 0
+    coin_filter_mode: str = "all"  # all / whitelist / blacklist
+    coin_filter: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def coin_set(self) -> frozenset[str]:
+        return frozenset(self.coin_filter)
+
+    def serves_coin(self, mint: str) -> bool:
+        """Whether the coin filter lets this model predict the coin."""
+        if self.coin_filter_mode == "whitelist":
+            return mint in self.coin_set
+        if self.coin_filter_mode == "blacklist":
+            return mint not in self.coin_set
+        return True
+
+    def ignore_seconds(self, tag: str) -> int:
+        """The ignore window of a tag (0: off)."""
+        return int(getattr(self, f"ignore_{tag}_seconds"))
 
     @property
     def name(self) -> str:
@@ -358,6 +380,11 @@ class ActiveModelRecord:
             webhook_send_mode=tuple(row["webhook_send_mode"] or ("all",)),
             model_library=row["model_library"],
             model_library_version=row["model_library_version"],
+            ignore_alert_seconds=int(row["ignore_alert_seconds"]),
+            ignore_positive_seconds=int(row["ignore_positive_seconds"]),
+            ignore_negative_seconds=int(row["ignore_negative_seconds"]),
+            coin_filter_mode=str(row["coin_filter_mode"]),
+            coin_filter=tuple(row["coin_filter"] or ()),
         )
 
 

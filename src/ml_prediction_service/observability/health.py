@@ -128,6 +128,8 @@ def verdict(
     pipeline_enabled: bool,
     listener_connected: bool,
     failing_models: list[tuple[int, str, str]],
+    oldest_webhook_seconds: float = 0.0,
+    webhook_limit_seconds: float = float("inf"),
 ) -> list[str]:
     """Why the service is degraded (empty: healthy). ``failing_models``: (id, name, why)."""
     reasons = []
@@ -138,4 +140,9 @@ def verdict(
     if pipeline_enabled and not listener_connected and trigger_installed:
         reasons.append("NOTIFY listener not connected (reconnecting)")
     reasons += [f"model {i} ({name}) failing: {why}" for i, name, why in failing_models]
+    if oldest_webhook_seconds > webhook_limit_seconds:
+        reasons.append(
+            f"oldest open webhook delivery is {oldest_webhook_seconds:.0f}s old "
+            f"(> WEBHOOK_HEALTH_MAX_PENDING_SECONDS {webhook_limit_seconds:g})"
+        )
     return reasons

@@ -165,6 +165,18 @@ class Metrics:
         self.webhook_attempts_total = Counter(
             "ml_webhook_attempts_total", "Webhook attempts by outcome", ["outcome"], registry=r
         )
+        self.webhook_closed_total = Counter(
+            "ml_webhook_outbox_closed_total",
+            "Deliveries closed, by final status (delivered, failed, superseded, expired)",
+            ["status"],
+            registry=r,
+        )
+        self.webhook_delivery_lag_seconds = Histogram(
+            "ml_webhook_delivery_lag_seconds",
+            "From a delivery's predictions being written to its 2xx answer",
+            buckets=(*_LATENCY_BUCKETS, 30.0, 60.0, 300.0),
+            registry=r,
+        )
         self.webhook_outbox_depth = Gauge(
             "ml_webhook_outbox_depth", "Webhook deliveries not yet delivered or failed", registry=r
         )

@@ -24,8 +24,8 @@ from typing import Any
 import asyncpg
 import numpy as np
 
-from ml_prediction_service.alerts.outbox import OutboxRow, outbox_rows
-from ml_prediction_service.alerts.payload import OutgoingPrediction
+from ml_prediction_service.alerts import selection
+from ml_prediction_service.alerts.outbox import outbox_rows
 from ml_prediction_service.alerts.routing import target_url
 from ml_prediction_service.config import Settings
 from ml_prediction_service.db import events_repo, metrics_repo, predictions_repo, webhooks_repo
@@ -151,14 +151,32 @@ class PredictionWorker:
             stage["features"].observe(outcome.feature_seconds)
             stage["models"].observe(outcome.predict_seconds)
             elapsed_ms = int((t_predict - started) * 1000)
-            batch = self._batch(inputs, outcome, elapsed_ms)
+            stale = self._stale(inputs.snapshots)
+            cands = selection.candidates(
+                outcome, inputs.snapshots, stale, self.settings.n8n_webhook_url
+            )
+            windowed = selection.windowed_keys(outcome, cands)
+            last_sent = await webhooks_repo.window_marks(conn, windowed) if windowed else {}
+            quiet = selection.suppressed(outcome, cands, last_sent)
+            batch = self._batch(inputs, outcome, elapsed_ms, stale, quiet)
             t_rows = time.perf_counter()
             stage["build_rows"].observe(t_rows - t_predict)
             result = await predictions_repo.insert_batch(conn, batch, self._webhook_models(models))
             stage["insert"].observe(time.perf_counter() - t_rows)
             await predictions_repo.bump_counters(conn, result.new_per_model)
-            deliveries = self._outbox(inputs, outcome, result.webhook_coins)
+            sent = self._sent(outcome, cands, quiet, result.webhook_coins)
+            deliveries = outbox_rows(
+                [(c.mint, c.timestamp, selection.outgoing(outcome, c)) for c in sent],
+                self.settings.n8n_webhook_url,
+            )
             await webhooks_repo.enqueue(conn, deliveries)
+            marks = [
+                (outcome.results[c.result].model.id, c.mint, c.tag, c.timestamp)
+                for c in sent
+                if c.window_seconds
+            ]
+            if marks:
+                await webhooks_repo.mark_windows(conn, marks)
             t_write = time.perf_counter()
             stage["write"].observe(t_write - t_predict)
         stage["commit"].observe(time.perf_counter() - t_write)
@@ -174,38 +192,30 @@ class PredictionWorker:
         default = self.settings.n8n_webhook_url
         return [m.id for m in models if target_url(m.record, default) is not None]
 
-    def _outbox(
-        self, inputs: BatchInputs, outcome: BatchOutcome, webhook_coins: dict[int, list[str]]
-    ) -> list[OutboxRow]:
-        """Webhooks for predictions that are new (not reprocessed) and fresh (not stale)."""
+    @staticmethod
+    def _sent(
+        outcome: BatchOutcome,
+        cands: list[selection.Candidate],
+        quiet: set[tuple[int, int]],
+        webhook_coins: dict[int, list[str]],
+    ) -> list[selection.Candidate]:
+        """Candidates whose rows are new (not reprocessed) and not suppressed."""
         if not webhook_coins:
             return []
-        position = {snap.mint: i for i, snap in enumerate(inputs.snapshots)}
-        items = []
-        for result in outcome.results:
-            coins = webhook_coins.get(result.model.id)
-            if not coins:
-                continue
-            d = result.decisions
-            row_of = {int(c): k for k, c in enumerate(result.coins.tolist())}
-            threshold = result.model.alert_threshold
-            for mint in coins:
-                i = position[mint]
-                k = row_of[i]
-                items.append(
-                    (
-                        mint,
-                        inputs.snapshots[i].timestamp,
-                        OutgoingPrediction(
-                            result.model.record,
-                            int(d.prediction[k]),
-                            float(d.probability[k]),
-                            bool(d.is_alert[k]),
-                            threshold,
-                        ),
-                    )
-                )
-        return outbox_rows(items, self.settings.n8n_webhook_url)
+        new = {model: set(coins) for model, coins in webhook_coins.items()}
+        return [
+            c
+            for c in cands
+            if c.key not in quiet and c.mint in new.get(outcome.results[c.result].model.id, ())
+        ]
+
+    def _stale(self, snapshots: list[Snapshot]) -> list[bool]:
+        now = datetime.now(UTC)
+        max_age = self.settings.max_event_age_seconds
+        return [
+            s.received_at is not None and (now - s.received_at).total_seconds() > max_age
+            for s in snapshots
+        ]
 
     async def _predict(
         self, conn: asyncpg.Connection, snapshots: list[Snapshot], models: list[ActiveModel]
@@ -237,10 +247,13 @@ class PredictionWorker:
         return await asyncio.get_running_loop().run_in_executor(self.executor, work)
 
     def _batch(
-        self, inputs: BatchInputs, outcome: BatchOutcome, elapsed_ms: int
+        self,
+        inputs: BatchInputs,
+        outcome: BatchOutcome,
+        elapsed_ms: int,
+        stale: list[bool],
+        quiet: set[tuple[int, int]],
     ) -> predictions_repo.PredictionBatch:
-        now = datetime.now(UTC)
-        max_age = self.settings.max_event_age_seconds
         snaps = inputs.snapshots
         results = outcome.results
         return predictions_repo.PredictionBatch(
@@ -248,10 +261,7 @@ class PredictionWorker:
             data_timestamps=[s.timestamp for s in snaps],
             phase_ids=[s.phase_id for s in snaps],
             received_at=[s.received_at for s in snaps],
-            stale=[
-                s.received_at is not None and (now - s.received_at).total_seconds() > max_age
-                for s in snaps
-            ],
+            stale=stale,
             model_ids=[r.model.record.model_id for r in results],
             active_model_ids=[r.model.id for r in results],
             thresholds=[r.model.alert_threshold for r in results],
@@ -260,6 +270,12 @@ class PredictionWorker:
             probability=_joined([r.decisions.probability for r in results]),
             prediction=_joined([r.decisions.prediction for r in results]),
             is_alert=_joined([r.decisions.is_alert for r in results]),
+            tag=_joined([r.decisions.tag_code for r in results]),
+            suppressed=[
+                (r, k) in quiet for r, res in enumerate(results) for k in range(len(res.coins))
+            ]
+            if quiet
+            else [False] * sum(len(res.coins) for res in results),
             duration_ms=elapsed_ms,
         )
 

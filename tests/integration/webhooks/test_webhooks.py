@@ -6,9 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import json
-from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import jsonschema
@@ -16,38 +14,14 @@ import jsonschema
 from ml_prediction_service.demo.receiver import ReceiverStats, receiver_app
 from tests.support.http import free_port, serve_app
 from tests.support.metrics import coin_rows, insert_metrics, newest
-from tests.support.models import TrainedFile, insert_ml_model
+from tests.support.models import TrainedFile
 from tests.support.wait import eventually
-from tests.support.world import World, count_predictions, make_world
+from tests.support.webhooks import FAST_RETRY, import_two, wait_len
+from tests.support.world import count_predictions, make_world
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parents[3] / "docs" / "webhook-payload.schema.json").read_text()
 )
-FAST_RETRY = {
-    "webhook_retry_base_seconds": 0.05,
-    "webhook_retry_max_seconds": 0.3,
-    "webhook_poll_seconds": 0.1,
-}
-
-
-async def import_two(world: World, trained: dict[str, TrainedFile]) -> list[dict[str, Any]]:
-    out = []
-    async with world.pool.acquire() as conn:
-        for key, kind in (("rf", "random_forest"), ("xgb", "xgboost")):
-            model_id = await insert_ml_model(
-                conn, name=f"{key}-hook", path=trained[key].path, model_type=kind
-            )
-            resp = await world.api.post("/api/models/import", json={"model_id": model_id})
-            assert resp.status_code == 201
-            out.append(resp.json())
-    return out
-
-
-async def wait_len(items: list[Any], n: int, seconds: float = 15) -> bool:
-    async def check() -> bool:
-        return len(items) >= n
-
-    return bool(await eventually(check, seconds))
 
 
 async def test_one_post_per_coin_snapshot_with_all_models_grouped_by_url(
@@ -147,7 +121,7 @@ async def test_send_modes_and_disabled_model(
         assert await world.pool.fetchval("SELECT count(*) FROM prediction_webhook_outbox") == 0
 
 
-async def test_receiver_down_then_up_across_a_restart_delivers_each_once_in_order(
+async def test_receiver_down_then_up_across_a_restart_delivers_each_coins_newest_once(
     db_dsn: str,
     pool: asyncpg.Pool,
     training_url: str,
@@ -179,11 +153,11 @@ async def test_receiver_down_then_up_across_a_restart_delivers_each_once_in_orde
             )
 
         assert await eventually(retried)
-    # the service is down now; deliveries wait in the outbox
-    open_rows = await pool.fetchval(
-        "SELECT count(*) FROM prediction_webhook_outbox WHERE status IN ('pending','sending')"
+    # the service is down now; deliveries wait in the outbox (none is left 'sending')
+    open_rows = await pool.fetch(
+        "SELECT status FROM prediction_webhook_outbox WHERE status IN ('pending','sending')"
     )
-    assert open_rows == 6  # 2 coins × 3 snapshots, both models in one POST each
+    assert len(open_rows) >= len(coins) and {r["status"] for r in open_rows} == {"pending"}
     receiver = ReceiverStats(record=True)
     async with (
         serve_app(receiver_app(receiver, any_path=True), port=port),
@@ -191,24 +165,22 @@ async def test_receiver_down_then_up_across_a_restart_delivers_each_once_in_orde
             db_dsn, pool, training_url, tmp_path / "again", n8n_webhook_url=hook, **FAST_RETRY
         ) as world,
     ):
-        assert await wait_len(receiver.requests, 6, seconds=20)
+        assert await wait_len(receiver.requests, 2, seconds=20)
         await asyncio.sleep(0.5)
         metrics = (await world.api.get("/metrics")).text
+    # each coin's newest snapshot, once; the older ones were superseded, never sent
     keys = [r.headers["idempotency-key"] for r in receiver.requests]
-    assert len(keys) == len(set(keys)) == 6
-    per_coin: dict[str, list[str]] = defaultdict(list)
+    assert len(keys) == len(set(keys)) == 2
+    newest_stamp = newest(coin_rows("x", 8)).isoformat()
     for r in receiver.requests:
-        per_coin[r.json["coin_id"]].append(r.json["timestamp"])
         assert len(r.json["predictions"]) == 2
-    for stamps in per_coin.values():
-        assert stamps == sorted(stamps) and len(stamps) == 3
-    assert (
-        await pool.fetchval(
-            "SELECT count(*) FROM prediction_webhook_outbox WHERE status = 'delivered'"
-        )
-        == 6
+        assert r.json["timestamp"] == newest_stamp
+    assert {r.json["coin_id"] for r in receiver.requests} == set(coins)
+    statuses = dict(
+        await pool.fetch("SELECT status, count(*) FROM prediction_webhook_outbox GROUP BY status")
     )
-    assert "ml_webhook_deliveries_total 6.0" in metrics
+    assert statuses == {"delivered": 2, "superseded": 4}
+    assert "ml_webhook_deliveries_total 2.0" in metrics
 
 
 async def test_slow_receiver_does_not_slow_predictions(

@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import numpy as np
 import pytest
 
 from ml_prediction_service.alerts.delivery import Attempt, next_attempt_at, sign
 from ml_prediction_service.alerts.outbox import outbox_rows
 from ml_prediction_service.alerts.payload import OutgoingPrediction, build_payload
 from ml_prediction_service.alerts.routing import passes, target_url
+from ml_prediction_service.models.decision import TAGS, decide, tag_of
 from ml_prediction_service.models.metadata import ActiveModelRecord
 from tests.support.records import TS, active_record
 
@@ -25,7 +27,8 @@ def meta(active_id: int, **kw: Any) -> ActiveModelRecord:
 
 
 def pred(m: ActiveModelRecord, p: float, threshold: float = 0.7) -> OutgoingPrediction:
-    return OutgoingPrediction(m, int(p > 0.5), p, p >= threshold, threshold)
+    prediction, alert = int(p > 0.5), p >= threshold
+    return OutgoingPrediction(m, prediction, p, alert, threshold, tag_of(prediction, alert))
 
 
 def test_payload_follows_the_guide_and_the_schema() -> None:
@@ -52,22 +55,35 @@ def test_schema_rejects_a_broken_payload() -> None:
 
 
 @pytest.mark.parametrize(
-    ("modes", "prediction", "alert", "expected"),
+    ("modes", "tag", "expected"),
     [
-        (["all"], 0, False, True),
-        (["alerts_only"], 1, False, False),
-        (["alerts_only"], 1, True, True),
-        (["positive_only"], 1, False, True),
-        (["positive_only"], 0, True, False),
-        (["negative_only"], 0, False, True),
-        (["alerts_only", "negative_only"], 0, False, True),
-        (["alerts_only", "negative_only"], 1, False, False),
+        (["all"], "negative", True),
+        (["alerts_only"], "positive", False),
+        (["alerts_only"], "alert", True),
+        (["positive_only"], "positive", True),
+        (["positive_only"], "alert", False),  # positive is below the alert threshold
+        (["negative_only"], "negative", True),
+        (["alerts_only", "negative_only"], "negative", True),
+        (["alerts_only", "negative_only"], "positive", False),
     ],
 )
-def test_send_modes_are_or_combined(
-    modes: list[str], prediction: int, alert: bool, expected: bool
+def test_send_modes_select_by_tag_and_are_or_combined(
+    modes: list[str], tag: str, expected: bool
 ) -> None:
-    assert passes(meta(1, webhook_send_mode=modes), prediction, alert) is expected
+    assert passes(meta(1, webhook_send_mode=modes), tag) is expected
+
+
+def test_tags_follow_the_stored_decision() -> None:
+    d = decide(np.array([0.2, 0.50003, 0.6, 0.699965, 0.95]), 0.7)
+    assert [TAGS[c] for c in d.tag_code] == ["negative", "negative", "positive", "alert", "alert"]
+    assert d.prediction.tolist() == [0, 0, 1, 1, 1] and d.probability[3] == 0.7
+
+
+def test_payload_entries_carry_their_tag() -> None:
+    payload = build_payload(
+        "COIN", TS, [pred(meta(1), 0.2), pred(meta(2), 0.6), pred(meta(3), 0.9)]
+    )
+    assert [p["tag"] for p in payload["predictions"]] == ["negative", "positive", "alert"]
 
 
 def test_url_override_default_and_disabled() -> None:
@@ -109,8 +125,13 @@ def test_backoff_grows_is_capped_and_honours_retry_after() -> None:
     later = Attempt(429, "", "HTTP 429", 5, retry_after=20.0)
     d = (next_attempt_at(1, later, base=0.1, cap=60, rng=rng) - datetime.now(UTC)).total_seconds()
     assert 19 <= d <= 20.1
-    assert Attempt(404, "", "", 1).retryable is False
-    assert Attempt(429, "", "", 1).retryable and Attempt(None, None, "x", 1).retryable
+    # n8n answers 404 for a workflow that is not active (yet): retried, like 408/425/429/5xx
+    for status in (404, 408, 425, 429, 500, 503):
+        assert Attempt(status, "", "", 1).retryable, status
+    for status in (400, 401, 403, 410, 422):
+        assert Attempt(status, "", "", 1).retryable is False, status
+    assert Attempt(None, None, "x", 1).retryable
+    assert Attempt(None, None, "bad url", 1, fatal=True).retryable is False
 
 
 def test_signature_is_hmac_sha256_of_the_body() -> None:

@@ -15,7 +15,9 @@ from ml_prediction_service.api.model_schemas import (
     AlertThresholdUpdate,
     AvailableModelRead,
     AvailableModelsResponse,
+    CoinFilterUpdate,
     DeletedModelRead,
+    IgnoreWindowsUpdate,
     ModelImportRequest,
     ModelRename,
     ModelsListResponse,
@@ -164,6 +166,34 @@ async def set_alert_threshold(
     active_model_id: int, body: AlertThresholdUpdate, service: ServiceDep
 ) -> ActiveModelRead:
     row = await service.models.set_alert_threshold(active_model_id, body.alert_threshold)
+    return to_read(service, row)
+
+
+@router.patch(
+    "/{active_model_id}/ignore-windows",
+    response_model=ActiveModelRead,
+    responses=_ERRORS,
+    summary="Ignore windows per tag (seconds of coin time after a sent prediction; 0: off)",
+)
+async def set_ignore_windows(
+    active_model_id: int, body: IgnoreWindowsUpdate, service: ServiceDep
+) -> ActiveModelRead:
+    row = await service.models.set_ignore_windows(
+        active_model_id, alert=body.alert, positive=body.positive, negative=body.negative
+    )
+    return to_read(service, row)
+
+
+@router.patch(
+    "/{active_model_id}/coin-filter",
+    response_model=ActiveModelRead,
+    responses=_ERRORS,
+    summary="Which coins the model predicts: all, a whitelist or a blacklist of mints",
+)
+async def set_coin_filter(
+    active_model_id: int, body: CoinFilterUpdate, service: ServiceDep
+) -> ActiveModelRead:
+    row = await service.models.set_coin_filter(active_model_id, body.mode, body.coins)
     return to_read(service, row)
 
 

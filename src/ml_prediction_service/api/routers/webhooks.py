@@ -64,6 +64,50 @@ class OutboxStats(BaseModel):
     oldest_open_at: datetime | None
     failed: int
     delivered: int
+    superseded: int = Field(0, description="Replaced by a newer snapshot of the coin, not sent")
+    expired: int = Field(0, description="Older than WEBHOOK_MAX_AGE_SECONDS when due, not sent")
+    lag_ms: dict[str, float | None] = Field(
+        default_factory=dict,
+        description="Delivery lag (predictions written → 2xx) of the last hour: p50, p95, p99",
+    )
+
+
+RetryStatus = Literal["failed", "expired"]
+
+
+class RetryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: list[RetryStatus] = Field(
+        default_factory=lambda: list[RetryStatus](["failed", "expired"]), min_length=1
+    )
+    from_: datetime | None = Field(None, alias="from")
+    to: datetime | None = None
+
+
+class RetryResult(BaseModel):
+    requeued: int
+    ids: list[int]
+
+
+class DeliveryRead(BaseModel):
+    id: int
+    coin_id: str
+    data_timestamp: datetime
+    webhook_url: str
+    status: str
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    closed_at: datetime | None
+
+
+class DeliveriesResponse(BaseModel):
+    deliveries: list[DeliveryRead]
+    total: int
+    limit: int
+    offset: int
 
 
 class WebhookTestResult(BaseModel):
@@ -136,10 +180,55 @@ async def webhook_log(
 
 @router.get("/webhooks/outbox", response_model=OutboxStats, summary="Outbox depth and totals")
 async def outbox(service: ServiceDep) -> OutboxStats:
-    stats = await webhooks_repo.outbox_stats(service.pool)
+    stats = await webhooks_repo.outbox_stats(service.pool, with_lag=True)
     return OutboxStats(
         open=stats["open"],
         oldest_open_at=stats["oldest_open"],
         failed=stats["failed"],
         delivered=stats["delivered"],
+        superseded=stats["superseded"],
+        expired=stats["expired"],
+        lag_ms=stats["lag_ms"],
     )
+
+
+@router.get(
+    "/webhooks/outbox/deliveries",
+    response_model=DeliveriesResponse,
+    summary="Outbox deliveries, newest first (e.g. the failed ones)",
+)
+async def deliveries(
+    service: ServiceDep,
+    status: Literal["pending", "sending", "delivered", "failed", "superseded", "expired"]
+    | None = None,
+    coin_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> DeliveriesResponse:
+    rows, total = await webhooks_repo.list_deliveries(
+        service.pool, status=status, coin_id=coin_id, limit=limit, offset=offset
+    )
+    return DeliveriesResponse(
+        deliveries=[DeliveryRead(**r) for r in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.post(
+    "/webhooks/outbox/{delivery_id}/retry",
+    response_model=RetryResult,
+    responses={404: {"model": ErrorResponse}},
+    summary="Send a failed or expired delivery again (due now, its age restarts)",
+)
+async def retry_one(delivery_id: int, service: ServiceDep) -> RetryResult:
+    ids = await service.webhooks.requeue(["failed", "expired"], delivery_id=delivery_id)
+    return RetryResult(requeued=len(ids), ids=ids)
+
+
+@router.post(
+    "/webhooks/outbox/retry",
+    response_model=RetryResult,
+    summary="Send failed and/or expired deliveries of a time range again",
+)
+async def retry_many(body: RetryRequest, service: ServiceDep) -> RetryResult:
+    ids = await service.webhooks.requeue(list(body.status), since=body.from_, until=body.to)
+    return RetryResult(requeued=len(ids), ids=ids)
