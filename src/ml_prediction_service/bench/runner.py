@@ -15,13 +15,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import asyncpg
 
 from ml_prediction_service.config import Settings
-from ml_prediction_service.db import events_repo, metrics_repo, predictions_repo, system_repo
+from ml_prediction_service.db import (
+    events_repo,
+    metrics_repo,
+    predictions_repo,
+    system_repo,
+    webhooks_repo,
+)
 from ml_prediction_service.db.embedded import start_embedded, stop_embedded
 from ml_prediction_service.db.pool import connect
 from ml_prediction_service.db.schema import install_coin_metrics_trigger, migrate
@@ -92,6 +99,7 @@ async def _run(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, A
 
     # the training-service stand-in on 127.0.0.1, on a port the OS picks
     async with serving("training-service stand-in", training_app(dsn)) as training:
+        hooks = WebhookReceiver(args) if args.webhooks != "off" else None
         settings = Settings(
             _env_file=None,
             data_dir=workdir,
@@ -100,25 +108,93 @@ async def _run(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, A
             batch_timeout_seconds=0.5,
             pipeline_workers=args.workers,
             log_level="WARNING",
-            n8n_webhook_url=None,
+            n8n_webhook_url=hooks.url if hooks else None,
+            webhook_concurrency=args.webhook_concurrency,
+            webhook_health_max_pending_seconds=3600,
         )
         service = await Service.start(settings, dsn)
         try:
+            if hooks is not None:
+                await hooks.start()
             for model_id in model_ids:
                 row = await service.models.import_model(model_id)
+                if hooks is not None:
+                    await service.models.set_webhook(row.id, send_mode=[args.webhooks])
                 runtime = service.registry.runtime_info(row.id).runtime
                 say(f"imported model {model_id}: {runtime}")
-            result = await _measure(args, service, dsn)
-            result["naive_events_per_s"] = await _naive(args, service, dsn)
+            result = await _measure(args, service, dsn, hooks)
+            if hooks is None:
+                result["naive_events_per_s"] = await _naive(args, service, dsn)
         finally:
             await service.stop()
-    naive = result["naive_events_per_s"]
+            if hooks is not None:
+                await hooks.stop()
+    naive = result.get("naive_events_per_s")
     result["speedup"] = round(result["events_per_s"] / naive, 1) if naive else None
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return result
 
 
-async def _measure(args: argparse.Namespace, service: Service, dsn: str) -> dict[str, Any]:
+class WebhookReceiver:
+    """The n8n stand-in as its own process on 127.0.0.1 (``bench/receiver.py``)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/webhook"
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        a = self.args
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "ml_prediction_service.bench.receiver",
+            *("--port", str(self.port), "--delay-ms", str(a.webhook_delay_ms)),
+            *("--fail-every", str(a.webhook_fail_every)),
+            *("--max-seconds", str(a.duration + a.webhook_outage_s + 900)),
+        )
+        for _ in range(200):  # bounded: up to 10 s
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                writer.close()
+                return
+            except OSError:
+                await asyncio.sleep(0.05)
+        raise RuntimeError("the benchmark's webhook receiver did not start")
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            await self.proc.wait()
+        self.proc = None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _outage(hooks: WebhookReceiver, at: float, seconds: float) -> datetime:
+    """Stop the receiver ``at`` seconds into the run for ``seconds``; the recovery time."""
+    await asyncio.sleep(at)
+    say(f"webhook receiver down for {seconds:g}s")
+    await hooks.stop()
+    await asyncio.sleep(seconds)
+    await hooks.start()
+    say("webhook receiver back")
+    return datetime.now(UTC)
+
+
+async def _measure(
+    args: argparse.Namespace,
+    service: Service,
+    dsn: str,
+    hooks: WebhookReceiver | None = None,
+) -> dict[str, Any]:
     env = {**os.environ, "DB_DSN": dsn, "LOG_LEVEL": "WARNING"}
     command = [
         sys.executable,
@@ -146,6 +222,11 @@ async def _measure(args: argparse.Namespace, service: Service, dsn: str) -> dict
     say(f"collector: {' '.join(command[3:])}")
     started_events = service.events_processed
     t0 = time.monotonic()
+    wall0 = datetime.now(UTC)
+    outage: asyncio.Task[datetime] | None = None
+    if hooks is not None and args.webhook_outage_s > 0:
+        outage = asyncio.create_task(_outage(hooks, args.duration / 3, args.webhook_outage_s))
+    max_hook_backlog = 0
     proc = await asyncio.create_subprocess_exec(
         *command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -157,6 +238,7 @@ async def _measure(args: argparse.Namespace, service: Service, dsn: str) -> dict
         except TimeoutError:
             async with service.pool.acquire() as conn:
                 max_backlog = max(max_backlog, (await events_repo.pending(conn))[0])
+            max_hook_backlog = max(max_hook_backlog, service.webhooks.backlog)
             now = time.monotonic()
             if now - last >= 5:
                 done = service.events_processed - started_events
@@ -193,7 +275,10 @@ async def _measure(args: argparse.Namespace, service: Service, dsn: str) -> dict
     )
     if out.strip():
         say("collector said: " + out.strip().splitlines()[-1])
-    return {
+    result: dict[str, Any] = {}
+    if hooks is not None:
+        result = await _webhook_figures(service, wall0, max_hook_backlog, outage)
+    return result | {
         # first claim -> last commit: excludes the collector's start-up and the idle tail
         "events_per_s": round(processed / window, 1) if window > 0 else 0.0,
         # the same while the collector was inserting beside us (first claim -> its exit)
@@ -221,6 +306,47 @@ async def _measure(args: argparse.Namespace, service: Service, dsn: str) -> dict
             m.loaded.runtime_name for m in service.registry.active() if m.loaded is not None
         ),
     }
+
+
+async def _webhook_figures(
+    service: Service,
+    since: datetime,
+    max_backlog: int,
+    outage: asyncio.Task[datetime] | None,
+) -> dict[str, Any]:
+    """Drain the outbox (bounded), then the delivery figures."""
+    for _ in range(600):
+        if service.webhooks.backlog == 0 and not service.webhooks.in_flight:
+            break
+        await asyncio.sleep(0.1)
+    async with service.pool.acquire() as conn:
+        summary = await webhooks_repo.delivery_summary(conn, since)
+        closed = await webhooks_repo.outbox_stats(conn)
+    first, last = summary["first_at"], summary["last_at"]
+    span = (last - first).total_seconds() if first and last else 0.0
+    p50, p95, p99 = summary["lag_ms"] or (None, None, None)
+    figures: dict[str, Any] = {
+        "webhook_deliveries": summary["delivered"],
+        "webhook_deliveries_per_s": round(summary["delivered"] / span, 1) if span else 0.0,
+        "webhook_lag_ms": {"p50": _r(p50), "p95": _r(p95), "p99": _r(p99)},
+        "webhook_backlog_max": max(max_backlog, 0),
+        "webhook_superseded": closed.get("superseded", 0),
+        "webhook_expired": closed.get("expired", 0),
+        "webhook_failed": closed.get("failed", 0),
+    }
+    if outage is not None and outage.done():
+        recovered_at = outage.result()
+        async with service.pool.acquire() as conn:
+            after = await webhooks_repo.delivery_summary(conn, recovered_at)
+        if after["first_at"] is not None:
+            # the first delivery of predictions written after the receiver came back
+            figures["webhook_first_fresh_delivery_after_recovery_s"] = round(
+                (after["first_at"] - recovered_at).total_seconds(), 2
+            )
+            figures["webhook_fresh_lag_ms_after_recovery"] = dict(
+                zip(("p50", "p95", "p99"), map(_r, after["lag_ms"]), strict=True)
+            )
+    return figures
 
 
 def _stages(service: Service) -> dict[str, float]:

@@ -27,6 +27,13 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def tcp_port(text: str) -> int:
     """A TCP port, 0..65535 (0: any free port, or "the default" where a flag says so)."""
     value = int(text)

@@ -7,6 +7,7 @@ import argparse
 from ml_prediction_service.cli.args import (
     Subparsers,
     non_negative_float,
+    non_negative_int,
     positive_float,
     positive_int,
 )
@@ -56,6 +57,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--workers", type=positive_int, default=2, help="PIPELINE_WORKERS for the run (2)"
+    )
+    hooks = parser.add_argument_group("webhook mode (a local n8n stand-in on 127.0.0.1)")
+    hooks.add_argument(
+        "--webhooks",
+        choices=["off", "all", "alerts_only"],
+        default="off",
+        help="send every model's predictions with this send mode (off: no webhooks, and "
+        "the naive path is measured instead)",
+    )
+    hooks.add_argument(
+        "--webhook-delay-ms", type=non_negative_float, default=1.0, help="receiver answer time (1)"
+    )
+    hooks.add_argument(
+        "--webhook-fail-every",
+        type=non_negative_int,
+        default=0,
+        help="the receiver answers 503 to every Nth request (0: never)",
+    )
+    hooks.add_argument(
+        "--webhook-outage-s",
+        type=non_negative_float,
+        default=0.0,
+        help="stop the receiver this long, a third into the run (0: no outage)",
+    )
+    hooks.add_argument(
+        "--webhook-concurrency",
+        type=positive_int,
+        default=32,
+        help="WEBHOOK_CONCURRENCY for the run (32)",
     )
 
 
