@@ -34,7 +34,7 @@ JSON_FIELDS = (
     "confusion_matrix",
     "cv_scores",
 )
-TRAINING_METRIC_FIELDS = (
+SCORE_FIELDS = (
     "training_accuracy",
     "training_f1",
     "training_precision",
@@ -43,6 +43,10 @@ TRAINING_METRIC_FIELDS = (
     "mcc",
     "fpr",
     "fnr",
+)
+"""The test scores of an ``ml_models`` row (NUMERIC columns), in table order."""
+TRAINING_METRIC_FIELDS = (
+    *SCORE_FIELDS,
     "confusion_matrix",
     "cv_scores",
     "simulated_profit_pct",

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from ml_prediction_service.db import metrics_repo, ml_models_repo
 from ml_prediction_service.features import (
     BASE_COLUMNS,
     DEFAULT_WINDOW_SIZES,
@@ -96,14 +97,7 @@ def simulated_history(n_coins: int, seed: int, *, max_age_minutes: int = 120) ->
 
 async def db_history(conn: asyncpg.Connection, max_rows: int = MAX_DB_ROWS) -> pd.DataFrame:
     """The newest ``max_rows`` rows of ``coin_metrics`` (NUMERIC read as float8)."""
-    casts = ", ".join(
-        f"{c}::float8 AS {c}" if c not in ("is_koth", "phase_id_at_time") else c
-        for c in METRIC_COLUMNS
-    )
-    rows = await conn.fetch(
-        f'SELECT mint, "timestamp", {casts} FROM coin_metrics ORDER BY "timestamp" DESC LIMIT $1',
-        max_rows,
-    )
+    rows = await metrics_repo.newest_rows(conn, max_rows)
     frame = pd.DataFrame([dict(r) for r in rows], columns=["mint", "timestamp", *METRIC_COLUMNS])
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
     return frame
@@ -368,7 +362,7 @@ async def train_demo_model(
         (rule or RuleTarget()) if target == "rule" else (time_target or TimeTarget())
     )
     name = name or default_name(model_type, target, seed)
-    if await conn.fetchval("SELECT 1 FROM ml_models WHERE name = $1", name):
+    if await ml_models_repo.name_taken(conn, name):
         raise TrainingError(f"a model named {name!r} already exists in ml_models")
     if history is None:
         history = await asyncio.to_thread(simulated_history, n_coins, seed)
