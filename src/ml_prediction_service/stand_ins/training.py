@@ -52,6 +52,7 @@ from ml_prediction_service.stand_ins.ml_models import (
 )
 from ml_prediction_service.stand_ins.simulator import METRIC_COLUMNS, SimConfig
 from ml_prediction_service.stand_ins.stream import simulate_frame
+from ml_prediction_service.stand_ins.training_side import library_versions
 
 ModelType = Literal["random_forest", "xgboost"]
 TargetKind = Literal["rule", "time"]
@@ -298,22 +299,6 @@ def fit_pinned(
     )
 
 
-def current_libraries() -> dict[str, str]:
-    import platform
-
-    import sklearn
-    import xgboost
-
-    return {
-        "python": platform.python_version(),
-        "scikit-learn": str(sklearn.__version__),
-        "xgboost": str(xgboost.__version__),
-        "numpy": str(np.__version__),
-        "pandas": str(pd.__version__),
-        "joblib": str(joblib.__version__),
-    }
-
-
 def _file_name(model_type: str, model_id: int, name: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")[:80] or "model"
     return f"{model_type}_{model_id}_{slug}.pkl"
@@ -422,7 +407,7 @@ async def train_demo_model(
             )
             await asyncio.to_thread(_dump, estimator, path)
             fitted = Fitted(
-                metrics, confusion, list(estimator.feature_importances_), current_libraries()
+                metrics, confusion, list(estimator.feature_importances_), library_versions()
             )
         importance = {
             f: round(float(v), 6) for f, v in zip(data.inputs, fitted.importances, strict=True)
