@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from ml_prediction_service.db.filters import where_clause
+from ml_prediction_service.db.filters import Filter, condition
 from ml_prediction_service.db.pool import Executor
 
 # One statement per batch. Coin-level values (text, timestamps) travel once per coin and
@@ -143,29 +143,15 @@ PREDICTION_COLUMNS = """
 
 
 @dataclass(frozen=True)
-class PredictionFilter:
-    coin_id: str | None = None
-    model_id: int | None = None
-    active_model_id: int | None = None
-    prediction: int | None = None
-    min_probability: float | None = None
-    is_alert: bool | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-    def where(self) -> tuple[str, list[Any]]:
-        return where_clause(
-            (
-                ("p.coin_id", "=", self.coin_id),
-                ("p.model_id", "=", self.model_id),
-                ("p.active_model_id", "=", self.active_model_id),
-                ("p.prediction", "=", self.prediction),
-                ("p.probability", ">=", self.min_probability),
-                ("p.is_alert", "=", self.is_alert),
-                ("p.data_timestamp", ">=", self.since),
-                ("p.data_timestamp", "<=", self.until),
-            )
-        )
+class PredictionFilter(Filter):
+    coin_id: str | None = condition("p.coin_id")
+    model_id: int | None = condition("p.model_id")
+    active_model_id: int | None = condition("p.active_model_id")
+    prediction: int | None = condition("p.prediction")
+    min_probability: float | None = condition("p.probability", ">=")
+    is_alert: bool | None = condition("p.is_alert")
+    since: datetime | None = condition("p.data_timestamp", ">=")
+    until: datetime | None = condition("p.data_timestamp", "<=")
 
 
 async def list_predictions(
