@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from ml_prediction_service.db.filters import Filter, condition
+from ml_prediction_service.db.filters import Filter, condition, fetch_page
 from ml_prediction_service.db.pool import Executor
 
 # One statement per batch. Coin-level values (text, timestamps) travel once per coin and
@@ -142,6 +142,10 @@ PREDICTION_COLUMNS = """
 """
 
 
+# Predictions with their model's display name (PREDICTION_COLUMNS reads a.*).
+_WITH_MODEL_NAME = "predictions p LEFT JOIN prediction_active_models a ON a.id = p.active_model_id"
+
+
 @dataclass(frozen=True)
 class PredictionFilter(Filter):
     coin_id: str | None = condition("p.coin_id")
@@ -157,27 +161,21 @@ class PredictionFilter(Filter):
 async def list_predictions(
     conn: Executor, flt: PredictionFilter, *, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    where, args = flt.where()
-    total = await conn.fetchval(f"SELECT count(*) FROM predictions p{where}", *args)
-    rows = await conn.fetch(
-        f"""
-        SELECT {PREDICTION_COLUMNS}
-          FROM predictions p LEFT JOIN prediction_active_models a ON a.id = p.active_model_id
-        {where}
-         ORDER BY p.data_timestamp DESC, p.id DESC
-         LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}
-        """,
-        *args,
-        limit,
-        offset,
+    return await fetch_page(
+        conn,
+        flt,
+        columns=PREDICTION_COLUMNS,
+        source=_WITH_MODEL_NAME,
+        count_source="predictions p",
+        order_by="p.data_timestamp DESC, p.id DESC",
+        limit=limit,
+        offset=offset,
     )
-    return [dict(r) for r in rows], int(total)
 
 
 async def get_prediction(conn: Executor, prediction_id: int) -> dict[str, Any] | None:
     row = await conn.fetchrow(
-        f"SELECT {PREDICTION_COLUMNS} FROM predictions p "
-        "LEFT JOIN prediction_active_models a ON a.id = p.active_model_id WHERE p.id = $1",
+        f"SELECT {PREDICTION_COLUMNS} FROM {_WITH_MODEL_NAME} WHERE p.id = $1",
         prediction_id,
     )
     return dict(row) if row is not None else None
@@ -188,7 +186,7 @@ async def latest_for_coin(conn: Executor, coin_id: str) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         f"""
         SELECT DISTINCT ON (p.active_model_id) {PREDICTION_COLUMNS}
-          FROM predictions p LEFT JOIN prediction_active_models a ON a.id = p.active_model_id
+          FROM {_WITH_MODEL_NAME}
          WHERE p.coin_id = $1
          ORDER BY p.active_model_id, p.data_timestamp DESC, p.id DESC
         """,
