@@ -1,9 +1,11 @@
-"""argparse value types shared by every subcommand (counts, durations, rates, ports)."""
+"""argparse value types shared by every subcommand (counts, durations, rates, ports), and
+the flags every command that simulates coins shares."""
 
 from __future__ import annotations
 
 import argparse
-from typing import TypeAlias
+from collections.abc import Callable
+from typing import Any, TypeAlias
 
 
 def positive_int(text: str) -> int:
@@ -40,6 +42,23 @@ def tcp_port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"not a port: {text}")
     return value
+
+
+SIMULATION_FLAGS: dict[str, Callable[[str], Any]] = {
+    "coins": positive_int,
+    "duration": positive_float,
+    "speed": positive_float,
+    "rate": non_negative_float,
+    "seed": int,
+}
+"""The flags of the commands that simulate coins, with their one type in every command."""
+
+
+def add_simulation_arguments(parser: argparse.ArgumentParser, **flags: tuple[Any, str]) -> None:
+    """Add ``--<name>`` for each ``name=(default, help)`` (names of ``SIMULATION_FLAGS``), in
+    the order given: the default and the help text are the command's, the type is shared."""
+    for name, (default, text) in flags.items():
+        parser.add_argument(f"--{name}", type=SIMULATION_FLAGS[name], default=default, help=text)
 
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"

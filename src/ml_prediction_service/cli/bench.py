@@ -6,6 +6,7 @@ import argparse
 
 from ml_prediction_service.cli.args import (
     Subparsers,
+    add_simulation_arguments,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -30,15 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--models", type=positive_int, default=10, help="active models (10: 5 RF + 5 XGB)"
     )
-    parser.add_argument("--coins", type=positive_int, default=1000, help="simulated coins (1000)")
-    parser.add_argument(
-        "--duration", type=positive_float, default=30.0, help="collector seconds (30)"
-    )
-    parser.add_argument(
-        "--rate",
-        type=non_negative_float,
-        default=0.0,
-        help="rows per second inserted; 0 = as fast as possible (0)",
+    add_simulation_arguments(
+        parser,
+        coins=(1000, "simulated coins (1000)"),
+        duration=(30.0, "collector seconds (30)"),
+        rate=(0.0, "rows per second inserted; 0 = as fast as possible (0)"),
     )
     parser.add_argument(
         "--batch-size", type=positive_int, default=500, help="service BATCH_SIZE for the run (500)"

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from ml_prediction_service.cli.args import Subparsers, positive_float, positive_int, tcp_port
+from ml_prediction_service.cli.args import (
+    Subparsers,
+    add_simulation_arguments,
+    positive_float,
+    tcp_port,
+)
 from ml_prediction_service.config import Settings
 from ml_prediction_service.db.embedded import resolve_dsn
 from ml_prediction_service.errors import CommandError
@@ -58,15 +63,11 @@ def register(subparsers: Subparsers) -> None:
         description="Start everything on 127.0.0.1 with demo data; Ctrl-C stops it. "
         "Honours API_PORT, UI_PORT, DATA_DIR, API_KEY and DB_DSN.",
     )
-    demo.add_argument("--coins", type=positive_int, default=25, help="coins per generation (25)")
-    demo.add_argument(
-        "--speed", type=positive_float, default=60.0, help="simulated seconds per second (60)"
-    )
-    demo.add_argument(
-        "--duration",
-        type=positive_float,
-        default=None,
-        help="stop after this many seconds of running (default: until Ctrl-C)",
+    add_simulation_arguments(
+        demo,
+        coins=(25, "coins per generation (25)"),
+        speed=(60.0, "simulated seconds per second (60)"),
+        duration=(None, "stop after this many seconds of running (default: until Ctrl-C)"),
     )
     demo.add_argument("--no-ui", action="store_true", help="do not start the web UI")
     demo.add_argument(
@@ -81,7 +82,7 @@ def register(subparsers: Subparsers) -> None:
     demo.add_argument(
         "--webhook-port", type=tcp_port, default=0, help="webhook receiver port (default: any free)"
     )
-    demo.add_argument("--seed", type=int, default=None, help="simulation seed (default: random)")
+    add_simulation_arguments(demo, seed=(None, "simulation seed (default: random)"))
     demo.add_argument(
         "--status-interval",
         type=positive_float,

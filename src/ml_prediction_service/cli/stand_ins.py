@@ -17,6 +17,7 @@ import asyncpg
 
 from ml_prediction_service.cli.args import (
     Subparsers,
+    add_simulation_arguments,
     non_negative_float,
     positive_float,
     positive_int,
@@ -234,22 +235,13 @@ def register(subparsers: Subparsers) -> None:
     sim = subparsers.add_parser(
         "simulate", help="collector stand-in: insert simulated coin life cycles"
     )
-    sim.add_argument("--coins", type=positive_int, default=20, help="coins to launch (20)")
-    sim.add_argument(
-        "--duration", type=positive_float, default=60.0, help="wall-clock seconds (60)"
-    )
-    sim.add_argument(
-        "--speed",
-        type=positive_float,
-        default=1.0,
-        help="simulated seconds per wall second (1; 60 = one hour per minute)",
-    )
-    sim.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
-    sim.add_argument(
-        "--rate",
-        type=non_negative_float,
-        default=None,
-        help="rows per second instead of real-time pacing; 0 = as fast as possible",
+    add_simulation_arguments(
+        sim,
+        coins=(20, "coins to launch (20)"),
+        duration=(60.0, "wall-clock seconds (60)"),
+        speed=(1.0, "simulated seconds per wall second (1; 60 = one hour per minute)"),
+        seed=(None, "random seed (default: random)"),
+        rate=(None, "rows per second instead of real-time pacing; 0 = as fast as possible"),
     )
     sim.add_argument(
         "--batch-size", type=positive_int, default=500, help="max rows per INSERT (500)"
@@ -289,9 +281,10 @@ def register(subparsers: Subparsers) -> None:
     )
     train.add_argument("--target", choices=["rule", "time"], default="rule")
     train.add_argument("--name", default=None, help="model name (default: generated)")
-    train.add_argument("--seed", type=int, default=42, help="random seed (42)")
-    train.add_argument(
-        "--coins", type=positive_int, default=40, help="simulated coins to train on (40)"
+    add_simulation_arguments(
+        train,
+        seed=(42, "random seed (42)"),
+        coins=(40, "simulated coins to train on (40)"),
     )
     train.add_argument(
         "--from-db", action="store_true", help="train on coin_metrics instead of a simulation"

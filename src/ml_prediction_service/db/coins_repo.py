@@ -1,7 +1,8 @@
 """Read-only history of one coin from ``coin_metrics`` (the collector's table), for charts.
 
-Column names are a fixed list in this module; nothing from a request is put into SQL text.
-NUMERIC values are converted to float8 in the query (one conversion, at the boundary).
+Column names are a fixed selection of ``features.BASE_COLUMNS`` (the contract's names);
+nothing from a request is put into SQL text. NUMERIC values are converted to float8 in the
+query (one conversion, at the boundary).
 """
 
 from __future__ import annotations
@@ -13,18 +14,19 @@ import asyncpg
 
 from ml_prediction_service.db.pool import Executor
 from ml_prediction_service.errors import ServiceError
+from ml_prediction_service.features import BASE_COLUMNS
 
-# Columns served to clients, in this order. Prices and volumes as float8.
+
+def _base_columns(first: str, last: str) -> tuple[str, ...]:
+    """``BASE_COLUMNS`` from ``first`` to ``last`` (both included), in table order."""
+    return BASE_COLUMNS[BASE_COLUMNS.index(first) : BASE_COLUMNS.index(last) + 1]
+
+
+# Columns served to clients, in this order: prices, market cap and bonding curve, then the
+# volumes, as float8; then phase, trade counts and KOTH flag as stored.
 FLOAT_COLUMNS: tuple[str, ...] = (
-    "price_open",
-    "price_high",
-    "price_low",
-    "price_close",
-    "market_cap_close",
-    "bonding_curve_pct",
-    "volume_sol",
-    "buy_volume_sol",
-    "sell_volume_sol",
+    *_base_columns("price_open", "bonding_curve_pct"),
+    *_base_columns("volume_sol", "sell_volume_sol"),
 )
 OTHER_COLUMNS: tuple[str, ...] = ("phase_id_at_time", "num_buys", "num_sells", "is_koth")
 

@@ -107,6 +107,26 @@ async def latest_snapshot(
     return (row[0], row[1]) if row is not None else None
 
 
+# Read as stored (boolean, integer) by ``newest_rows``; every other column as float8.
+_AS_STORED = ("is_koth", "phase_id_at_time")
+
+
+@cache
+def newest_rows_query() -> str:
+    """The newest ``$1`` rows of ``coin_metrics``: mint, timestamp and every base column."""
+    values = ", ".join(c if c in _AS_STORED else f"{c}::float8 AS {c}" for c in BASE_COLUMNS)
+    return (
+        f'SELECT mint, "timestamp", {values} FROM coin_metrics ORDER BY "timestamp" DESC LIMIT $1'
+    )
+
+
+async def newest_rows(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """The newest ``limit`` rows of ``coin_metrics``, newest first (see ``newest_rows_query``;
+    NUMERIC and counts as float8, NULL as None)."""
+    rows: list[asyncpg.Record] = await conn.fetch(newest_rows_query(), limit)
+    return rows
+
+
 async def count(conn: asyncpg.Connection) -> int:
     """All rows of ``coin_metrics``."""
     return int(await conn.fetchval("SELECT count(*) FROM coin_metrics"))

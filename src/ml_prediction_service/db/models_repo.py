@@ -8,19 +8,14 @@ from typing import Any
 
 import asyncpg
 
+from ml_prediction_service.db.ml_models_repo import ML_MODELS_COLUMNS
 from ml_prediction_service.models.defaults import ModelDefaults
 from ml_prediction_service.models.metadata import ActiveModelRecord, ModelSpec
 
 MODELS_CHANGED_CHANNEL = "prediction_models_changed"
 
-_ML_MODELS_COLUMNS = """
-    m.id, m.name, m.model_type, m.status, m.description, m.created_at, m.updated_at,
-    m.is_deleted, m.target_variable, m.target_operator, m.target_value, m.train_start,
-    m.train_end, m.future_minutes, m.price_change_percent, m.target_direction, m.features,
-    m.phases, m.params, m.feature_importance, m.training_accuracy, m.training_f1,
-    m.training_precision, m.training_recall, m.roc_auc, m.mcc, m.fpr, m.fnr,
-    m.confusion_matrix, m.cv_scores, m.simulated_profit_pct, m.model_file_path
-"""
+# Every ml_models column but deleted_at, which the service does not use (is_deleted suffices).
+_ML_MODELS_COLUMNS = ", ".join(f"m.{c}" for c in ML_MODELS_COLUMNS if c != "deleted_at")
 
 ACTIVE_COLUMNS = """
     id, model_id, model_name, custom_name, model_type, target_variable, target_operator,

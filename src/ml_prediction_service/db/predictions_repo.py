@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from ml_prediction_service.db.filters import where_clause
+from ml_prediction_service.db.filters import Filter, condition, fetch_page
 from ml_prediction_service.db.pool import Executor
 
 # One statement per batch. Coin-level values (text, timestamps) travel once per coin and
@@ -149,56 +149,40 @@ PREDICTION_COLUMNS = """
 """
 
 
-@dataclass(frozen=True)
-class PredictionFilter:
-    coin_id: str | None = None
-    model_id: int | None = None
-    active_model_id: int | None = None
-    prediction: int | None = None
-    min_probability: float | None = None
-    is_alert: bool | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+# Predictions with their model's display name (PREDICTION_COLUMNS reads a.*).
+_WITH_MODEL_NAME = "predictions p LEFT JOIN prediction_active_models a ON a.id = p.active_model_id"
 
-    def where(self) -> tuple[str, list[Any]]:
-        return where_clause(
-            (
-                ("p.coin_id", "=", self.coin_id),
-                ("p.model_id", "=", self.model_id),
-                ("p.active_model_id", "=", self.active_model_id),
-                ("p.prediction", "=", self.prediction),
-                ("p.probability", ">=", self.min_probability),
-                ("p.is_alert", "=", self.is_alert),
-                ("p.data_timestamp", ">=", self.since),
-                ("p.data_timestamp", "<=", self.until),
-            )
-        )
+
+@dataclass(frozen=True)
+class PredictionFilter(Filter):
+    coin_id: str | None = condition("p.coin_id")
+    model_id: int | None = condition("p.model_id")
+    active_model_id: int | None = condition("p.active_model_id")
+    prediction: int | None = condition("p.prediction")
+    min_probability: float | None = condition("p.probability", ">=")
+    is_alert: bool | None = condition("p.is_alert")
+    since: datetime | None = condition("p.data_timestamp", ">=")
+    until: datetime | None = condition("p.data_timestamp", "<=")
 
 
 async def list_predictions(
     conn: Executor, flt: PredictionFilter, *, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    where, args = flt.where()
-    total = await conn.fetchval(f"SELECT count(*) FROM predictions p{where}", *args)
-    rows = await conn.fetch(
-        f"""
-        SELECT {PREDICTION_COLUMNS}
-          FROM predictions p LEFT JOIN prediction_active_models a ON a.id = p.active_model_id
-        {where}
-         ORDER BY p.data_timestamp DESC, p.id DESC
-         LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}
-        """,
-        *args,
-        limit,
-        offset,
+    return await fetch_page(
+        conn,
+        flt,
+        columns=PREDICTION_COLUMNS,
+        source=_WITH_MODEL_NAME,
+        count_source="predictions p",
+        order_by="p.data_timestamp DESC, p.id DESC",
+        limit=limit,
+        offset=offset,
     )
-    return [dict(r) for r in rows], int(total)
 
 
 async def get_prediction(conn: Executor, prediction_id: int) -> dict[str, Any] | None:
     row = await conn.fetchrow(
-        f"SELECT {PREDICTION_COLUMNS} FROM predictions p "
-        "LEFT JOIN prediction_active_models a ON a.id = p.active_model_id WHERE p.id = $1",
+        f"SELECT {PREDICTION_COLUMNS} FROM {_WITH_MODEL_NAME} WHERE p.id = $1",
         prediction_id,
     )
     return dict(row) if row is not None else None
@@ -209,7 +193,7 @@ async def latest_for_coin(conn: Executor, coin_id: str) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         f"""
         SELECT DISTINCT ON (p.active_model_id) {PREDICTION_COLUMNS}
-          FROM predictions p LEFT JOIN prediction_active_models a ON a.id = p.active_model_id
+          FROM {_WITH_MODEL_NAME}
          WHERE p.coin_id = $1
          ORDER BY p.active_model_id, p.data_timestamp DESC, p.id DESC
         """,

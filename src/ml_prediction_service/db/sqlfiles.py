@@ -8,8 +8,10 @@ from importlib import resources
 
 @cache
 def load_sql(name: str) -> str:
-    """Text of ``db/sql/<name>`` (e.g. ``"coin_metrics_trigger.sql"``)."""
-    return resources.files("ml_prediction_service.db").joinpath("sql", name).read_text("utf-8")
+    """Text of ``db/sql/<name>`` (e.g. ``"coin_metrics_trigger.sql"``,
+    ``"stand_ins/external_schema.sql"``: folders separated by ``/``)."""
+    folder = resources.files("ml_prediction_service.db").joinpath("sql")
+    return folder.joinpath(*name.split("/")).read_text("utf-8")
 
 
 def migration_files() -> list[tuple[int, str, str]]:

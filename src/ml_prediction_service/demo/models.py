@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 import pandas as pd
 
+from ml_prediction_service.db import ml_models_repo
 from ml_prediction_service.stand_ins.training import (
     ModelType,
     TargetKind,
@@ -41,12 +42,7 @@ DEMO_MODELS: tuple[DemoModel, ...] = (
 
 async def ready_models(conn: asyncpg.Connection, names: list[str]) -> dict[str, int]:
     """name → ml_models.id of the READY, not deleted models among ``names``."""
-    rows = await conn.fetch(
-        "SELECT name, id FROM ml_models "
-        "WHERE name = ANY($1::text[]) AND status = 'READY' AND NOT is_deleted",
-        names,
-    )
-    return {str(r["name"]): int(r["id"]) for r in rows}
+    return await ml_models_repo.ready_ids(conn, names)
 
 
 async def ensure_demo_models(

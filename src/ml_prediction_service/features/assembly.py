@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from numpy.typing import NDArray
+
+from ml_prediction_service.arrays import FloatArray
 
 from .errors import FeatureCountMismatchError, InvalidModelMetadataError, UnknownFeatureError
 from .names import DEFAULT_WINDOW_SIZES, known_feature_names, validate_window_sizes
-
-FloatArray = NDArray[np.float64]
 
 __all__ = [
     "combine",

@@ -20,6 +20,8 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from ml_prediction_service.arrays import BoolArray, FloatArray, IntArray
+
 from .names import (
     ATH_FEATURE_NAMES,
     DEFAULT_WINDOW_SIZES,
@@ -32,10 +34,6 @@ from .names import (
 from .reference import NS_PER_MINUTE
 from .state import PrefixBatch
 from .tail import TailBatch
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
-BoolArray = NDArray[np.bool_]
 
 _G = TypeVar("_G", bound=np.generic)
 _NO_TIME = np.iinfo(np.int64).min

@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from ml_prediction_service.arrays import FloatArray, IntArray
+
 from .names import (
     ATH_FEATURE_NAMES,
     DEFAULT_WINDOW_SIZES,
@@ -33,9 +35,6 @@ from .names import (
     get_engineered_feature_names,
     validate_window_sizes,
 )
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 
 NS_PER_MINUTE = 60_000_000_000
 """Nanoseconds per minute; minutes are ``float(int64 ns difference) / NS_PER_MINUTE``."""

@@ -13,11 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
-from numpy.typing import NDArray
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
-BoolArray = NDArray[np.bool_]
+from ml_prediction_service.arrays import BoolArray, FloatArray, IntArray
 
 __all__ = ["PrefixBatch", "advance_prefix_batch"]
 

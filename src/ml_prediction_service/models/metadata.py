@@ -1,7 +1,8 @@
 """Model metadata, typed and checked once.
 
-* :class:`ModelSpec` — what a model predicts and how it is fed, read from a training-service
-  ``ml_models`` row (or an upload's metadata) by :func:`parse_spec`;
+* :class:`ModelTarget` — what a model predicts and how it is fed, the part every model has;
+* :class:`ModelSpec` — that with the model's name, read from a training-service ``ml_models``
+  row (or an upload's metadata) by :func:`parse_spec`;
 * :class:`AvailableModel` — an ``ml_models`` row as the list of importable models shows it,
   with the reason when it cannot be imported;
 * :class:`ActiveModelRecord` — a row of our ``prediction_active_models``, built by the
@@ -35,7 +36,7 @@ JSON_FIELDS = (
     "confusion_matrix",
     "cv_scores",
 )
-TRAINING_METRIC_FIELDS = (
+SCORE_FIELDS = (
     "training_accuracy",
     "training_f1",
     "training_precision",
@@ -44,6 +45,10 @@ TRAINING_METRIC_FIELDS = (
     "mcc",
     "fpr",
     "fnr",
+)
+"""The test scores of an ``ml_models`` row (NUMERIC columns), in table order."""
+TRAINING_METRIC_FIELDS = (
+    *SCORE_FIELDS,
     "confusion_matrix",
     "cv_scores",
     "simulated_profit_pct",
@@ -99,10 +104,10 @@ def _optional_int(value: Any) -> int | None:
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    """What a model predicts and which inputs it takes (shared by imports and uploads)."""
+class ModelTarget:
+    """What a model predicts and which inputs it takes: the fields a :class:`ModelSpec` and
+    an :class:`ActiveModelRecord` have in common."""
 
-    name: str
     model_type: str
     target_variable: str
     target_operator: str | None
@@ -113,6 +118,14 @@ class ModelSpec:
     features: tuple[str, ...]
     phases: tuple[int, ...] | None
     params: JsonObject
+
+
+@dataclass(frozen=True)
+class ModelSpec(ModelTarget):
+    """A model's :class:`ModelTarget` with its name, description and training metrics
+    (shared by imports and uploads)."""
+
+    name: str
     description: str | None = None
     training_metrics: JsonObject | None = None
 
@@ -250,23 +263,14 @@ COUNTER_FIELDS = frozenset({"total_predictions", "last_prediction_at"})
 
 
 @dataclass(frozen=True)
-class ActiveModelRecord:
-    """A row of ``prediction_active_models``."""
+class ActiveModelRecord(ModelTarget):
+    """A row of ``prediction_active_models`` (the model's target and inputs, see
+    :class:`ModelTarget`, and what this service keeps about it)."""
 
     id: int
     model_id: int
     model_name: str
     custom_name: str | None
-    model_type: str
-    target_variable: str
-    target_operator: str | None
-    target_value: float | None
-    future_minutes: int | None
-    price_change_percent: float | None
-    target_direction: str | None
-    features: tuple[str, ...]
-    phases: tuple[int, ...] | None
-    params: JsonObject
     local_model_path: str
     model_file_url: str | None
     is_active: bool
@@ -316,18 +320,10 @@ class ActiveModelRecord:
 
     @property
     def spec(self) -> ModelSpec:
+        target = {f.name: getattr(self, f.name) for f in fields(ModelTarget)}
         return ModelSpec(
+            **target,
             name=self.model_name,
-            model_type=self.model_type,
-            target_variable=self.target_variable,
-            target_operator=self.target_operator,
-            target_value=self.target_value,
-            future_minutes=self.future_minutes,
-            price_change_percent=self.price_change_percent,
-            target_direction=self.target_direction,
-            features=self.features,
-            phases=self.phases,
-            params=self.params,
             description=self.description,
             training_metrics=self.training_metrics,
         )

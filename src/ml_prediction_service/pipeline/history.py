@@ -20,8 +20,8 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from numpy.typing import NDArray
 
+from ml_prediction_service.arrays import BoolArray, FloatArray, IntArray
 from ml_prediction_service.features import (
     BASE_COLUMNS,
     HISTORY_KEY_COLUMNS,
@@ -29,10 +29,6 @@ from ml_prediction_service.features import (
     TailBatch,
     advance_prefix_batch,
 )
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
-BoolArray = NDArray[np.bool_]
 
 FAST_PATH_MAX_ROWS = 8
 """A cached coin with at most this many new rows in a batch takes the vectorised path."""

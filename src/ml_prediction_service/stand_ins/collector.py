@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ml_prediction_service.db import collector_repo
 from ml_prediction_service.stand_ins.simulator import (
     BOOL_COLUMNS,
     INT_COLUMNS,
@@ -33,28 +34,9 @@ from ml_prediction_service.stand_ins.simulator import (
 )
 from ml_prediction_service.stand_ins.stream import RowBlock, SimulationStream
 
-
-def _array_type(column: str) -> str:
-    if column in BOOL_COLUMNS:
-        return "bool[]"
-    if column in INT_COLUMNS:
-        return "int4[]"
-    return "float8[]"
-
-
-def _insert_sql() -> str:
-    names = ", ".join(METRIC_COLUMNS)
-    params = ", ".join(f"${i}::{_array_type(c)}" for i, c in enumerate(METRIC_COLUMNS, start=3))
-    aliases = ", ".join(f"u_{c}" for c in METRIC_COLUMNS)
-    return (
-        f'INSERT INTO coin_metrics (mint, "timestamp", {names}) '
-        f"SELECT u_mint, to_timestamp(u_epoch), {aliases} "
-        f"FROM unnest($1::text[], $2::float8[], {params}) "
-        f"AS u(u_mint, u_epoch, {aliases})"
-    )
-
-
-INSERT_SQL = _insert_sql()
+INSERT_SQL = collector_repo.insert_statement(
+    METRIC_COLUMNS, bool_columns=BOOL_COLUMNS, int_columns=INT_COLUMNS
+)
 
 
 async def insert_rows(conn: Any, block: RowBlock) -> int:

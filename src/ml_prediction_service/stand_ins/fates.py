@@ -12,13 +12,12 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
-from numpy.typing import NDArray
+
+from ml_prediction_service.arrays import FloatArray
 
 Fate = Literal["slow_death", "pump_dump", "rug", "graduation", "wash", "koth"]
 FATES: tuple[Fate, ...] = ("slow_death", "pump_dump", "rug", "graduation", "wash", "koth")
 DEFAULT_FATE_WEIGHTS: tuple[float, ...] = (0.34, 0.2, 0.14, 0.12, 0.1, 0.1)
-
-Floats = NDArray[np.float64]
 
 LAUNCH_PRICE_SOL = 2.8e-8  # pump.fun launch price: ~28 SOL market cap for 1e9 tokens
 KOTH_MARKET_CAP_SOL = 30_000.0  # contract §1: is_koth when market cap > 30,000 SOL
@@ -30,10 +29,10 @@ GRADUATION_RESERVES_SOL = 85.0  # bonding_curve_pct = virtual_sol_reserves / 85 
 class Regime:
     """Per-row parameters of one coin's market (arrays have one entry per row)."""
 
-    trade_rate: Floats  # expected trades per minute
-    buy_share: Floats  # expected fraction of trades that are buys
-    drift: Floats  # log-price drift per minute
-    volatility: Floats  # log-price volatility per sqrt(minute)
+    trade_rate: FloatArray  # expected trades per minute
+    buy_share: FloatArray  # expected fraction of trades that are buys
+    drift: FloatArray  # log-price drift per minute
+    volatility: FloatArray  # log-price volatility per sqrt(minute)
     unique_ratio_low: float  # unique wallets / trades is drawn from [low, high]
     unique_ratio_high: float
     size_median: float  # median trade size in SOL
@@ -45,15 +44,15 @@ class Regime:
     dev_sell_price_factor: float = 1.0
 
 
-def _decay(t: Floats, start: float, tau: float) -> Floats:
+def _decay(t: FloatArray, start: float, tau: float) -> FloatArray:
     return np.asarray(np.exp(-np.clip(t - start, 0.0, None) / tau), dtype=np.float64)
 
 
-def _const(n: int, value: float) -> Floats:
+def _const(n: int, value: float) -> FloatArray:
     return np.full(n, value, dtype=np.float64)
 
 
-def build_regime(fate: Fate, minutes: Floats, rng: np.random.Generator) -> Regime:
+def build_regime(fate: Fate, minutes: FloatArray, rng: np.random.Generator) -> Regime:
     """The regime of a coin with ``fate`` sampled at ages ``minutes`` (float minutes)."""
     n = minutes.shape[0]
     t = minutes

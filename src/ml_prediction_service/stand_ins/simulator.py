@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 import numpy as np
 from numpy.typing import NDArray
 
+from ml_prediction_service.arrays import FloatArray, IntArray
 from ml_prediction_service.stand_ins.ddl import PHASE_GRADUATED, PHASES
 from ml_prediction_service.stand_ins.fates import (
     DEFAULT_FATE_WEIGHTS,
@@ -32,9 +33,6 @@ from ml_prediction_service.stand_ins.fates import (
     Regime,
     build_regime,
 )
-
-Floats = NDArray[np.float64]
-Ints = NDArray[np.int64]
 
 WHALE_TRADE_SOL = 1.0  # whale trades are >= 1 SOL
 MICRO_TRADE_SOL = 0.01  # micro trades are < 0.01 SOL
@@ -123,7 +121,7 @@ class CoinRows:
     """A coin's whole sampled life. ``offsets`` are seconds after ``SimConfig.start``."""
 
     spec: CoinSpec
-    offsets: Ints
+    offsets: IntArray
     columns: dict[str, NDArray[np.generic]]
 
     def __len__(self) -> int:
@@ -155,10 +153,10 @@ def plan_coins(config: SimConfig) -> list[CoinSpec]:
     return specs
 
 
-def sampling_schedule(max_age_minutes: int) -> tuple[Ints, Ints]:
+def sampling_schedule(max_age_minutes: int) -> tuple[IntArray, IntArray]:
     """``(ages in seconds, phase id)`` of every row a coin can have, from ``PHASES``."""
-    ages: list[Ints] = []
-    phases: list[Ints] = []
+    ages: list[IntArray] = []
+    phases: list[IntArray] = []
     for phase in PHASES:
         if phase.interval_seconds <= 0:
             continue
@@ -169,19 +167,19 @@ def sampling_schedule(max_age_minutes: int) -> tuple[Ints, Ints]:
     return np.concatenate(ages), np.concatenate(phases)
 
 
-def _segment_sum(values: Floats, row_of: Ints, n: int) -> Floats:
+def _segment_sum(values: FloatArray, row_of: IntArray, n: int) -> FloatArray:
     return np.bincount(row_of, weights=values, minlength=n).astype(np.float64)
 
 
-def _segment_max(values: Floats, row_of: Ints, n: int) -> Floats:
+def _segment_max(values: FloatArray, row_of: IntArray, n: int) -> FloatArray:
     out = np.zeros(n, dtype=np.float64)
     np.maximum.at(out, row_of, values)
     return out
 
 
 def _trades(
-    counts: Ints, regime: Regime, rng: np.random.Generator
-) -> tuple[Floats, Floats, Floats, Floats, Ints]:
+    counts: IntArray, regime: Regime, rng: np.random.Generator
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, IntArray]:
     """Per-row sum, max, whale volume, whale count and micro count of ``counts`` trades."""
     n = counts.shape[0]
     sizes = rng.lognormal(np.log(regime.size_median), regime.size_sigma, size=int(counts.sum()))
@@ -196,7 +194,7 @@ def _trades(
     )
 
 
-def _reserves(initial: float, net: Floats) -> tuple[Floats, int | None]:
+def _reserves(initial: float, net: FloatArray) -> tuple[FloatArray, int | None]:
     """Bonding-curve SOL after each row (clamped to [0, 85]) and the graduation row."""
     out = np.empty_like(net)
     level = initial
@@ -208,7 +206,7 @@ def _reserves(initial: float, net: Floats) -> tuple[Floats, int | None]:
     return out, None
 
 
-def _round(values: Floats, scale: int) -> Floats:
+def _round(values: FloatArray, scale: int) -> FloatArray:
     return np.asarray(np.round(values, scale), dtype=np.float64)
 
 

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from ml_prediction_service.db import metrics_repo, ml_models_repo
 from ml_prediction_service.features import (
     BASE_COLUMNS,
     DEFAULT_WINDOW_SIZES,
@@ -51,6 +52,7 @@ from ml_prediction_service.stand_ins.ml_models import (
 )
 from ml_prediction_service.stand_ins.simulator import METRIC_COLUMNS, SimConfig
 from ml_prediction_service.stand_ins.stream import simulate_frame
+from ml_prediction_service.stand_ins.training_side import library_versions
 
 ModelType = Literal["random_forest", "xgboost"]
 TargetKind = Literal["rule", "time"]
@@ -96,14 +98,7 @@ def simulated_history(n_coins: int, seed: int, *, max_age_minutes: int = 120) ->
 
 async def db_history(conn: asyncpg.Connection, max_rows: int = MAX_DB_ROWS) -> pd.DataFrame:
     """The newest ``max_rows`` rows of ``coin_metrics`` (NUMERIC read as float8)."""
-    casts = ", ".join(
-        f"{c}::float8 AS {c}" if c not in ("is_koth", "phase_id_at_time") else c
-        for c in METRIC_COLUMNS
-    )
-    rows = await conn.fetch(
-        f'SELECT mint, "timestamp", {casts} FROM coin_metrics ORDER BY "timestamp" DESC LIMIT $1',
-        max_rows,
-    )
+    rows = await metrics_repo.newest_rows(conn, max_rows)
     frame = pd.DataFrame([dict(r) for r in rows], columns=["mint", "timestamp", *METRIC_COLUMNS])
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
     return frame
@@ -304,22 +299,6 @@ def fit_pinned(
     )
 
 
-def current_libraries() -> dict[str, str]:
-    import platform
-
-    import sklearn
-    import xgboost
-
-    return {
-        "python": platform.python_version(),
-        "scikit-learn": str(sklearn.__version__),
-        "xgboost": str(xgboost.__version__),
-        "numpy": str(np.__version__),
-        "pandas": str(pd.__version__),
-        "joblib": str(joblib.__version__),
-    }
-
-
 def _file_name(model_type: str, model_id: int, name: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")[:80] or "model"
     return f"{model_type}_{model_id}_{slug}.pkl"
@@ -368,7 +347,7 @@ async def train_demo_model(
         (rule or RuleTarget()) if target == "rule" else (time_target or TimeTarget())
     )
     name = name or default_name(model_type, target, seed)
-    if await conn.fetchval("SELECT 1 FROM ml_models WHERE name = $1", name):
+    if await ml_models_repo.name_taken(conn, name):
         raise TrainingError(f"a model named {name!r} already exists in ml_models")
     if history is None:
         history = await asyncio.to_thread(simulated_history, n_coins, seed)
@@ -428,7 +407,7 @@ async def train_demo_model(
             )
             await asyncio.to_thread(_dump, estimator, path)
             fitted = Fitted(
-                metrics, confusion, list(estimator.feature_importances_), current_libraries()
+                metrics, confusion, list(estimator.feature_importances_), library_versions()
             )
         importance = {
             f: round(float(v), 6) for f, v in zip(data.inputs, fitted.importances, strict=True)

@@ -20,59 +20,17 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from ml_prediction_service.db import ml_models_repo
+from ml_prediction_service.db.ml_models_repo import ML_MODELS_COLUMNS
 from ml_prediction_service.db.pool import create_pool
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8001
 _MAX_BIGINT = 2**63 - 1
 
-MODEL_COLUMNS: tuple[str, ...] = (
-    "id",
-    "name",
-    "model_type",
-    "status",
-    "description",
-    "created_at",
-    "updated_at",
-    "is_deleted",
-    "deleted_at",
-    "target_variable",
-    "target_operator",
-    "target_value",
-    "train_start",
-    "train_end",
-    "future_minutes",
-    "price_change_percent",
-    "target_direction",
-    "features",
-    "phases",
-    "params",
-    "feature_importance",
-    "training_accuracy",
-    "training_f1",
-    "training_precision",
-    "training_recall",
-    "roc_auc",
-    "mcc",
-    "fpr",
-    "fnr",
-    "confusion_matrix",
-    "cv_scores",
-    "simulated_profit_pct",
-    "model_file_path",
-)
+# The list leaves out the time-based columns (that information is in params._time_based).
 TIME_BASED_COLUMNS: tuple[str, ...] = ("future_minutes", "price_change_percent", "target_direction")
-LIST_COLUMNS: tuple[str, ...] = tuple(c for c in MODEL_COLUMNS if c not in TIME_BASED_COLUMNS)
-
-_SELECT_LIST = (
-    f"SELECT {', '.join(LIST_COLUMNS)} FROM ml_models "
-    "WHERE ($1::text IS NULL OR status = $1) "
-    "AND ($2::boolean IS NULL OR COALESCE(is_deleted, FALSE) = $2) ORDER BY id"
-)
-_SELECT_ONE = (
-    f"SELECT {', '.join(MODEL_COLUMNS)} FROM ml_models "
-    "WHERE id = $1 AND COALESCE(is_deleted, FALSE) = FALSE"
-)
+LIST_COLUMNS: tuple[str, ...] = tuple(c for c in ML_MODELS_COLUMNS if c not in TIME_BASED_COLUMNS)
 
 
 def _not_found(model_id: int, what: str = "model") -> JSONResponse:
@@ -115,20 +73,22 @@ def create_app(dsn: str, *, pool_min_size: int = 1, pool_max_size: int = 4) -> F
     async def list_models(
         request: Request, status: str | None = None, is_deleted: bool | None = None
     ) -> Response:
-        rows = await pool_of(request).fetch(_SELECT_LIST, status, is_deleted)
-        return JSONResponse(jsonable_encoder([dict(r) for r in rows]))
+        rows = await ml_models_repo.list_rows(
+            pool_of(request), LIST_COLUMNS, status=status, is_deleted=is_deleted
+        )
+        return JSONResponse(jsonable_encoder(rows))
 
-    async def fetch_model(request: Request, model_id: int) -> asyncpg.Record | None:
+    async def fetch_model(request: Request, model_id: int) -> dict[str, Any] | None:
         if not 0 < model_id <= _MAX_BIGINT:
             return None
-        return await pool_of(request).fetchrow(_SELECT_ONE, model_id)
+        return await ml_models_repo.get_row(pool_of(request), model_id)
 
     @app.get("/api/models/{model_id}")
     async def get_model(request: Request, model_id: int) -> Response:
         row = await fetch_model(request, model_id)
         if row is None:
             return _not_found(model_id)
-        return JSONResponse(jsonable_encoder(dict(row)))
+        return JSONResponse(jsonable_encoder(row))
 
     @app.get("/api/models/{model_id}/download")
     async def download_model(request: Request, model_id: int) -> Response:

@@ -50,6 +50,16 @@ def _threshold_lines(fig: go.Figure, thresholds: dict[int, float], colors: dict[
         )
 
 
+def _probabilities(predictions: Sequence[dict[str, Any]], **style: Any) -> go.Scatter:
+    """One model's predictions as probability over data time, on the right axis."""
+    return go.Scatter(
+        x=[parse_ts(p["data_timestamp"]) for p in predictions],
+        y=[p["probability"] for p in predictions],
+        yaxis="y2",
+        **style,
+    )
+
+
 def coin_figure(
     metrics: Sequence[dict[str, Any]],
     predictions: Sequence[dict[str, Any]],
@@ -83,22 +93,19 @@ def coin_figure(
         points = sorted(by_model[mid], key=lambda p: str(p["data_timestamp"]))
         name = names.get(mid) or points[-1].get("model_name") or f"model {mid}"
         fig.add_trace(
-            go.Scatter(
-                x=[parse_ts(p["data_timestamp"]) for p in points],
-                y=[p["probability"] for p in points],
+            _probabilities(
+                points,
                 name=f"P({name})",
                 legendgroup=f"model-{mid}",
                 mode="lines+markers",
                 marker={"size": 4},
                 line={"color": colors[mid], "width": 1.5, "shape": "hv"},
-                yaxis="y2",
             )
         )
         alerts = [p for p in points if p.get("is_alert")]
         fig.add_trace(
-            go.Scatter(
-                x=[parse_ts(p["data_timestamp"]) for p in alerts],
-                y=[p["probability"] for p in alerts],
+            _probabilities(
+                alerts,
                 name=f"alert: {name}",
                 legendgroup=f"model-{mid}",
                 showlegend=False,
@@ -109,7 +116,6 @@ def coin_figure(
                     "color": colors[mid],
                     "line": {"color": ALERT_COLOR, "width": 1.5},
                 },
-                yaxis="y2",
             )
         )
     _threshold_lines(fig, {mid: t for mid, t in thresholds.items() if mid in by_model}, colors)
@@ -155,24 +161,12 @@ def rates_figure(points: Sequence[RatePoint], *, height: int = 260) -> go.Figure
     """events/s and predictions/s over the last minutes."""
     stamps = [datetime.fromtimestamp(p.at, tz=UTC) for p in points]
     fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=stamps,
-            y=[p.events_per_second for p in points],
-            name="events/s",
-            mode="lines",
-            line={"color": PALETTE[0], "shape": "spline"},
-            fill="tozeroy",
-        )
+    series: tuple[tuple[str, list[float], str, dict[str, Any]], ...] = (
+        ("events/s", [p.events_per_second for p in points], PALETTE[0], {"fill": "tozeroy"}),
+        ("predictions/s", [p.predictions_per_second for p in points], PALETTE[2], {}),
     )
-    fig.add_trace(
-        go.Scatter(
-            x=stamps,
-            y=[p.predictions_per_second for p in points],
-            name="predictions/s",
-            mode="lines",
-            line={"color": PALETTE[2], "shape": "spline"},
-        )
-    )
+    for name, values, color, extra in series:
+        line = {"color": color, "shape": "spline"}
+        fig.add_trace(go.Scatter(x=stamps, y=values, name=name, mode="lines", line=line, **extra))
     fig.update_layout(yaxis={"title": {"text": "per second"}, "rangemode": "tozero"})
     return _layout(fig, height)

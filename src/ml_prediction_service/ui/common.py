@@ -121,12 +121,28 @@ def record_rates(health: Json, stats: Json) -> RateTracker:
     return tracker
 
 
+def page(title: str) -> None:
+    """The top of every page: its title, then the messages of the last actions."""
+    st.title(title)
+    show_flashes()
+
+
+LIVE_REFRESH_SECONDS = 5
+
+
 def live(body: Callable[[], None], *, label: str, key: str, every: float) -> None:
     """Render ``body``; while the toggle is on, re-run just it every ``every`` seconds."""
     if st.toggle(label, value=True, key=key):
         st.fragment(run_every=every)(body)()
     else:
         body()
+
+
+def live_page(title: str, body: Callable[[], None], *, toggle: str) -> None:
+    """A page whose ``body`` re-runs every ``LIVE_REFRESH_SECONDS`` while the toggle labelled
+    ``toggle`` is on (it is, at first)."""
+    page(title)
+    live(body, label=toggle, key=f"{title.lower()}_live", every=LIVE_REFRESH_SECONDS)
 
 
 def alert_feed(alerts: list[Json], *, key: str) -> None:

@@ -31,9 +31,15 @@ from ml_prediction_service.service import Service
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorResponse, "description": "Unknown model"},
-}
+
+def _errors(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses``: an :class:`ErrorResponse` with this description per status."""
+    return {code: {"model": ErrorResponse, "description": d} for code, d in descriptions.items()}
+
+
+_UNKNOWN_MODEL = {404: "Unknown model"}
+_TRAINING_SERVICE_FAILED = {502: "Training service failed"}
+_ERRORS = _errors(_UNKNOWN_MODEL)
 
 
 def to_read(service: Service, row: ActiveModelRecord) -> ActiveModelRead:
@@ -72,11 +78,13 @@ async def list_available(service: ServiceDep) -> AvailableModelsResponse:
     response_model=ActiveModelRead,
     status_code=201,
     summary="Download, verify and activate a training-service model",
-    responses={
-        409: {"model": ErrorResponse, "description": "Already imported / not READY"},
-        422: {"model": ErrorResponse, "description": "File or metadata not servable"},
-        502: {"model": ErrorResponse, "description": "Training service failed"},
-    },
+    responses=_errors(
+        {
+            409: "Already imported / not READY",
+            422: "File or metadata not servable",
+            **_TRAINING_SERVICE_FAILED,
+        }
+    ),
 )
 async def import_model(body: ModelImportRequest, service: ServiceDep) -> ActiveModelRead:
     row = await service.models.import_model(body.model_id)
@@ -88,7 +96,7 @@ async def import_model(body: ModelImportRequest, service: ServiceDep) -> ActiveM
     response_model=ActiveModelRead,
     status_code=201,
     summary="Upload a joblib model file with its metadata (requires API_KEY)",
-    responses={403: {"model": ErrorResponse, "description": "Uploads disabled"}},
+    responses=_errors({403: "Uploads disabled"}),
 )
 async def upload_model(
     service: ServiceDep,
@@ -143,12 +151,14 @@ async def deactivate(active_model_id: int, service: ServiceDep) -> ActiveModelRe
     "/{active_model_id}/reimport",
     response_model=ActiveModelRead,
     summary="Download the model's file from the training service again, verify and serve it",
-    responses={
-        **_ERRORS,
-        409: {"model": ErrorResponse, "description": "An uploaded model"},
-        422: {"model": ErrorResponse, "description": "File not servable"},
-        502: {"model": ErrorResponse, "description": "Training service failed"},
-    },
+    responses=_errors(
+        {
+            **_UNKNOWN_MODEL,
+            409: "An uploaded model",
+            422: "File not servable",
+            **_TRAINING_SERVICE_FAILED,
+        }
+    ),
 )
 async def reimport(active_model_id: int, service: ServiceDep) -> ActiveModelRead:
     return to_read(service, await service.models.reimport(active_model_id))

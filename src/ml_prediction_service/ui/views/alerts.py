@@ -8,7 +8,6 @@ from ml_prediction_service.ui import common
 from ml_prediction_service.ui.client import Json
 from ml_prediction_service.ui.format import ago, fmt_int
 
-REFRESH_SECONDS = 5
 FEED_SIZES = (25, 50, 100)
 
 
@@ -36,14 +35,7 @@ def feed() -> None:
 
 
 def render() -> None:
-    st.title("Alerts")
-    common.show_flashes()
-    common.live(
-        feed,
-        label=f"Live (refresh every {REFRESH_SECONDS} s)",
-        key="alerts_live",
-        every=REFRESH_SECONDS,
-    )
+    common.live_page("Alerts", feed, toggle=f"Live (refresh every {common.LIVE_REFRESH_SECONDS} s)")
 
 
 if __name__ == "__main__":

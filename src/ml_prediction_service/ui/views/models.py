@@ -283,8 +283,7 @@ def _load(api: ApiClient) -> tuple[list[Json], Json]:
 
 
 def render() -> None:
-    st.title("Models")
-    common.show_flashes()
+    common.page("Models")
     models, available = common.fetch(_load)
     active = [m for m in models if m["is_active"]]
     inactive = [m for m in models if not m["is_active"]]

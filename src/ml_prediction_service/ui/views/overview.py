@@ -21,7 +21,6 @@ from ml_prediction_service.ui.format import (
     target_text,
 )
 
-REFRESH_SECONDS = 5
 CARDS_PER_ROW = 3
 
 
@@ -93,7 +92,7 @@ def _throughput(health: Json, stats: Json) -> None:
     else:
         st.caption(
             "Rates are measured from the API's counters while this UI is open: the chart "
-            f"fills in over the next refreshes (every {REFRESH_SECONDS} s)."
+            f"fills in over the next refreshes (every {common.LIVE_REFRESH_SECONDS} s)."
         )
 
 
@@ -145,14 +144,7 @@ def body() -> None:
 
 
 def render() -> None:
-    st.title("Overview")
-    common.show_flashes()
-    common.live(
-        body,
-        label=f"Auto-refresh every {REFRESH_SECONDS} s",
-        key="overview_live",
-        every=REFRESH_SECONDS,
-    )
+    common.live_page("Overview", body, toggle=f"Auto-refresh every {common.LIVE_REFRESH_SECONDS} s")
 
 
 if __name__ == "__main__":

@@ -138,8 +138,7 @@ def _table(rows: list[Json]) -> None:
 
 
 def render() -> None:
-    st.title("Predictions")
-    common.show_flashes()
+    common.page("Predictions")
     models, (coins, newest) = common.fetch(
         lambda api: (api.models(include_inactive=True), _recent_coins(api))
     )

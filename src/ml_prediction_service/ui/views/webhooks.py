@@ -119,8 +119,7 @@ def _log(api_entries: Json) -> None:
 
 
 def render() -> None:
-    st.title("Webhooks")
-    common.show_flashes()
+    common.page("Webhooks")
 
     def load(api: ApiClient) -> tuple[Json, list[Json]]:
         return api.outbox(), api.models(include_inactive=True)
