@@ -108,14 +108,7 @@ async def insert_active_model(
         source,
         model_library,
         model_library_version,
-        defaults.webhook_url,
-        defaults.webhook_enabled,
-        list(defaults.webhook_send_mode),
-        defaults.ignore_alert_seconds,
-        defaults.ignore_positive_seconds,
-        defaults.ignore_negative_seconds,
-        defaults.coin_filter_mode,
-        list(defaults.coin_filter),
+        *defaults.delivery_values(),
     )
     assert row is not None
     return ActiveModelRecord.from_row(row)

@@ -56,12 +56,5 @@ async def save_model_defaults(conn: asyncpg.Connection, defaults: ModelDefaults)
     await conn.execute(
         UPSERT,
         defaults.alert_threshold,
-        defaults.webhook_url,
-        defaults.webhook_enabled,
-        list(defaults.webhook_send_mode),
-        defaults.ignore_alert_seconds,
-        defaults.ignore_positive_seconds,
-        defaults.ignore_negative_seconds,
-        defaults.coin_filter_mode,
-        list(defaults.coin_filter),
+        *defaults.delivery_values(),
     )

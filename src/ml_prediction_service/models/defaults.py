@@ -22,3 +22,16 @@ class ModelDefaults:
     coin_filter_mode: str = "all"
     coin_filter: tuple[str, ...] = ()
     stored: bool = False  # False: nothing stored yet, these come from the environment
+
+    def delivery_values(self) -> list[object]:
+        """webhook_url … coin_filter as database values, in the order of those columns."""
+        return [
+            self.webhook_url,
+            self.webhook_enabled,
+            list(self.webhook_send_mode),
+            self.ignore_alert_seconds,
+            self.ignore_positive_seconds,
+            self.ignore_negative_seconds,
+            self.coin_filter_mode,
+            list(self.coin_filter),
+        ]
