@@ -1,12 +1,14 @@
 """The webhook sender: delivers the outbox, off the prediction path.
 
-A continuous round: claim due deliveries for the free request slots (one statement, which
-also closes superseded and expired ones), post them concurrently over kept-alive
-connections (at most ``WEBHOOK_CONCURRENCY`` in flight), and record every finished attempt
-of the round in one transaction (outbox states in one statement, log rows in another).
+A continuous round: claim due deliveries for the free request slots (one statement), post
+them concurrently over kept-alive connections (at most ``WEBHOOK_CONCURRENCY`` in flight),
+and record every finished attempt of the round in one transaction (outbox states in one
+statement, log rows in another).
 
-Per (coin, URL) only the newest snapshot is sent and nothing is sent while an earlier one is
-in flight, so a coin's webhooks arrive in order. Network errors, 404 (an inactive n8n
+Per (coin, URL) only the newest snapshot is sent (a new one supersedes an unsent older one
+when it is queued) and nothing is sent while an earlier one is in flight, so a coin's
+webhooks arrive in order. Once a second, deliveries whose lease ran out are given back and
+pending ones past the max age are closed as expired. Network errors, 404 (an inactive n8n
 workflow), 408, 425, 429 and 5xx are retried with exponential backoff and jitter (Retry-After
 honoured) until the delivery is ``WEBHOOK_MAX_AGE_SECONDS`` old (or after
 ``WEBHOOK_MAX_ATTEMPTS``, if set); other 4xx fail at once. At-least-once: every POST carries
@@ -129,21 +131,19 @@ class WebhookSender:
             if self.done:
                 async with conn.transaction():
                     await self._record(conn)
-            claim = webhooks_repo.Claim([], {})
+            claimed: list[Delivery] = []
             if asked:
-                claim = await webhooks_repo.claim_due(
+                claimed = await webhooks_repo.claim_due(
                     conn,
                     asked,
                     self.settings.n8n_webhook_timeout + LEASE_MARGIN_SECONDS,
                     self.settings.webhook_max_age_seconds,
                 )
             if time.monotonic() - self._gauges_at >= GAUGE_INTERVAL_SECONDS:
-                await self._refresh_gauges(conn)
-        for status, n in claim.closed.items():
-            self.metrics.webhook_closed_total.labels(status=status).inc(n)
-        for delivery in claim.deliveries:
+                await self._maintain(conn)
+        for delivery in claimed:
             self.in_flight[delivery.id] = asyncio.create_task(self._attempt(delivery))
-        return len(claim.deliveries), asked
+        return len(claimed), asked
 
     async def _attempt(self, delivery: Delivery) -> None:
         attempt = await post(
@@ -225,7 +225,12 @@ class WebhookSender:
                     f.retry_at,
                 )
 
-    async def _refresh_gauges(self, conn: asyncpg.Connection) -> None:
+    async def _maintain(self, conn: asyncpg.Connection) -> None:
+        """Lost leases back, old deliveries expired, gauges refreshed (every second)."""
+        counts = await webhooks_repo.maintain(conn, self.settings.webhook_max_age_seconds)
+        for status in ("superseded", "expired"):
+            if counts[status]:
+                self.metrics.webhook_closed_total.labels(status=status).inc(counts[status])
         stats = await webhooks_repo.outbox_stats(conn)
         self._gauges_at = time.monotonic()
         self.backlog = int(stats.get("open") or 0)

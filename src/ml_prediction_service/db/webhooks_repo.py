@@ -11,66 +11,82 @@ import asyncpg
 from ml_prediction_service.db.filters import where_clause
 from ml_prediction_service.db.pool import Executor
 
+# New deliveries, and in the same statement the older unsent ones of the same coin and URL
+# closed as 'superseded': a trader wants the coin's current state, not a replay. (The rows
+# inserted here are not visible to the UPDATE, which sees the table as the statement began.)
 ENQUEUE = """
-INSERT INTO prediction_webhook_outbox (coin_id, data_timestamp, webhook_url, payload,
-                                       idempotency_key)
-SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::jsonb[], $5::text[])
-ON CONFLICT (idempotency_key) DO NOTHING
+WITH ins AS (
+    INSERT INTO prediction_webhook_outbox (coin_id, data_timestamp, webhook_url, payload,
+                                           idempotency_key, created_at)
+    SELECT c, t, u, p, k, clock_timestamp()
+      FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::jsonb[], $5::text[])
+           AS n(c, t, u, p, k)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING coin_id, webhook_url, data_timestamp
+), superseded AS (
+    UPDATE prediction_webhook_outbox o
+       SET status = 'superseded', closed_at = now()
+      FROM ins
+     WHERE o.coin_id = ins.coin_id AND o.webhook_url = ins.webhook_url
+       AND o.status = 'pending' AND o.data_timestamp < ins.data_timestamp
+    RETURNING o.id
+)
+SELECT count(*) FROM superseded
 """
 
-# One statement per claim. Among a (coin, url)'s open deliveries only the newest snapshot
-# counts: older pending ones (and older ones whose sender died mid-send) are closed as
-# 'superseded' - a trader wants the coin's current state, not a replay. Open deliveries older
-# than the max age (counted from a re-send request if there was one) are closed as 'expired'.
-# The newest of each (coin, url) is claimed when it is due and nothing of that coin and url
-# is in flight, freshest first; the claim is a lease (a replica that dies mid-send gives the
-# delivery back when it runs out).
+# A claim: due pending deliveries, freshest first, of (coin, url)s with nothing in flight
+# (so a coin's deliveries arrive in order), each taken with a lease: a replica that dies
+# mid-send gives it back when the lease runs out (see MAINTAIN). Older snapshots are already
+# superseded at enqueue, so each (coin, url) has at most one pending delivery.
 CLAIM_DUE = """
-WITH open AS (
-    SELECT id, status, lease_until, next_attempt_at,
-           COALESCE(requeued_at, created_at) AS aged_from,
-           row_number() OVER w AS newest,
-           bool_or(status = 'sending' AND lease_until >= now()) OVER w AS busy
-      FROM prediction_webhook_outbox
-     WHERE status IN ('pending', 'sending')
-    WINDOW w AS (PARTITION BY coin_id, webhook_url ORDER BY data_timestamp DESC, id DESC
-                 ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-), closing AS (
-    SELECT id, CASE WHEN aged_from < now() - make_interval(secs => $3) THEN 'expired'
-                    ELSE 'superseded' END AS final
-      FROM open
-     WHERE (status = 'pending' OR lease_until < now())
-       AND (newest > 1 OR aged_from < now() - make_interval(secs => $3))
-), closed AS (
-    UPDATE prediction_webhook_outbox o
-       SET status = c.final, closed_at = now(), lease_until = NULL
-      FROM closing c
-     WHERE o.id = c.id AND (o.status = 'pending' OR o.lease_until < now())
-    RETURNING o.id, o.status
-), due AS (
+WITH due AS (
     SELECT o.id
       FROM prediction_webhook_outbox o
-      JOIN open ON open.id = o.id
-     WHERE open.newest = 1 AND NOT open.busy
-       AND open.aged_from >= now() - make_interval(secs => $3)
-       AND ((o.status = 'pending' AND o.next_attempt_at <= now())
-            OR (o.status = 'sending' AND o.lease_until < now()))
-     ORDER BY o.created_at DESC, o.id DESC
+     WHERE o.status = 'pending' AND o.next_attempt_at <= now()
+       AND COALESCE(o.requeued_at, o.created_at) >= now() - make_interval(secs => $3)
+       AND NOT EXISTS (
+           SELECT 1 FROM prediction_webhook_outbox s
+            WHERE s.coin_id = o.coin_id AND s.webhook_url = o.webhook_url
+              AND s.status = 'sending')
+     ORDER BY o.created_at DESC
      LIMIT $1
        FOR UPDATE OF o SKIP LOCKED
-), claimed AS (
-    UPDATE prediction_webhook_outbox o
-       SET status = 'sending',
-           attempts = o.attempts + 1,
-           lease_until = now() + make_interval(secs => $2)
-      FROM due
-     WHERE o.id = due.id
-    RETURNING o.id, o.coin_id, o.data_timestamp, o.webhook_url, o.payload, o.idempotency_key,
-              o.attempts, COALESCE(o.requeued_at, o.created_at) AS aged_from, o.created_at
 )
-SELECT 'claimed' AS kind, claimed.*, NULL::text AS final FROM claimed
-UNION ALL
-SELECT 'closed', id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, status FROM closed
+UPDATE prediction_webhook_outbox o
+   SET status = 'sending',
+       attempts = o.attempts + 1,
+       lease_until = now() + make_interval(secs => $2)
+  FROM due
+ WHERE o.id = due.id
+RETURNING o.id, o.coin_id, o.data_timestamp, o.webhook_url, o.payload, o.idempotency_key,
+          o.attempts, COALESCE(o.requeued_at, o.created_at) AS aged_from, o.created_at
+"""
+
+# Now and then: deliveries whose lease ran out (their sender died) are given back - or
+# closed as superseded when a newer snapshot of the coin waits - and pending ones past the
+# max age are closed as expired (old news is not sent).
+MAINTAIN = """
+WITH lost AS (
+    UPDATE prediction_webhook_outbox o
+       SET status = CASE WHEN EXISTS (
+                   SELECT 1 FROM prediction_webhook_outbox n
+                    WHERE n.coin_id = o.coin_id AND n.webhook_url = o.webhook_url
+                      AND n.status = 'pending' AND n.data_timestamp > o.data_timestamp)
+                THEN 'superseded' ELSE 'pending' END,
+           lease_until = NULL,
+           closed_at = NULL
+     WHERE o.status = 'sending' AND o.lease_until < now()
+    RETURNING o.status
+), expired AS (
+    UPDATE prediction_webhook_outbox
+       SET status = 'expired', closed_at = now()
+     WHERE status = 'pending'
+       AND COALESCE(requeued_at, created_at) < now() - make_interval(secs => $1)
+    RETURNING id
+)
+SELECT (SELECT count(*) FROM lost WHERE status = 'superseded') AS superseded,
+       (SELECT count(*) FROM lost WHERE status = 'pending') AS released,
+       (SELECT count(*) FROM expired) AS expired
 """
 
 # Every finished attempt of a send round in one statement, and its log rows in another.
@@ -155,12 +171,6 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
-class Claim:
-    deliveries: list[Delivery]
-    closed: dict[str, int]  # superseded / expired counts of this claim
-
-
-@dataclass(frozen=True, slots=True)
 class Finished:
     """One attempt's result, to be recorded with the others of its round."""
 
@@ -178,17 +188,18 @@ class Finished:
 async def enqueue(
     conn: asyncpg.Connection,
     rows: list[tuple[str, datetime, str, dict[str, Any], str]],
-) -> None:
+) -> int:
+    """Queue deliveries; returns how many older unsent ones they superseded."""
     if not rows:
-        return
-    await conn.execute(ENQUEUE, *(list(col) for col in zip(*rows, strict=True)))
+        return 0
+    return int(await conn.fetchval(ENQUEUE, *(list(col) for col in zip(*rows, strict=True))))
 
 
 async def claim_due(
     conn: asyncpg.Connection, limit: int, lease_seconds: float, max_age_seconds: float
-) -> Claim:
+) -> list[Delivery]:
     rows = await conn.fetch(CLAIM_DUE, limit, lease_seconds, max_age_seconds)
-    deliveries = [
+    return [
         Delivery(
             r["id"],
             r["coin_id"],
@@ -201,13 +212,14 @@ async def claim_due(
             r["created_at"],
         )
         for r in rows
-        if r["kind"] == "claimed"
     ]
-    closed: dict[str, int] = {}
-    for r in rows:
-        if r["kind"] == "closed":
-            closed[r["final"]] = closed.get(r["final"], 0) + 1
-    return Claim(deliveries, closed)
+
+
+async def maintain(conn: asyncpg.Connection, max_age_seconds: float) -> dict[str, int]:
+    """Give back lost leases, expire old pending deliveries; the counts of each."""
+    row = await conn.fetchrow(MAINTAIN, max_age_seconds)
+    assert row is not None
+    return {k: int(row[k]) for k in ("superseded", "released", "expired")}
 
 
 async def finish_many(conn: asyncpg.Connection, done: list[Finished]) -> None:

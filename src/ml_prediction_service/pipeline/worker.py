@@ -169,7 +169,7 @@ class PredictionWorker:
                 [(c.mint, c.timestamp, selection.outgoing(outcome, c)) for c in sent],
                 self.settings.n8n_webhook_url,
             )
-            await webhooks_repo.enqueue(conn, deliveries)
+            superseded = await webhooks_repo.enqueue(conn, deliveries)
             marks = [
                 (outcome.results[c.result].model.id, c.mint, c.tag, c.timestamp)
                 for c in sent
@@ -180,6 +180,8 @@ class PredictionWorker:
             t_write = time.perf_counter()
             stage["write"].observe(t_write - t_predict)
         stage["commit"].observe(time.perf_counter() - t_write)
+        if superseded:
+            self.metrics.webhook_closed_total.labels(status="superseded").inc(superseded)
         if deliveries and self.webhook_wakeup is not None:
             self.webhook_wakeup.set()
         self._account(
