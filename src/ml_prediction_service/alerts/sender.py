@@ -24,10 +24,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import asyncpg
-import httpx
 
-from ml_prediction_service.alerts.delivery import Attempt, next_attempt_at, post
+from ml_prediction_service.alerts.delivery import Attempt, new_session, next_attempt_at, post
 from ml_prediction_service.alerts.testing import send_test
 from ml_prediction_service.config import Settings
 from ml_prediction_service.db import webhooks_repo
@@ -52,10 +52,9 @@ class WebhookSender:
         self.metrics = metrics
         self.wakeup = wakeup
         self.concurrency = settings.webhook_concurrency
-        limits = httpx.Limits(
-            max_connections=self.concurrency, max_keepalive_connections=self.concurrency
-        )
-        self.client = httpx.AsyncClient(follow_redirects=False, limits=limits)
+        self._client: aiohttp.ClientSession | None = None
+        self._claiming: asyncio.Future[list[Delivery]] | None = None
+        self.closing = False
         self.in_flight: dict[int, asyncio.Task[None]] = {}
         self.done: list[Finished] = []
         self.progress = asyncio.Event()
@@ -66,18 +65,31 @@ class WebhookSender:
     async def close(self) -> None:
         """Stop sending: cancel what is in flight, record what finished, and give the
         cancelled deliveries back at once (not after their lease)."""
+        self.closing = True
+        unstarted: list[int] = []
+        if self._claiming is not None:
+            with contextlib.suppress(Exception):
+                unstarted = [d.id for d in await asyncio.wait_for(self._claiming, 5)]
         tasks = list(self.in_flight.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        cancelled = list(self.in_flight)
+        cancelled = list(self.in_flight) + [i for i in unstarted if i not in self.in_flight]
         self.in_flight.clear()
         with contextlib.suppress(*DB_ERRORS):
             async with asyncio.timeout(5), self.pool.acquire() as conn:
                 await self._record(conn)
                 if cancelled:
                     await webhooks_repo.release(conn, cancelled)
-        await self.client.aclose()
+        if self._client is not None:
+            await self._client.close()
+
+    @property
+    def client(self) -> aiohttp.ClientSession:
+        """Kept-alive connections to the receivers (made on first use, inside the loop)."""
+        if self._client is None:
+            self._client = new_session(self.concurrency)
+        return self._client
 
     async def send_test(self, model: ActiveModelRecord) -> dict[str, Any]:
         """A sample payload for ``model`` now, with this sender's client (logged as a test)."""
@@ -131,19 +143,29 @@ class WebhookSender:
             if self.done:
                 async with conn.transaction():
                     await self._record(conn)
-            claimed: list[Delivery] = []
-            if asked:
-                claimed = await webhooks_repo.claim_due(
-                    conn,
-                    asked,
-                    self.settings.n8n_webhook_timeout + LEASE_MARGIN_SECONDS,
-                    self.settings.webhook_max_age_seconds,
-                )
             if time.monotonic() - self._gauges_at >= GAUGE_INTERVAL_SECONDS:
                 await self._maintain(conn)
-        for delivery in claimed:
-            self.in_flight[delivery.id] = asyncio.create_task(self._attempt(delivery))
+        claimed: list[Delivery] = []
+        if asked:
+            # shielded: a claim that the database made is never lost to a cancellation
+            # between its commit and the start of its requests (close() waits for it)
+            self._claiming = asyncio.ensure_future(self._claim(asked))
+            claimed = await asyncio.shield(self._claiming)
+            self._claiming = None
         return len(claimed), asked
+
+    async def _claim(self, asked: int) -> list[Delivery]:
+        async with self.pool.acquire() as conn:
+            claimed = await webhooks_repo.claim_due(
+                conn,
+                asked,
+                self.settings.n8n_webhook_timeout + LEASE_MARGIN_SECONDS,
+                self.settings.webhook_max_age_seconds,
+            )
+        if not self.closing:
+            for delivery in claimed:
+                self.in_flight[delivery.id] = asyncio.create_task(self._attempt(delivery))
+        return claimed
 
     async def _attempt(self, delivery: Delivery) -> None:
         attempt = await post(
@@ -196,8 +218,14 @@ class WebhookSender:
         done, self.done = self.done, []
         if not done:
             return
-        await webhooks_repo.finish_many(conn, done)
+        try:
+            superseded = await webhooks_repo.finish_many(conn, done)
+        except BaseException:
+            self.done = done + self.done  # recorded with the next round
+            raise
         m = self.metrics
+        if superseded:
+            m.webhook_closed_total.labels(status="superseded").inc(superseded)
         for f in done:
             m.webhook_attempts_total.labels(outcome=f.outcome).inc()
             if f.status == "delivered":
@@ -231,10 +259,8 @@ class WebhookSender:
         for status in ("superseded", "expired"):
             if counts[status]:
                 self.metrics.webhook_closed_total.labels(status=status).inc(counts[status])
-        stats = await webhooks_repo.outbox_stats(conn)
+        self.backlog, oldest = await webhooks_repo.open_stats(conn)
         self._gauges_at = time.monotonic()
-        self.backlog = int(stats.get("open") or 0)
-        oldest = stats.get("oldest_open")
         self.oldest_pending_seconds = (
             (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
         )

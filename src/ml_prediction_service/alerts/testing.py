@@ -10,8 +10,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import asyncpg
-import httpx
 
 from ml_prediction_service.alerts.delivery import post
 from ml_prediction_service.alerts.payload import OutgoingPrediction, build_payload
@@ -26,7 +26,7 @@ TEST_COIN = "TEST_COIN_ml_prediction_service"
 
 async def send_test(
     pool: asyncpg.Pool,
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     settings: Settings,
     model: ActiveModelRecord,
 ) -> dict[str, Any]:

@@ -7,12 +7,13 @@ are encoded/decoded exactly once, so callers pass and receive plain Python objec
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from typing import Any
 
 import asyncpg
+
+from ml_prediction_service import jsoncodec
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,11 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     )
     for name in ("json", "jsonb"):
         await conn.set_type_codec(
-            name, schema="pg_catalog", encoder=json.dumps, decoder=json.loads, format="text"
+            name,
+            schema="pg_catalog",
+            encoder=jsoncodec.dumps_text,
+            decoder=jsoncodec.loads,
+            format="text",
         )
 
 

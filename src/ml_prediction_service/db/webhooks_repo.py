@@ -14,6 +14,8 @@ from ml_prediction_service.db.pool import Executor
 # New deliveries, and in the same statement the older unsent ones of the same coin and URL
 # closed as 'superseded': a trader wants the coin's current state, not a replay. (The rows
 # inserted here are not visible to the UPDATE, which sees the table as the statement began.)
+# Every statement that changes several outbox rows locks them in id order first (ORDER BY id
+# FOR UPDATE): the worker's transaction and the sender's would otherwise deadlock.
 ENQUEUE = """
 WITH ins AS (
     INSERT INTO prediction_webhook_outbox (coin_id, data_timestamp, webhook_url, payload,
@@ -23,12 +25,18 @@ WITH ins AS (
            AS n(c, t, u, p, k)
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING coin_id, webhook_url, data_timestamp
+), older AS (
+    SELECT o.id
+      FROM prediction_webhook_outbox o
+      JOIN ins ON o.coin_id = ins.coin_id AND o.webhook_url = ins.webhook_url
+     WHERE o.status = 'pending' AND o.data_timestamp < ins.data_timestamp
+     ORDER BY o.id
+       FOR UPDATE OF o
 ), superseded AS (
     UPDATE prediction_webhook_outbox o
        SET status = 'superseded', closed_at = now()
-      FROM ins
-     WHERE o.coin_id = ins.coin_id AND o.webhook_url = ins.webhook_url
-       AND o.status = 'pending' AND o.data_timestamp < ins.data_timestamp
+      FROM older
+     WHERE o.id = older.id
     RETURNING o.id
 )
 SELECT count(*) FROM superseded
@@ -36,8 +44,9 @@ SELECT count(*) FROM superseded
 
 # A claim: due pending deliveries, freshest first, of (coin, url)s with nothing in flight
 # (so a coin's deliveries arrive in order), each taken with a lease: a replica that dies
-# mid-send gives it back when the lease runs out (see MAINTAIN). Older snapshots are already
-# superseded at enqueue, so each (coin, url) has at most one pending delivery.
+# mid-send gives it back when the lease runs out (see MAINTAIN). Older snapshots are mostly
+# superseded at enqueue; one that came back to 'pending' beside a newer one (a release at
+# shutdown, a re-send request) is never claimed, and MAINTAIN closes it.
 CLAIM_DUE = """
 WITH due AS (
     SELECT o.id
@@ -48,6 +57,10 @@ WITH due AS (
            SELECT 1 FROM prediction_webhook_outbox s
             WHERE s.coin_id = o.coin_id AND s.webhook_url = o.webhook_url
               AND s.status = 'sending')
+       AND NOT EXISTS (
+           SELECT 1 FROM prediction_webhook_outbox n
+            WHERE n.coin_id = o.coin_id AND n.webhook_url = o.webhook_url
+              AND n.status = 'pending' AND n.data_timestamp > o.data_timestamp)
      ORDER BY o.created_at DESC
      LIMIT $1
        FOR UPDATE OF o SKIP LOCKED
@@ -63,43 +76,97 @@ RETURNING o.id, o.coin_id, o.data_timestamp, o.webhook_url, o.payload, o.idempot
 """
 
 # Now and then: deliveries whose lease ran out (their sender died) are given back - or
-# closed as superseded when a newer snapshot of the coin waits - and pending ones past the
-# max age are closed as expired (old news is not sent).
+# closed as superseded when a newer snapshot of the coin waits -, pending ones past the max
+# age are closed as expired (old news is not sent) and pending ones with a newer pending
+# snapshot of their coin as superseded.
 MAINTAIN = """
-WITH lost AS (
-    UPDATE prediction_webhook_outbox o
-       SET status = CASE WHEN EXISTS (
-                   SELECT 1 FROM prediction_webhook_outbox n
-                    WHERE n.coin_id = o.coin_id AND n.webhook_url = o.webhook_url
-                      AND n.status = 'pending' AND n.data_timestamp > o.data_timestamp)
-                THEN 'superseded' ELSE 'pending' END,
-           lease_until = NULL,
-           closed_at = NULL
+WITH lost_rows AS (
+    SELECT o.id, EXISTS (
+               SELECT 1 FROM prediction_webhook_outbox p
+                WHERE p.coin_id = o.coin_id AND p.webhook_url = o.webhook_url
+                  AND p.status = 'pending' AND p.data_timestamp > o.data_timestamp) AS newer
+      FROM prediction_webhook_outbox o
      WHERE o.status = 'sending' AND o.lease_until < now()
-    RETURNING o.status
-), expired AS (
-    UPDATE prediction_webhook_outbox
-       SET status = 'expired', closed_at = now()
+     ORDER BY o.id
+       FOR UPDATE OF o
+), old_rows AS (
+    SELECT id FROM prediction_webhook_outbox
      WHERE status = 'pending'
        AND COALESCE(requeued_at, created_at) < now() - make_interval(secs => $1)
-    RETURNING id
+     ORDER BY id
+       FOR UPDATE
+), older_rows AS (
+    SELECT o.id
+      FROM prediction_webhook_outbox o
+     WHERE o.status = 'pending'
+       AND EXISTS (
+           SELECT 1 FROM prediction_webhook_outbox n
+            WHERE n.coin_id = o.coin_id AND n.webhook_url = o.webhook_url
+              AND n.status = 'pending' AND n.data_timestamp > o.data_timestamp)
+     ORDER BY o.id
+       FOR UPDATE OF o
+), lost AS (
+    UPDATE prediction_webhook_outbox o
+       SET status = CASE WHEN l.newer THEN 'superseded' ELSE 'pending' END,
+           closed_at = CASE WHEN l.newer THEN now() END,
+           lease_until = NULL
+      FROM lost_rows l
+     WHERE o.id = l.id
+    RETURNING o.status
+), expired AS (
+    UPDATE prediction_webhook_outbox o
+       SET status = 'expired', closed_at = now()
+      FROM old_rows r
+     WHERE o.id = r.id
+    RETURNING o.id
+), older AS (
+    UPDATE prediction_webhook_outbox o
+       SET status = 'superseded', closed_at = now()
+      FROM older_rows r
+     WHERE o.id = r.id AND o.id NOT IN (SELECT id FROM old_rows)
+    RETURNING o.id
 )
-SELECT (SELECT count(*) FROM lost WHERE status = 'superseded') AS superseded,
+SELECT (SELECT count(*) FROM lost WHERE status = 'superseded')
+     + (SELECT count(*) FROM older) AS superseded,
        (SELECT count(*) FROM lost WHERE status = 'pending') AS released,
        (SELECT count(*) FROM expired) AS expired
 """
 
 # Every finished attempt of a send round in one statement, and its log rows in another.
+# Only a delivery still leased for that attempt changes (one given back meanwhile - its
+# lease ran out - belongs to whoever claims it next); the log keeps every attempt. One to be
+# retried is closed as superseded instead when a newer snapshot of its coin was queued while
+# it was in flight (that one waited for it, to keep the order). Returns the superseded count.
 FINISH_MANY = """
-UPDATE prediction_webhook_outbox o
-   SET status = f.status, last_status = f.http_status, last_error = f.error,
-       lease_until = NULL, next_attempt_at = COALESCE(f.retry_at, o.next_attempt_at),
-       delivered_at = CASE WHEN f.status = 'delivered' THEN f.finished_at ELSE o.delivered_at END,
-       closed_at = CASE WHEN f.status IN ('delivered', 'failed') THEN f.finished_at
-                        ELSE o.closed_at END
-  FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::timestamptz[],
-              $6::timestamptz[]) AS f(id, status, http_status, error, retry_at, finished_at)
- WHERE o.id = f.id
+WITH f AS (
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::timestamptz[],
+                         $6::timestamptz[], $7::int[])
+           AS f(id, status, http_status, error, retry_at, finished_at, attempt)
+), mine AS (
+    SELECT o.id, EXISTS (
+               SELECT 1 FROM prediction_webhook_outbox p
+                WHERE p.coin_id = o.coin_id AND p.webhook_url = o.webhook_url
+                  AND p.status = 'pending' AND p.data_timestamp > o.data_timestamp) AS newer
+      FROM prediction_webhook_outbox o
+      JOIN f ON f.id = o.id
+     WHERE o.status = 'sending' AND o.attempts = f.attempt
+     ORDER BY o.id
+       FOR UPDATE OF o
+), done AS (
+    UPDATE prediction_webhook_outbox o
+       SET status = CASE WHEN f.status = 'pending' AND mine.newer THEN 'superseded'
+                         ELSE f.status END,
+           last_status = f.http_status, last_error = f.error,
+           lease_until = NULL, next_attempt_at = COALESCE(f.retry_at, o.next_attempt_at),
+           delivered_at = CASE WHEN f.status = 'delivered' THEN f.finished_at
+                               ELSE o.delivered_at END,
+           closed_at = CASE WHEN f.status IN ('delivered', 'failed') OR mine.newer
+                            THEN f.finished_at ELSE o.closed_at END
+      FROM f, mine
+     WHERE o.id = f.id AND o.id = mine.id
+    RETURNING o.status
+)
+SELECT count(*) FROM done WHERE status = 'superseded'
 """
 
 LOG_MANY = """
@@ -154,6 +221,16 @@ SELECT count(*) FILTER (WHERE status IN ('pending', 'sending')) AS open,
        count(*) FILTER (WHERE status = 'superseded') AS superseded,
        count(*) FILTER (WHERE status = 'expired') AS expired
   FROM prediction_webhook_outbox
+"""
+
+# The backlog gauges, read every second: only the open rows (partial indexes), so the cost
+# does not grow with the delivered history.
+OPEN_STATS = """
+SELECT (SELECT count(*) FROM prediction_webhook_outbox WHERE status = 'pending')
+     + (SELECT count(*) FROM prediction_webhook_outbox WHERE status = 'sending') AS open,
+       LEAST((SELECT min(created_at) FROM prediction_webhook_outbox WHERE status = 'pending'),
+             (SELECT min(created_at) FROM prediction_webhook_outbox WHERE status = 'sending'))
+           AS oldest_open
 """
 
 
@@ -222,11 +299,12 @@ async def maintain(conn: asyncpg.Connection, max_age_seconds: float) -> dict[str
     return {k: int(row[k]) for k in ("superseded", "released", "expired")}
 
 
-async def finish_many(conn: asyncpg.Connection, done: list[Finished]) -> None:
-    """Record a round of attempts: outbox states (one statement) and log rows (one)."""
+async def finish_many(conn: asyncpg.Connection, done: list[Finished]) -> int:
+    """Record a round of attempts: outbox states (one statement) and log rows (one).
+    Returns how many retries were closed as superseded instead."""
     if not done:
-        return
-    await conn.execute(
+        return 0
+    superseded = await conn.fetchval(
         FINISH_MANY,
         [f.delivery.id for f in done],
         [f.status for f in done],
@@ -234,6 +312,7 @@ async def finish_many(conn: asyncpg.Connection, done: list[Finished]) -> None:
         [f.error for f in done],
         [f.retry_at for f in done],
         [f.finished_at for f in done],
+        [f.delivery.attempt for f in done],
     )
     await conn.execute(
         LOG_MANY,
@@ -250,6 +329,7 @@ async def finish_many(conn: asyncpg.Connection, done: list[Finished]) -> None:
         [f.outcome for f in done],
         [f.finished_at for f in done],
     )
+    return int(superseded)
 
 
 async def log_attempt(conn: asyncpg.Connection, values: dict[str, Any]) -> None:
@@ -314,6 +394,13 @@ SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (
   FROM prediction_webhook_outbox
  WHERE status = 'delivered' AND delivered_at > now() - interval '1 hour'
 """
+
+
+async def open_stats(conn: Executor) -> tuple[int, datetime | None]:
+    """(open deliveries, creation time of the oldest open one)."""
+    row = await conn.fetchrow(OPEN_STATS)
+    assert row is not None
+    return int(row["open"]), row["oldest_open"]
 
 
 async def outbox_stats(conn: Executor, *, with_lag: bool = False) -> dict[str, Any]:

@@ -137,7 +137,7 @@ class Metrics:
         self.pipeline_stage_seconds = Histogram(
             "ml_pipeline_stage_seconds",
             "Time per stage of a prediction batch (claim, history_query, assemble, features, "
-            "models, build_rows, insert, write, commit)",
+            "models, build_rows, insert, outbox, write, commit)",
             ["stage"],
             buckets=_LATENCY_BUCKETS,
             registry=r,

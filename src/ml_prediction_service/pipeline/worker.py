@@ -64,6 +64,7 @@ STAGES = (
     "models",
     "build_rows",
     "insert",
+    "outbox",
     "write",
     "commit",
 )
@@ -163,7 +164,7 @@ class PredictionWorker:
             stage["build_rows"].observe(t_rows - t_predict)
             result = await predictions_repo.insert_batch(conn, batch, self._webhook_models(models))
             stage["insert"].observe(time.perf_counter() - t_rows)
-            await predictions_repo.bump_counters(conn, result.new_per_model)
+            t_outbox = time.perf_counter()
             sent = self._sent(outcome, cands, quiet, result.webhook_coins)
             deliveries = outbox_rows(
                 [(c.mint, c.timestamp, selection.outgoing(outcome, c)) for c in sent],
@@ -177,6 +178,10 @@ class PredictionWorker:
             ]
             if marks:
                 await webhooks_repo.mark_windows(conn, marks)
+            stage["outbox"].observe(time.perf_counter() - t_outbox)
+            # last: it locks the model rows that every worker's batch updates, so the lock
+            # is held only until the commit
+            await predictions_repo.bump_counters(conn, result.new_per_model)
             t_write = time.perf_counter()
             stage["write"].observe(t_write - t_predict)
         stage["commit"].observe(time.perf_counter() - t_write)

@@ -59,13 +59,15 @@ async def test_a_newer_snapshot_supersedes_an_unsent_older_one_and_order_is_kept
             await w.api.get("/api/webhooks/outbox/deliveries", params={"status": "superseded"})
         ).json()
         stats = (await w.api.get("/api/webhooks/outbox")).json()
+        # snapshots that arrive in one batch are predicted once (the newest), so count rows
+        queued = await w.pool.fetchval("SELECT count(*) FROM prediction_webhook_outbox")
     stamps = [r.json["timestamp"] for r in receiver.requests]
     assert stamps == sorted(stamps)  # per-coin order
     assert stamps[-1] == coin_rows("ORD", 10, seed=1)[-1]["timestamp"]  # the newest arrived
-    assert len(stamps) < 5  # some were superseded, never sent
+    assert len(stamps) < queued  # some were superseded, never sent
     keys = [r.headers["idempotency-key"] for r in receiver.requests]
     assert len(keys) == len(set(keys))
-    assert listed["total"] == 5 - len(stamps) == stats["superseded"]
+    assert listed["total"] == queued - len(stamps) == stats["superseded"]
     assert {d["status"] for d in listed["deliveries"]} == {"superseded"}
 
 

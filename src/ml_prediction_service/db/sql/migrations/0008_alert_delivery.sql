@@ -65,9 +65,8 @@ ALTER TABLE prediction_webhook_outbox
         status IN ('pending', 'sending', 'delivered', 'failed', 'superseded', 'expired')),
     ADD COLUMN IF NOT EXISTS requeued_at TIMESTAMP WITH TIME ZONE,
     ADD COLUMN IF NOT EXISTS closed_at TIMESTAMP WITH TIME ZONE;
--- The sender claims pending deliveries freshest first; expiry reads them oldest first.
-CREATE INDEX IF NOT EXISTS idx_outbox_pending_created
-    ON prediction_webhook_outbox (created_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS idx_outbox_status_created
+    ON prediction_webhook_outbox (status, created_at);
 
 -- Each payload is stored once: in the outbox. A log row of a delivery refers to it by
 -- outbox_id and keeps no copy (test sends, which have no outbox row, keep theirs).
