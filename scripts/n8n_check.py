@@ -657,23 +657,10 @@ async def _phases(
     start = (datetime.now(UTC) - timedelta(minutes=2)).replace(microsecond=0)
     n = args.coins
 
-    # 1) the workflow is not published: n8n answers 404, the service retries
+    # 1) the workflow is not published yet: n8n answers 404, the service retries; publish
     p404 = Phase("404 before publish", [f"N8N404-{i:03d}" for i in range(max(1, n // 4))])
     res.phases.append(p404)
-    await _phase_rows(pool, p404, start, seed=100, models=len(models))
-    got = await _wait(
-        "404 retries", lambda: _phase_404s(pool, p404.coins), 60
-    )  # at least one 404 seen
-    # give every delivery of the phase a 404 (or two) before publishing
-    deliveries = await _deliveries_of(pool, p404.coins)
-    await _wait(
-        "a 404 for each delivery",
-        lambda: _each_saw_404(pool, [d["id"] for d in deliveries]),
-        30,
-    )
-    p404.n8n_404s = await _phase_404s(pool, p404.coins)
-    say(f"phase {p404.name!r}: {len(deliveries)} deliveries, {p404.n8n_404s} HTTP 404 retries")
-    res.check(bool(got), "no 404 retry was recorded while the workflow was not published")
+    await _while_unpublished(pool, p404, start, 100, len(models))
     await n8n_api.activate(wf_id)
     say("workflow published (POST /rest/workflows/{id}/activate)")
     await _wait("deliveries after publish", lambda: _settled(pool), 60)
@@ -690,16 +677,7 @@ async def _phases(
     res.phases.append(again)
     await n8n_api.deactivate(wf_id)
     say("workflow unpublished (POST /rest/workflows/{id}/deactivate)")
-    await _phase_rows(pool, again, start, seed=300, models=len(models))
-    await _wait("404 retries", lambda: _phase_404s(pool, again.coins), 60)
-    deliveries = await _deliveries_of(pool, again.coins)
-    await _wait(
-        "a 404 for each delivery",
-        lambda: _each_saw_404(pool, [d["id"] for d in deliveries]),
-        30,
-    )
-    again.n8n_404s = await _phase_404s(pool, again.coins)
-    say(f"phase {again.name!r}: {len(deliveries)} deliveries, {again.n8n_404s} HTTP 404 retries")
+    await _while_unpublished(pool, again, start, 300, len(models))
     await n8n_api.activate(wf_id)
     say("workflow published again")
     res.check(
@@ -718,6 +696,17 @@ async def _phases(
         "ORDER BY id LIMIT 1"
     )
     res.counts["service_got_404_body"] = (body or "")[:160]
+
+
+async def _while_unpublished(
+    pool: asyncpg.Pool, phase: Phase, start: datetime, seed: int, models: int
+) -> None:
+    """The phase's rows while n8n answers 404; back once each of its deliveries got a 404."""
+    await _phase_rows(pool, phase, start, seed=seed, models=models)
+    ids = [d["id"] for d in await _deliveries_of(pool, phase.coins)]
+    await _wait("a 404 for each delivery", lambda: _each_saw_404(pool, ids), 60)
+    phase.n8n_404s = await _phase_404s(pool, phase.coins)
+    say(f"phase {phase.name!r}: {len(ids)} deliveries, {phase.n8n_404s} HTTP 404 retries")
 
 
 async def _each_saw_404(pool: asyncpg.Pool, ids: list[int]) -> bool:
