@@ -258,7 +258,7 @@ def n8n_process(binary: Path, workdir: Path) -> Iterator[N8nProcess]:
 
 
 async def wait_ready(n8n: N8nProcess, seconds: float) -> float:
-    """Until n8n's readiness probe answers 200; the seconds it took."""
+    """Until n8n's REST API is up; the seconds it took."""
     started = time.monotonic()
     async with httpx.AsyncClient(timeout=2) as client:
         while time.monotonic() - started < seconds:
