@@ -696,6 +696,11 @@ async def _phases(
         "ORDER BY id LIMIT 1"
     )
     res.counts["service_got_404_body"] = (body or "")[:160]
+    body = await pool.fetchval(
+        "SELECT response_body FROM prediction_webhook_log WHERE outcome = 'delivered' "
+        "ORDER BY id LIMIT 1"
+    )
+    res.counts["service_got_200_body"] = (body or "")[:160]
 
 
 async def _while_unpublished(
