@@ -18,7 +18,10 @@ def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(
     "cmd",
-    [("ruff", "check", "src", "tests"), ("ruff", "format", "--check", "src", "tests")],
+    [
+        ("ruff", "check", "src", "tests", "scripts"),
+        ("ruff", "format", "--check", "src", "tests", "scripts"),
+    ],
     ids=["ruff-check", "ruff-format"],
 )
 def test_ruff(cmd: tuple[str, ...]) -> None:
