@@ -232,6 +232,80 @@ def test_webhooks_log_and_send_test(ui_env: UiWorld) -> None:
     assert set(at.dataframe[0].value["outcome"]) == {"test"}
 
 
+def error_texts(at: AppTest) -> list[str]:
+    return [str(e.value) for e in at.error]
+
+
+def test_models_ignore_windows_and_coin_filter(ui_env: UiWorld) -> None:
+    mid = ui_env.models["UI Forest time"]["id"]
+    at = open_page("models")
+    try:
+        at.number_input(key=f"ign_alert_{mid}").set_value(900)
+        at.number_input(key=f"ign_positive_{mid}").set_value(60)
+        at.number_input(key=f"ign_negative_{mid}").set_value(0)
+        at.button(key=f"do_ignore_{mid}").click().run()
+        assert any(
+            "Ignore windows of **UI Forest time**: alerts 15 min, positive 1 min, negative off" in s
+            for s in success_texts(at)
+        )
+        model = ui_env.model("UI Forest time")
+        windows = [model[f"ignore_{t}_seconds"] for t in ("alert", "positive", "negative")]
+        assert windows == [900, 60, 0]
+        assert "Ignore windows: alerts 15 min, positive 1 min, negative off" in texts(at)
+
+        at.selectbox(key=f"cf_mode_{mid}").select("blacklist")
+        at.text_area(key=f"cf_coins_{mid}").input(f" {COINS[2]}, {COINS[1]}\n\n{COINS[2]}\n")
+        at.button(key=f"do_coin_filter_{mid}").click().run()
+        assert any(
+            "Coin filter of **UI Forest time**: blacklist of 2 coins" in s
+            for s in success_texts(at)
+        )
+        model = ui_env.model("UI Forest time")
+        assert model["coin_filter_mode"] == "blacklist"
+        assert sorted(model["coin_filter"]) == sorted(COINS[1:3])
+
+        # A window the API refuses (more than 30 days) is shown with the API's message.
+        at.number_input(key=f"ign_alert_{mid}").set_value(99_999_999)
+        at.button(key=f"do_ignore_{mid}").click().run()
+        refused = [e for e in error_texts(at) if "Refused by the API" in e]
+        assert refused and "alert" in refused[0] and "less than or equal" in refused[0]
+        assert not at.exception
+        assert ui_env.model("UI Forest time")["ignore_alert_seconds"] == 900
+    finally:
+        ui_env.http.patch(
+            f"/api/models/{mid}/ignore-windows", json={"alert": 0, "positive": 0, "negative": 0}
+        )
+        ui_env.http.patch(f"/api/models/{mid}/coin-filter", json={"mode": "all", "coins": []})
+
+
+def test_models_defaults_for_new_models(ui_env: UiWorld) -> None:
+    before = ui_env.http.get("/api/settings/model-defaults").json()
+    at = open_page("models")
+    assert "Defaults for new models" in [t.label for t in at.tabs]
+    try:
+        at.number_input(key="def_threshold").set_value(0.55)
+        at.number_input(key="def_ign_alert").set_value(300)
+        at.multiselect(key="def_modes").set_value(["alerts_only"])
+        at.selectbox(key="def_cf_mode").select("whitelist")
+        at.text_area(key="def_cf_coins").input(f"{COINS[0]},{COINS[3]}")
+        at.button(key="do_defaults").click().run()
+        assert any("Defaults for new models saved" in s for s in success_texts(at))
+        stored = ui_env.http.get("/api/settings/model-defaults").json()
+        assert stored["stored"] is True
+        assert stored["alert_threshold"] == 0.55
+        assert stored["ignore_alert_seconds"] == 300
+        assert stored["webhook_send_mode"] == ["alerts_only"]
+        assert (stored["coin_filter_mode"], sorted(stored["coin_filter"])) == (
+            "whitelist",
+            sorted([COINS[0], COINS[3]]),
+        )
+        assert stored["webhook_url"] is None and stored["webhook_enabled"] is True
+    finally:
+        restore = {k: v for k, v in before.items() if k != "stored"}
+        resp = ui_env.http.patch("/api/settings/model-defaults", json=restore)
+        assert resp.status_code == 200, resp.text
+
+
 def test_unreachable_api_shows_a_banner(ui_env: UiWorld, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("API_URL", f"http://127.0.0.1:{free_port()}")
     for page in (None, "models", "predictions", "alerts", "webhooks"):
