@@ -181,9 +181,10 @@ def _resend_many() -> None:
     label = str(st.session_state.get("resend_range") or "any time")
     span = RESEND_RANGES.get(label)
     since = datetime.now(UTC) - span if span is not None else None
+    when = f"in the {label}" if span is not None else "at any time"
     common.act(
         lambda api: api.retry_deliveries(statuses, since=since),
-        lambda r: _requeued(r, f"({' and '.join(statuses)}, created {label})"),
+        lambda r: _requeued(r, f"({' and '.join(statuses)}, created {when})"),
     )
 
 
@@ -225,7 +226,6 @@ def _resend(outbox: Json, closed: list[Json]) -> None:
         icon=":material/replay:",
         type="primary",
         on_click=_resend_many,
-        help="POST /api/webhooks/outbox/retry for the chosen statuses and time range",
     )
     if not closed:
         return
