@@ -71,6 +71,7 @@ class UiWorld:
     http: httpx.Client = field(repr=False)
     pool: asyncpg.Pool = field(repr=False)
     loop: asyncio.AbstractEventLoop = field(repr=False)
+    added_coins: set[str] = field(default_factory=set)  # coins tests wrote besides COINS
 
     def model(self, name: str) -> dict[str, Any]:
         """The model's current state from the API."""
@@ -105,6 +106,7 @@ class UiWorld:
             resp = self.http.patch(f"/api/models/{mid}/webhook", json={"url": hook})
             assert resp.status_code == 200, resp.text
             start = datetime.now(UTC) - timedelta(seconds=45)
+            self.added_coins.add(coin_id)
             self.insert_metrics(coin_rows(coin_id, 8, start=start, seed=len(coin_id)))
 
             def settled() -> list[dict[str, Any]]:

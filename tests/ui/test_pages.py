@@ -159,7 +159,7 @@ def test_predictions_table_filters_and_paging(ui_env: UiWorld) -> None:
     assert f"{total:,}".replace(",", "\u202f") + " predictions" in texts(at)
     table = at.dataframe[0].value
     assert len(table) == min(total, 50)
-    assert set(table["coin"]) <= set(COINS)
+    assert set(table["coin"]) <= set(COINS) | ui_env.added_coins
 
     at.selectbox(key="pred_alert").select("Alerts only").run()
     alerts = at.dataframe[0].value
