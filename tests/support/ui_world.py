@@ -1,6 +1,7 @@
 """A running system for the UI tests, shared by the whole session: a fresh database with
 stand-in tables, the training-service stand-in, a webhook receiver and the API with three
-imported models and predictions, alerts and webhook deliveries for six coins.
+imported models and predictions, alerts and webhook deliveries for six coins. A second
+receiver (``flaky``) answers what a test tells it to, for deliveries that fail.
 
 Everything runs on an event loop in a background thread, so that the synchronous Streamlit
 AppTest and the browser driver can talk to it over real HTTP from the test thread.
@@ -17,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 import httpx
 
 from ml_prediction_service.api.app import create_app
@@ -30,7 +32,7 @@ from tests.support.metrics import coin_rows, insert_metrics
 from tests.support.models import TrainedFile, insert_ml_model
 from tests.support.pg import PgTestServer, with_database
 from tests.support.settings import service_settings
-from tests.support.wait import eventually
+from tests.support.wait import eventually, eventually_sync
 
 T = TypeVar("T")
 API_KEY = "ui-test-key"
@@ -64,7 +66,12 @@ class UiWorld:
     spare_ml_id: int  # a READY training-service model that is not imported
     alert_coin: str
     receiver: ReceiverStats
+    flaky: ReceiverStats  # answers ``flaky.statuses`` in turn, then 200
+    flaky_url: str
     http: httpx.Client = field(repr=False)
+    pool: asyncpg.Pool = field(repr=False)
+    loop: asyncio.AbstractEventLoop = field(repr=False)
+    added_coins: set[str] = field(default_factory=set)  # coins tests wrote besides COINS
 
     def model(self, name: str) -> dict[str, Any]:
         """The model's current state from the API."""
@@ -75,6 +82,46 @@ class UiWorld:
 
     def env(self) -> dict[str, str]:
         return {"API_URL": self.api_url, "API_KEY": API_KEY}
+
+    def insert_metrics(self, rows: list[dict[str, Any]]) -> None:
+        """coin_metrics rows in one statement, as the collector writes them."""
+        asyncio.run_coroutine_threadsafe(insert_metrics(self.pool, rows), self.loop).result(30)
+
+    def deliveries(self, coin_id: str) -> list[dict[str, Any]]:
+        resp = self.http.get("/api/webhooks/outbox/deliveries", params={"coin_id": coin_id})
+        resp.raise_for_status()
+        return list(resp.json()["deliveries"])
+
+    def failed_delivery(self, coin_id: str, model: str = "UI Boost rule") -> dict[str, Any]:
+        """A real failed delivery: ``model``'s webhook goes to the flaky receiver, which
+        answers 400 (n8n: a bad request, not retried); fresh rows of the new coin ``coin_id``
+        are written and predicted. Afterwards the model's URL is as before and the flaky
+        receiver answers 200 again (so a re-send succeeds). The failed delivery is returned
+        once nothing of the coin is pending or being sent any more."""
+        mid = self.models[model]["id"]
+        before = self.model(model)["webhook_url"]
+        hook = f"{self.flaky_url}/fail"
+        self.flaky.statuses[:] = [400] * 20
+        try:
+            resp = self.http.patch(f"/api/models/{mid}/webhook", json={"url": hook})
+            assert resp.status_code == 200, resp.text
+            start = datetime.now(UTC) - timedelta(seconds=45)
+            self.added_coins.add(coin_id)
+            self.insert_metrics(coin_rows(coin_id, 8, start=start, seed=len(coin_id)))
+
+            def settled() -> list[dict[str, Any]]:
+                rows = self.deliveries(coin_id)
+                if any(d["status"] in ("pending", "sending") for d in rows):
+                    return []
+                return [d for d in rows if d["status"] == "failed" and d["webhook_url"] == hook]
+
+            failed = eventually_sync(settled, 30, interval=0.2)
+            assert failed, f"no failed delivery of {coin_id}: {self.deliveries(coin_id)}"
+        finally:
+            self.http.patch(f"/api/models/{mid}/webhook", json={"url": before})
+            self.flaky.statuses.clear()
+        assert len(failed) == 1, failed
+        return failed[0]
 
 
 async def _wait(predicate: Callable[[], Awaitable[bool]], seconds: float, what: str) -> None:
@@ -99,6 +146,8 @@ async def _build(
     training_url = await stack.enter_async_context(serve_app(create_training_app(dsn)))
     receiver = ReceiverStats(record=True)
     receiver_url = await stack.enter_async_context(serve_app(receiver_app(receiver, any_path=True)))
+    flaky = ReceiverStats(record=True)
+    flaky_url = await stack.enter_async_context(serve_app(receiver_app(flaky, any_path=True)))
     settings = service_settings(
         tmp,
         training_url=f"{training_url}/api",
@@ -174,7 +223,11 @@ async def _build(
         spare_ml_id=ids["UI Spare import"],
         alert_coin=str(alert_coin),
         receiver=receiver,
+        flaky=flaky,
+        flaky_url=flaky_url,
         http=httpx.Client(base_url=api_url, headers={"X-API-Key": API_KEY}, timeout=30),
+        pool=pool,
+        loop=asyncio.get_running_loop(),
     )
 
 

@@ -15,8 +15,9 @@ import httpx
 import pytest
 
 from ml_prediction_service.ui.commands import streamlit_command
+from ml_prediction_service.ui.format import fmt_int, fmt_ms
 from tests.support.http import free_port
-from tests.support.ui_world import UiWorld
+from tests.support.ui_world import COINS, UiWorld
 from tests.support.wait import eventually_sync
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -196,4 +197,121 @@ def test_deactivate_and_activate_by_clicking(browser: Any, ui_url: str, world_ui
         timeout=WAIT_MS,
     )
     assert world_ui.model("UI Forest time")["is_active"] is True
+    page.close()
+
+
+def test_ignore_windows_and_whitelist_by_clicking(
+    browser: Any, ui_url: str, world_ui: UiWorld
+) -> None:
+    mid = world_ui.models["UI Forest rule"]["id"]
+    page = browser.new_page()
+    try:
+        page.goto(f"{ui_url}/models")
+        see(page, "UI Forest rule")
+        settle(page)
+        expander = page.locator(
+            '[data-testid="stExpander"]', has=page.locator(f".st-key-ign_alert_{mid}")
+        )
+        expander.locator("summary").click()
+        for tag, value in (("alert", "600"), ("positive", "120"), ("negative", "0")):
+            field = page.locator(f".st-key-ign_{tag}_{mid} input")
+            field.wait_for(state="visible", timeout=WAIT_MS)
+            field.fill(value)
+            field.press("Tab")
+        settle(page)
+        page.locator(f".st-key-do_ignore_{mid} button").click()
+        see(page, "Ignore windows of UI Forest rule: alerts 10 min, positive 2 min, negative off")
+        model = world_ui.model("UI Forest rule")
+        assert [model[f"ignore_{t}_seconds"] for t in ("alert", "positive", "negative")] == [
+            600,
+            120,
+            0,
+        ]
+
+        page.goto(f"{ui_url}/models")
+        see(page, "UI Forest rule")
+        settle(page)
+        expander.locator("summary").click()
+        stored = page.locator(f".st-key-ign_alert_{mid} input")
+        stored.wait_for(state="visible", timeout=WAIT_MS)
+        assert stored.input_value() == "600"  # the page shows what is stored
+        choose(page, f"cf_mode_{mid}", "whitelist: only these coins")
+        settle(page)
+        coins = page.locator(f".st-key-cf_coins_{mid} textarea")
+        coins.fill(f"{COINS[0]}\n{COINS[1]}, {COINS[2]}")
+        coins.press("Control+Enter")
+        settle(page)
+        page.locator(f".st-key-do_coin_filter_{mid} button").click()
+        see(page, "Coin filter of UI Forest rule: whitelist of 3 coins")
+        model = world_ui.model("UI Forest rule")
+        assert model["coin_filter_mode"] == "whitelist"
+        assert sorted(model["coin_filter"]) == sorted(COINS[:3])
+        settle(page)
+        shoot(page, "models-alert-settings")
+    finally:
+        page.close()
+        world_ui.http.patch(
+            f"/api/models/{mid}/ignore-windows", json={"alert": 0, "positive": 0, "negative": 0}
+        )
+        world_ui.http.patch(f"/api/models/{mid}/coin-filter", json={"mode": "all", "coins": []})
+
+
+def choose(page: Any, key: str, option: str) -> None:
+    """Pick ``option`` in the selectbox with this key (opening its list again if a rerun
+    closed it)."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    box = page.locator(f'.st-key-{key} input[role="combobox"]')
+
+    def picked() -> bool:
+        if box.input_value(timeout=2000) == option:
+            return True
+        item = page.get_by_role("option", name=option)
+        if item.count() and item.first.is_visible():
+            item.first.click(timeout=2000)
+        else:
+            page.locator(f'.st-key-{key} button[aria-label="Open"]').click(timeout=2000)
+        return bool(box.input_value(timeout=2000) == option)
+
+    assert eventually_sync(picked, 30, interval=0.3, ignore=(PlaywrightError,)), key
+
+
+def metric_value(page: Any, label: str) -> str:
+    metric = page.locator('[data-testid="stMetric"]', has_text=label).first
+    return str(metric.locator('[data-testid="stMetricValue"]').inner_text()).strip()
+
+
+def test_resend_a_failed_delivery_by_clicking(browser: Any, ui_url: str, world_ui: UiWorld) -> None:
+    failed = world_ui.failed_delivery(f"UiResendBrowser{'x' * 24}pump")
+    assert failed["last_status"] == 400 and failed["attempts"] == 1
+    received = len(world_ui.flaky.requests)
+    stats = world_ui.http.get("/api/webhooks/outbox").json()
+    page = browser.new_page()
+    page.goto(f"{ui_url}/webhooks")
+    see(page, "Delivery lag p99")
+    see(page, "Re-send failed and expired deliveries")
+    settle(page)
+    for pct in ("p50", "p95", "p99"):
+        shown = metric_value(page, f"Delivery lag {pct}")
+        assert shown == fmt_ms(stats["lag_ms"][pct]) and shown != "–"
+    assert metric_value(page, "Waiting in outbox") == fmt_int(stats["open"])
+    assert metric_value(page, "Oldest waiting") == "–"  # nothing is waiting
+    assert int(metric_value(page, "Failed (gave up)").replace("\u202f", "")) >= 1
+    shoot(page, "webhooks-failed")
+
+    page.locator(
+        '.st-key-do_resend button[data-testid^="stBaseButton"]'
+    ).click()  # failed + expired of the last hour
+    see(page, "requeued (failed and expired, created in the last hour)")
+    flash = page.get_by_text("requeued (failed and expired", exact=False).first.inner_text()
+    assert f"{failed['id']}" in flash, flash
+
+    def status() -> str:
+        rows = world_ui.deliveries(str(failed["coin_id"]))
+        return str(next(d["status"] for d in rows if d["id"] == failed["id"]))
+
+    assert eventually_sync(lambda: status() == "delivered", 30), status()
+    assert len(world_ui.flaky.requests) == received + 1
+    settle(page)
+    shoot(page, "webhooks-resent")
     page.close()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import ml_prediction_service.ui.app as ui_app
+from ml_prediction_service.ui.format import fmt_int, fmt_ms
 from tests.support.http import free_port
 from tests.support.ui_world import COINS, UiWorld
+from tests.support.wait import eventually_sync
 
 APP = str(Path(ui_app.__file__))
 TIMEOUT = 30
@@ -156,7 +159,7 @@ def test_predictions_table_filters_and_paging(ui_env: UiWorld) -> None:
     assert f"{total:,}".replace(",", "\u202f") + " predictions" in texts(at)
     table = at.dataframe[0].value
     assert len(table) == min(total, 50)
-    assert set(table["coin"]) <= set(COINS)
+    assert set(table["coin"]) <= set(COINS) | ui_env.added_coins
 
     at.selectbox(key="pred_alert").select("Alerts only").run()
     alerts = at.dataframe[0].value
@@ -217,7 +220,7 @@ def test_webhooks_log_and_send_test(ui_env: UiWorld) -> None:
     at = open_page("webhooks")
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["Delivered"].replace("\u202f", "")) >= 1
-    log = at.dataframe[0].value
+    log = table(at, "outcome")
     assert len(log) > 0 and set(log["outcome"]) <= {"delivered", "retry", "failed", "test"}
     assert (log["status"] == 200).any()
 
@@ -229,7 +232,132 @@ def test_webhooks_log_and_send_test(ui_env: UiWorld) -> None:
     )
     assert len(ui_env.receiver.requests) == before + 1
     at.selectbox(key="wh_outcome").select("Test").run()
-    assert set(at.dataframe[0].value["outcome"]) == {"test"}
+    assert set(table(at, "outcome")["outcome"]) == {"test"}
+
+
+def table(at: AppTest, column: str) -> pd.DataFrame:
+    """The one table of the page that has this column."""
+    found = [d.value for d in at.dataframe if column in d.value.columns]
+    assert len(found) == 1, [list(d.value.columns) for d in at.dataframe]
+    return found[0]
+
+
+def error_texts(at: AppTest) -> list[str]:
+    return [str(e.value) for e in at.error]
+
+
+def test_models_ignore_windows_and_coin_filter(ui_env: UiWorld) -> None:
+    mid = ui_env.models["UI Forest time"]["id"]
+    at = open_page("models")
+    try:
+        at.number_input(key=f"ign_alert_{mid}").set_value(900)
+        at.number_input(key=f"ign_positive_{mid}").set_value(60)
+        at.number_input(key=f"ign_negative_{mid}").set_value(0)
+        at.button(key=f"do_ignore_{mid}").click().run()
+        assert any(
+            "Ignore windows of **UI Forest time**: alerts 15 min, positive 1 min, negative off" in s
+            for s in success_texts(at)
+        )
+        model = ui_env.model("UI Forest time")
+        windows = [model[f"ignore_{t}_seconds"] for t in ("alert", "positive", "negative")]
+        assert windows == [900, 60, 0]
+        assert "Ignore windows: alerts 15 min, positive 1 min, negative off" in texts(at)
+
+        at.selectbox(key=f"cf_mode_{mid}").select("blacklist")
+        at.text_area(key=f"cf_coins_{mid}").input(f" {COINS[2]}, {COINS[1]}\n\n{COINS[2]}\n")
+        at.button(key=f"do_coin_filter_{mid}").click().run()
+        assert any(
+            "Coin filter of **UI Forest time**: blacklist of 2 coins" in s
+            for s in success_texts(at)
+        )
+        model = ui_env.model("UI Forest time")
+        assert model["coin_filter_mode"] == "blacklist"
+        assert sorted(model["coin_filter"]) == sorted(COINS[1:3])
+
+        # A window the API refuses (more than 30 days) is shown with the API's message.
+        at.number_input(key=f"ign_alert_{mid}").set_value(99_999_999)
+        at.button(key=f"do_ignore_{mid}").click().run()
+        refused = [e for e in error_texts(at) if "Refused by the API" in e]
+        assert refused and "alert" in refused[0] and "less than or equal" in refused[0]
+        assert not at.exception
+        assert ui_env.model("UI Forest time")["ignore_alert_seconds"] == 900
+    finally:
+        ui_env.http.patch(
+            f"/api/models/{mid}/ignore-windows", json={"alert": 0, "positive": 0, "negative": 0}
+        )
+        ui_env.http.patch(f"/api/models/{mid}/coin-filter", json={"mode": "all", "coins": []})
+
+
+def test_models_defaults_for_new_models(ui_env: UiWorld) -> None:
+    before = ui_env.http.get("/api/settings/model-defaults").json()
+    at = open_page("models")
+    assert "Defaults for new models" in [t.label for t in at.tabs]
+    try:
+        at.number_input(key="def_threshold").set_value(0.55)
+        at.number_input(key="def_ign_alert").set_value(300)
+        at.multiselect(key="def_modes").set_value(["alerts_only"])
+        at.selectbox(key="def_cf_mode").select("whitelist")
+        at.text_area(key="def_cf_coins").input(f"{COINS[0]},{COINS[3]}")
+        at.button(key="do_defaults").click().run()
+        assert any("Defaults for new models saved" in s for s in success_texts(at))
+        stored = ui_env.http.get("/api/settings/model-defaults").json()
+        assert stored["stored"] is True
+        assert stored["alert_threshold"] == 0.55
+        assert stored["ignore_alert_seconds"] == 300
+        assert stored["webhook_send_mode"] == ["alerts_only"]
+        assert (stored["coin_filter_mode"], sorted(stored["coin_filter"])) == (
+            "whitelist",
+            sorted([COINS[0], COINS[3]]),
+        )
+        assert stored["webhook_url"] is None and stored["webhook_enabled"] is True
+    finally:
+        restore = {k: v for k, v in before.items() if k != "stored"}
+        resp = ui_env.http.patch("/api/settings/model-defaults", json=restore)
+        assert resp.status_code == 200, resp.text
+
+
+def test_webhooks_lag_deliveries_and_resend(ui_env: UiWorld) -> None:
+    first = ui_env.failed_delivery(f"UiResendA{'x' * 30}pump")
+    second = ui_env.failed_delivery(f"UiResendB{'x' * 30}pump")
+    stats = ui_env.http.get("/api/webhooks/outbox").json()
+    at = open_page("webhooks")
+    metrics = {m.label: m.value for m in at.metric}
+    for pct in ("p50", "p95", "p99"):
+        assert metrics[f"Delivery lag {pct}"] == fmt_ms(stats["lag_ms"][pct]) != "–"
+    assert metrics["Waiting in outbox"] == fmt_int(stats["open"])
+    assert int(metrics["Failed (gave up)"].replace("\u202f", "")) >= 2
+
+    at.selectbox(key="dl_status").select("failed").run()
+    failed = table(at, "attempts")
+    assert {first["id"], second["id"]} <= set(failed["id"])
+    assert set(failed["status"]) == {"failed"} and (failed["last HTTP"] == 400).all()
+
+    # one by id: requeued, then delivered by the sender (the receiver answers 200 now)
+    at.selectbox(key="resend_id").select(first["id"])
+    at.button(key="do_resend_one").click().run()
+    assert any(f"**1** delivery requeued by id (id {first['id']})" in s for s in success_texts(at))
+
+    def status(delivery: dict[str, object]) -> str:
+        coin = str(delivery["coin_id"])
+        return next(d["status"] for d in ui_env.deliveries(coin) if d["id"] == delivery["id"])
+
+    assert eventually_sync(lambda: status(first) == "delivered", 30), status(first)
+
+    # someone else re-sent the chosen one meanwhile: the API's refusal is shown
+    at.selectbox(key="resend_id").select(second["id"])
+    assert ui_env.http.post(f"/api/webhooks/outbox/{second['id']}/retry").status_code == 200
+    at.button(key="do_resend_one").click().run()
+    assert any(
+        f"Refused by the API: no failed or expired delivery with id {second['id']}" in e
+        for e in error_texts(at)
+    )
+    assert eventually_sync(lambda: status(second) == "delivered", 30), status(second)
+
+    # the bulk form without a status: refused by the API, shown, nothing raised
+    at.multiselect(key="resend_status").set_value([])
+    at.button(key="do_resend").click().run()
+    assert any("Refused by the API: invalid request: status" in e for e in error_texts(at))
+    assert not at.exception
 
 
 def test_unreachable_api_shows_a_banner(ui_env: UiWorld, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -9,7 +10,14 @@ import pytest
 
 from ml_prediction_service.ui.charts import coin_figure
 from ml_prediction_service.ui.client import ApiClient, ApiError, ApiUnavailable
-from ml_prediction_service.ui.format import ago, fmt_threshold, short_coin, target_text
+from ml_prediction_service.ui.format import (
+    ago,
+    fmt_ms,
+    fmt_threshold,
+    parse_mints,
+    short_coin,
+    target_text,
+)
 from ml_prediction_service.ui.rates import RateTracker
 
 
@@ -58,6 +66,33 @@ def test_client_without_key_and_unreachable() -> None:
     assert "http://api.test" in str(down.value)
 
 
+def test_client_bodies_of_the_alert_settings_and_resends() -> None:
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"requeued": 0, "ids": []})
+
+    api = client(httpx.MockTransport(handle))
+    since = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    api.retry_deliveries(["failed"], since=since)
+    api.retry_deliveries(["failed", "expired"])
+    api.retry_delivery(7)
+    api.set_ignore_windows(3, alert=600, positive=0, negative=60)
+    api.set_coin_filter(3, "whitelist", ["a", "b"])
+    api.deliveries(status="failed", limit=5)
+    bodies = [json.loads(r.content) if r.content else None for r in seen]
+    assert bodies[:2] == [
+        {"status": ["failed"], "from": "2026-01-01T12:00:00+00:00"},
+        {"status": ["failed", "expired"]},
+    ]
+    assert (seen[2].method, seen[2].url.path) == ("POST", "/api/webhooks/outbox/7/retry")
+    assert bodies[3] == {"alert": 600, "positive": 0, "negative": 60}
+    assert seen[3].url.path == "/api/models/3/ignore-windows"
+    assert bodies[4] == {"mode": "whitelist", "coins": ["a", "b"]}
+    assert seen[5].url.params["status"] == "failed" and seen[5].url.params["limit"] == "5"
+
+
 def test_rate_tracker() -> None:
     tracker = RateTracker(window_seconds=100, min_interval_seconds=1)
     assert tracker.current() is None
@@ -91,6 +126,9 @@ def test_formatting() -> None:
     assert ago((now + timedelta(hours=2)).isoformat(), now) == "in 2 h"
     assert ago(None) == "never"
     assert short_coin("ABCDEFGHIJKLMNOPQRSTUVWXYZpump") == "ABCDEF…pump"
+    assert [fmt_ms(v) for v in (None, 85.4, 1234, 125_000)] == ["–", "85 ms", "1.2 s", "2 min"]
+    assert parse_mints(" a, b\n\nc,,a\n b ") == ["a", "b", "c"]
+    assert parse_mints("") == []
 
 
 def test_coin_figure_traces_alerts_and_thresholds() -> None:

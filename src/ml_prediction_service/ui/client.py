@@ -146,8 +146,31 @@ class ApiClient:
     def webhook_test(self, active_id: int) -> Json:
         return self.request("POST", f"/api/models/{active_id}/webhook-test")
 
+    def set_ignore_windows(
+        self, active_id: int, *, alert: int, positive: int, negative: int
+    ) -> Json:
+        """Seconds of coin time per tag (0: off)."""
+        return self.request(
+            "PATCH",
+            f"/api/models/{active_id}/ignore-windows",
+            json={"alert": alert, "positive": positive, "negative": negative},
+        )
+
+    def set_coin_filter(self, active_id: int, mode: str, coins: list[str]) -> Json:
+        return self.request(
+            "PATCH",
+            f"/api/models/{active_id}/coin-filter",
+            json={"mode": mode, "coins": coins},
+        )
+
     def delete_model(self, active_id: int) -> Json:
         return self.request("DELETE", f"/api/models/{active_id}")
+
+    def model_defaults(self) -> Json:
+        return self.get("/api/settings/model-defaults")
+
+    def set_model_defaults(self, changes: Json) -> Json:
+        return self.request("PATCH", "/api/settings/model-defaults", json=changes)
 
     # -- predictions and coins --------------------------------------------------------
     def predictions(self, **filters: str | int | float | bool | None) -> Json:
@@ -171,3 +194,35 @@ class ApiClient:
 
     def outbox(self) -> Json:
         return self.get("/api/webhooks/outbox")
+
+    def deliveries(
+        self,
+        *,
+        status: str | None = None,
+        coin_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Json:
+        return self.get(
+            "/api/webhooks/outbox/deliveries",
+            {"status": status, "coin_id": coin_id, "limit": limit, "offset": offset},
+        )
+
+    def retry_delivery(self, delivery_id: int) -> Json:
+        """Re-send one failed or expired delivery (404 for any other)."""
+        return self.request("POST", f"/api/webhooks/outbox/{delivery_id}/retry")
+
+    def retry_deliveries(
+        self,
+        statuses: list[str],
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Json:
+        """Re-send the failed and/or expired deliveries created in [since, until]."""
+        body: Json = {"status": statuses}
+        if since is not None:
+            body["from"] = since.isoformat()
+        if until is not None:
+            body["to"] = until.isoformat()
+        return self.request("POST", "/api/webhooks/outbox/retry", json=body)

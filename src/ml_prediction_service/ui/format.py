@@ -116,3 +116,27 @@ def runtime_text(model: dict[str, Any]) -> str:
     if status == "error":
         return f"error: {runtime.get('error') or 'unknown'}"
     return str(status)
+
+
+def fmt_ms(value: Any) -> str:
+    """A duration in milliseconds: ``85 ms``, ``1.2 s``, ``3 min``; ``–`` for None."""
+    if value is None:
+        return "–"
+    ms = float(value)
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f} s"
+    return fmt_span(ms / 1000)
+
+
+def parse_mints(text: str) -> list[str]:
+    """Mints typed one per line and/or comma separated: stripped, empty ones and repeats
+    dropped, in the order given."""
+    seen: dict[str, None] = {}
+    for line in text.splitlines():
+        for part in line.split(","):
+            mint = part.strip()
+            if mint:
+                seen.setdefault(mint, None)
+    return list(seen)

@@ -1,8 +1,10 @@
 """Models: import from the training service, activate/deactivate, rename, alert threshold,
-webhook settings, delete (with confirmation), training metrics and features."""
+webhook settings, ignore windows, coin filter, delete (with confirmation), training metrics and
+features; the defaults for newly imported models."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -14,9 +16,11 @@ from ml_prediction_service.ui.format import (
     ago,
     fmt_int,
     fmt_prob,
+    fmt_span,
     fmt_threshold,
     fmt_ts,
     model_type,
+    parse_mints,
     runtime_text,
     target_kind,
     target_text,
@@ -28,6 +32,24 @@ SEND_MODES = {
     "positive_only": "positive predictions",
     "negative_only": "negative predictions",
 }
+TAGS = {"alert": "alerts", "positive": "positive", "negative": "negative"}
+COIN_FILTER_MODES = {
+    "all": "all coins",
+    "whitelist": "whitelist: only these coins",
+    "blacklist": "blacklist: every coin but these",
+}
+WINDOW_LABELS = {
+    "alert": "After an alert",
+    "positive": "After a positive",
+    "negative": "After a negative",
+}
+MAX_IGNORE_SECONDS = 30 * 86400
+IGNORE_HELP = (
+    "Seconds of coin time (data timestamps) after the model sent a coin's prediction with this "
+    "tag during which it sends no further one of that tag for the coin; such predictions are "
+    f"still stored, marked suppressed. 0 = off, at most {MAX_IGNORE_SECONDS:,} (30 days)."
+)
+MINTS_HELP = "One mint per line, or separated by commas."
 METRIC_NAMES = (
     ("training_accuracy", "Accuracy"),
     ("training_f1", "F1"),
@@ -86,6 +108,67 @@ def _webhook(active_id: int, name: str) -> None:
     common.act(lambda api: api.set_webhook(active_id, body), f"Webhook of **{name}** saved.")
 
 
+def _window_text(seconds: dict[str, int]) -> str:
+    return ", ".join(
+        f"{label} {fmt_span(seconds[tag]) if seconds[tag] else 'off'}"
+        for tag, label in TAGS.items()
+    )
+
+
+def _filter_text(mode: str, coins: list[str]) -> str:
+    if mode == "all":
+        return "all coins"
+    noun = "coin" if len(coins) == 1 else "coins"
+    return f"{mode} of {len(coins)} {noun}"
+
+
+def _ignore_windows(active_id: int, name: str) -> None:
+    seconds = {tag: int(st.session_state.get(f"ign_{tag}_{active_id}") or 0) for tag in TAGS}
+    common.act(
+        lambda api: api.set_ignore_windows(active_id, **seconds),
+        lambda m: (
+            f"Ignore windows of **{name}**: "
+            + _window_text({tag: int(m[f"ignore_{tag}_seconds"]) for tag in TAGS})
+            + "."
+        ),
+    )
+
+
+def _coin_filter(active_id: int, name: str) -> None:
+    mode = str(st.session_state.get(f"cf_mode_{active_id}") or "all")
+    coins = parse_mints(str(st.session_state.get(f"cf_coins_{active_id}") or ""))
+    common.act(
+        lambda api: api.set_coin_filter(active_id, mode, coins),
+        lambda m: (
+            f"Coin filter of **{name}**: "
+            + _filter_text(str(m["coin_filter_mode"]), list(m["coin_filter"]))
+            + "."
+        ),
+    )
+
+
+def _save_defaults() -> None:
+    state = st.session_state
+    body: Json = {
+        "alert_threshold": float(state["def_threshold"]),
+        "webhook_url": str(state.get("def_url") or "").strip() or None,
+        "webhook_enabled": bool(state.get("def_enabled", True)),
+        "webhook_send_mode": list(state.get("def_modes") or ["all"]),
+        **{f"ignore_{tag}_seconds": int(state.get(f"def_ign_{tag}") or 0) for tag in TAGS},
+        "coin_filter_mode": str(state.get("def_cf_mode") or "all"),
+        "coin_filter": parse_mints(str(state.get("def_cf_coins") or "")),
+    }
+    common.act(
+        lambda api: api.set_model_defaults(body),
+        lambda d: (
+            "Defaults for new models saved: threshold "
+            f"{fmt_threshold(d['alert_threshold'])}, "
+            + _window_text({tag: int(d[f"ignore_{tag}_seconds"]) for tag in TAGS})
+            + f", {_filter_text(str(d['coin_filter_mode']), list(d['coin_filter']))}."
+        ),
+    )
+
+
 def _ask_delete(active_id: int) -> None:
     st.session_state["confirm_delete"] = active_id
 
@@ -120,6 +203,41 @@ def _metrics(model: Json) -> None:
         hide_index=True,
         height=min(35 * len(features) + 38, 300),
         key=f"features_{model['id']}",
+    )
+
+
+def _window_inputs(values: Json, key: Callable[[str], str]) -> None:
+    """Three number inputs (seconds) for the ignore windows in ``values``."""
+    st.markdown("**Ignore windows** (seconds of coin time per tag, 0 = off)")
+    cols = st.columns(3)
+    for col, tag in zip(cols, TAGS, strict=True):
+        col.number_input(
+            WINDOW_LABELS[tag],
+            min_value=0,
+            value=int(values.get(f"ignore_{tag}_seconds") or 0),
+            step=60,
+            key=key(tag),
+            help=IGNORE_HELP,
+        )
+
+
+def _filter_inputs(values: Json, *, mode_key: str, coins_key: str) -> None:
+    """The coin filter in ``values``: a mode and the list of mints."""
+    mode = str(values.get("coin_filter_mode") or "all")
+    st.selectbox(
+        "Coin filter",
+        list(COIN_FILTER_MODES),
+        index=list(COIN_FILTER_MODES).index(mode) if mode in COIN_FILTER_MODES else 0,
+        format_func=lambda m: COIN_FILTER_MODES.get(m, m),
+        key=mode_key,
+        help="Coins the filter excludes are not predicted by the model at all.",
+    )
+    st.text_area(
+        "Mints of the list",
+        value="\n".join(values.get("coin_filter") or []),
+        key=coins_key,
+        help=MINTS_HELP,
+        height=100,
     )
 
 
@@ -161,6 +279,23 @@ def _settings(model: Json) -> None:
             key=f"wh_modes_{mid}",
         )
         st.button("Save webhook", key=f"do_webhook_{mid}", on_click=_webhook, args=(mid, name))
+    left, right = st.columns(2)
+    with left:
+        _window_inputs(model, lambda tag: f"ign_{tag}_{mid}")
+        st.button(
+            "Save ignore windows",
+            key=f"do_ignore_{mid}",
+            on_click=_ignore_windows,
+            args=(mid, name),
+        )
+    with right:
+        _filter_inputs(model, mode_key=f"cf_mode_{mid}", coins_key=f"cf_coins_{mid}")
+        st.button(
+            "Save coin filter",
+            key=f"do_coin_filter_{mid}",
+            on_click=_coin_filter,
+            args=(mid, name),
+        )
 
 
 def _delete_controls(model: Json) -> None:
@@ -242,7 +377,14 @@ def _model(model: Json) -> None:
             str(model.get("description") or ""),
         ]
         st.caption(" · ".join(d for d in details if d))
-        with st.expander("Settings: name, alert threshold, webhook"):
+        windows = {tag: int(model.get(f"ignore_{tag}_seconds") or 0) for tag in TAGS}
+        st.caption(
+            f"Ignore windows: {_window_text(windows)} · coin filter: "
+            + _filter_text(
+                str(model.get("coin_filter_mode") or "all"), model.get("coin_filter") or []
+            )
+        )
+        with st.expander("Settings: name, alert threshold, webhook, ignore windows, coin filter"):
             _settings(model)
         with st.expander("Training metrics and features"):
             _metrics(model)
@@ -278,18 +420,61 @@ def _available(available: Json) -> None:
             )
 
 
-def _load(api: ApiClient) -> tuple[list[Json], Json]:
-    return api.models(include_inactive=True), api.available()
+def _defaults(defaults: Json) -> None:
+    st.caption(
+        "What a newly imported model starts with (models imported before keep their settings). "
+        + (
+            "Stored in the database."
+            if defaults.get("stored")
+            else "Nothing stored yet: these come from the environment (DEFAULT_ALERT_THRESHOLD, "
+            "N8N_WEBHOOK_URL)."
+        )
+    )
+    left, right = st.columns(2)
+    with left:
+        st.number_input(
+            "Alert threshold",
+            min_value=0.0,
+            max_value=1.0,
+            value=float(defaults["alert_threshold"]),
+            step=0.01,
+            key="def_threshold",
+        )
+        st.text_input(
+            "Webhook URL (empty: the default N8N_WEBHOOK_URL)",
+            value=defaults.get("webhook_url") or "",
+            key="def_url",
+        )
+        st.toggle(
+            "Webhook enabled", value=bool(defaults.get("webhook_enabled", True)), key="def_enabled"
+        )
+        st.multiselect(
+            "Send",
+            options=list(SEND_MODES),
+            default=list(defaults.get("webhook_send_mode") or ["all"]),
+            format_func=lambda m: SEND_MODES.get(m, m),
+            key="def_modes",
+        )
+    with right:
+        _window_inputs(defaults, lambda tag: f"def_ign_{tag}")
+        _filter_inputs(defaults, mode_key="def_cf_mode", coins_key="def_cf_coins")
+    st.button("Save defaults", key="do_defaults", type="primary", on_click=_save_defaults)
+
+
+def _load(api: ApiClient) -> tuple[list[Json], Json, Json]:
+    return api.models(include_inactive=True), api.available(), api.model_defaults()
 
 
 def render() -> None:
     common.page("Models")
-    models, available = common.fetch(_load)
+    models, available, defaults = common.fetch(_load)
     active = [m for m in models if m["is_active"]]
     inactive = [m for m in models if not m["is_active"]]
     todo = [m for m in available.get("models") or [] if not m.get("already_imported")]
     st.caption(f"{len(active)} active · {len(inactive)} inactive · {len(todo)} available to import")
-    tab_models, tab_import = st.tabs([f"Imported ({len(models)})", f"Available ({len(todo)})"])
+    tab_models, tab_import, tab_defaults = st.tabs(
+        [f"Imported ({len(models)})", f"Available ({len(todo)})", "Defaults for new models"]
+    )
     with tab_models:
         if not models:
             st.info("No models imported yet: see the *Available* tab.")
@@ -297,6 +482,8 @@ def render() -> None:
             _model(model)
     with tab_import:
         _available(available)
+    with tab_defaults:
+        _defaults(defaults)
 
 
 if __name__ == "__main__":
