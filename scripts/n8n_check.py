@@ -452,8 +452,9 @@ class Results:
 async def _outbox(pool: asyncpg.Pool) -> list[asyncpg.Record]:
     return list(
         await pool.fetch(
-            "SELECT id, coin_id, data_timestamp, webhook_url, payload, idempotency_key, status, "
-            "attempts, last_status, last_error FROM prediction_webhook_outbox ORDER BY id"
+            "SELECT id, coin_id, data_timestamp, webhook_url, payload::json AS payload, "
+            "idempotency_key, status, attempts, last_status, last_error "
+            "FROM prediction_webhook_outbox ORDER BY id"
         )
     )
 

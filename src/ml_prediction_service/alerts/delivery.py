@@ -83,13 +83,12 @@ def new_session(concurrency: int) -> aiohttp.ClientSession:
 async def post(
     client: aiohttp.ClientSession,
     url: str,
-    payload: dict[str, Any],
+    body: bytes,
     *,
     idempotency_key: str,
     secret: str,
     request_timeout: float,
 ) -> Attempt:
-    body = encode(payload)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "ml-prediction-service",

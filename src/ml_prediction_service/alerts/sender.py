@@ -171,7 +171,7 @@ class WebhookSender:
         attempt = await post(
             self.client,
             delivery.url,
-            delivery.payload,
+            delivery.body,
             idempotency_key=delivery.idempotency_key,
             secret=self.settings.n8n_webhook_secret,
             request_timeout=self.settings.n8n_webhook_timeout,

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from ml_prediction_service.alerts.delivery import post
+from ml_prediction_service.alerts.delivery import encode, post
 from ml_prediction_service.alerts.payload import OutgoingPrediction, build_payload
 from ml_prediction_service.alerts.routing import configured_url
 from ml_prediction_service.config import Settings
@@ -49,7 +49,7 @@ async def send_test(
     attempt = await post(
         client,
         url,
-        payload,
+        encode(payload),
         idempotency_key=key,
         secret=settings.n8n_webhook_secret,
         request_timeout=settings.n8n_webhook_timeout,

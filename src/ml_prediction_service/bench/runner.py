@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 import asyncpg
 
+from ml_prediction_service.alerts.delivery import encode
+from ml_prediction_service.alerts.payload import OutgoingPrediction, build_payload
 from ml_prediction_service.config import Settings
 from ml_prediction_service.db import (
     events_repo,
@@ -122,7 +124,12 @@ async def _run(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, A
                     await service.models.set_webhook(row.id, send_mode=[args.webhooks])
                 runtime = service.registry.runtime_info(row.id).runtime
                 say(f"imported model {model_id}: {runtime}")
+            drain = None
+            if hooks is not None and args.webhook_drain:
+                drain = await _drain(service, args.webhook_drain)
             result = await _measure(args, service, dsn, hooks)
+            if drain is not None:
+                result["webhook_drain"] = drain
             if hooks is None:
                 result["naive_events_per_s"] = await _naive(args, service, dsn)
         finally:
@@ -333,6 +340,9 @@ async def _webhook_figures(
         "webhook_superseded": closed.get("superseded", 0),
         "webhook_expired": closed.get("expired", 0),
         "webhook_failed": closed.get("failed", 0),
+        "webhook_retries": summary["retries"],
+        "webhook_delivered_after_retry": summary["delivered_after_retry"],
+        "webhook_top_retry_reason": summary["top_retry_reason"],
     }
     if outage is not None and outage.done():
         recovered_at = outage.result()
@@ -347,6 +357,48 @@ async def _webhook_figures(
                 zip(("p50", "p95", "p99"), map(_r, after["lag_ms"]), strict=True)
             )
     return figures
+
+
+async def _drain(service: Service, count: int) -> dict[str, Any]:
+    """Sender throughput alone: ``count`` deliveries queued at once (each with every active
+    model's prediction, one coin each, so none supersedes another), timed until delivered.
+    Bounded: gives up after 300 s."""
+    url = service.settings.n8n_webhook_url
+    assert url is not None
+    models = [m.record for m in service.registry.active()]
+    now = datetime.now(UTC)
+    rows = []
+    for i in range(count):
+        preds = [OutgoingPrediction(m, 1, 0.9, True, m.alert_threshold, "alert") for m in models]
+        coin = f"DRAIN{i:07d}"
+        rows.append((coin, now, url, build_payload(coin, now, preds), f"drain-{i}"))
+    async with service.pool.acquire() as conn:
+        for start in range(0, count, 1000):
+            await webhooks_repo.enqueue(conn, rows[start : start + 1000])
+    size = len(encode(rows[0][3]))
+    say(f"webhook drain: {count} deliveries of {size} bytes queued")
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    service.webhooks.wakeup.set()
+    delivered = 0
+    while time.perf_counter() - wall0 < 300:
+        await asyncio.sleep(0.05)
+        delivered = int(
+            await service.pool.fetchval(
+                "SELECT count(*) FROM prediction_webhook_outbox "
+                "WHERE idempotency_key LIKE 'drain-%' AND status = 'delivered'"
+            )
+        )
+        if delivered >= count:
+            break
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    say(f"webhook drain: {delivered} delivered in {wall:.1f}s")
+    return {
+        "deliveries": delivered,
+        "payload_bytes": size,
+        "seconds": round(wall, 2),
+        "deliveries_per_s": round(delivered / wall, 1),
+        "service_cpu_ms_per_delivery": round(1000 * cpu / max(delivered, 1), 3),
+    }
 
 
 def _stages(service: Service) -> dict[str, float]:

@@ -84,6 +84,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=32,
         help="WEBHOOK_CONCURRENCY for the run (32)",
     )
+    hooks.add_argument(
+        "--webhook-drain",
+        type=non_negative_int,
+        default=0,
+        help="before the run, queue this many deliveries (every model's prediction, distinct "
+        "coins) and time how fast the sender drains them: webhook_drain in the JSON (0: skip)",
+    )
 
 
 def register(subparsers: Subparsers) -> None:

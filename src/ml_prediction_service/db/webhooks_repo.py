@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from ml_prediction_service import jsoncodec
 from ml_prediction_service.db.filters import where_clause
 from ml_prediction_service.db.pool import Executor
 
@@ -21,7 +22,7 @@ WITH ins AS (
     INSERT INTO prediction_webhook_outbox (coin_id, data_timestamp, webhook_url, payload,
                                            idempotency_key, created_at)
     SELECT c, t, u, p, k, clock_timestamp()
-      FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::jsonb[], $5::text[])
+      FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[])
            AS n(c, t, u, p, k)
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING coin_id, webhook_url, data_timestamp
@@ -42,13 +43,12 @@ WITH ins AS (
 SELECT count(*) FROM superseded
 """
 
-# A claim: due pending deliveries, freshest first, of (coin, url)s with nothing in flight
+# A claim: due pending deliveries of (coin, url)s with nothing in flight
 # (so a coin's deliveries arrive in order), each taken with a lease: a replica that dies
 # mid-send gives it back when the lease runs out (see MAINTAIN). Older snapshots are mostly
 # superseded at enqueue; one that came back to 'pending' beside a newer one (a release at
 # shutdown, a re-send request) is never claimed, and MAINTAIN closes it.
-CLAIM_DUE = """
-WITH due AS (
+_CLAIMABLE = """
     SELECT o.id
       FROM prediction_webhook_outbox o
      WHERE o.status = 'pending' AND o.next_attempt_at <= now()
@@ -61,9 +61,22 @@ WITH due AS (
            SELECT 1 FROM prediction_webhook_outbox n
             WHERE n.coin_id = o.coin_id AND n.webhook_url = o.webhook_url
               AND n.status = 'pending' AND n.data_timestamp > o.data_timestamp)
+"""
+
+# Half of a claim is the freshest due deliveries (after an outage the current state goes
+# out first), half the oldest (under a steady overload none waits behind newer ones until it
+# expires). In steady state the backlog is smaller than a claim and order does not matter.
+CLAIM_DUE = f"""
+WITH freshest AS ({_CLAIMABLE}
      ORDER BY o.created_at DESC
-     LIMIT $1
+     LIMIT ($1 + 1) / 2
        FOR UPDATE OF o SKIP LOCKED
+), oldest AS ({_CLAIMABLE}
+     ORDER BY o.created_at
+     LIMIT $1 / 2
+       FOR UPDATE OF o SKIP LOCKED
+), due AS (
+    SELECT id FROM freshest UNION SELECT id FROM oldest
 )
 UPDATE prediction_webhook_outbox o
    SET status = 'sending',
@@ -71,7 +84,8 @@ UPDATE prediction_webhook_outbox o
        lease_until = now() + make_interval(secs => $2)
   FROM due
  WHERE o.id = due.id
-RETURNING o.id, o.coin_id, o.data_timestamp, o.webhook_url, o.payload, o.idempotency_key,
+RETURNING o.id, o.coin_id, o.data_timestamp, o.webhook_url, o.payload AS body,
+          o.idempotency_key,
           o.attempts, COALESCE(o.requeued_at, o.created_at) AS aged_from, o.created_at
 """
 
@@ -240,7 +254,7 @@ class Delivery:
     coin_id: str
     data_timestamp: datetime
     url: str
-    payload: dict[str, Any]
+    body: bytes  # the stored payload as sent (no decoding and encoding again)
     idempotency_key: str
     attempt: int
     aged_from: datetime  # created, or re-send requested
@@ -269,7 +283,9 @@ async def enqueue(
     """Queue deliveries; returns how many older unsent ones they superseded."""
     if not rows:
         return 0
-    return int(await conn.fetchval(ENQUEUE, *(list(col) for col in zip(*rows, strict=True))))
+    coins, stamps, urls, payloads, keys = (list(col) for col in zip(*rows, strict=True))
+    texts = [jsoncodec.dumps_text(p) for p in payloads]
+    return int(await conn.fetchval(ENQUEUE, coins, stamps, urls, texts, keys))
 
 
 async def claim_due(
@@ -282,7 +298,7 @@ async def claim_due(
             r["coin_id"],
             r["data_timestamp"],
             r["webhook_url"],
-            r["payload"],
+            r["body"].encode(),
             r["idempotency_key"],
             r["attempts"],
             r["aged_from"],
@@ -459,7 +475,7 @@ async def list_log(
     total = await conn.fetchval(f"SELECT count(*) FROM prediction_webhook_log l{where}", *args)
     rows = await conn.fetch(
         f"SELECT l.id, l.coin_id, l.data_timestamp, l.webhook_url, "
-        f"COALESCE(l.payload, o.payload) AS payload, l.response_status, l.response_body, "
+        f"COALESCE(l.payload, o.payload::jsonb) AS payload, l.response_status, l.response_body, "
         f"l.error_message, l.outbox_id, l.attempt, l.idempotency_key, l.duration_ms, "
         f"l.outcome, l.created_at FROM prediction_webhook_log l "
         f"LEFT JOIN prediction_webhook_outbox o ON o.id = l.outbox_id{where} "
@@ -474,7 +490,13 @@ async def list_log(
 DELIVERY_SUMMARY = """
 SELECT count(*) AS delivered, min(delivered_at) AS first_at, max(delivered_at) AS last_at,
        percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (
-           ORDER BY extract(epoch FROM delivered_at - created_at) * 1000) AS lag_ms
+           ORDER BY extract(epoch FROM delivered_at - created_at) * 1000) AS lag_ms,
+       count(*) FILTER (WHERE attempts > 1) AS delivered_after_retry,
+       (SELECT count(*) FROM prediction_webhook_log
+         WHERE outcome = 'retry' AND created_at >= $1) AS retries,
+       (SELECT error_message FROM prediction_webhook_log
+         WHERE outcome = 'retry' AND created_at >= $1
+         GROUP BY error_message ORDER BY count(*) DESC LIMIT 1) AS top_retry_reason
   FROM prediction_webhook_outbox
  WHERE status = 'delivered' AND created_at >= $1
 """
