@@ -10,7 +10,9 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 class ModelImportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    model_id: int = Field(ge=1, description="ml_models.id of a READY training-service model")
+    model_id: int = Field(
+        ge=1, le=2**63 - 1, description="ml_models.id of a READY training-service model"
+    )
 
 
 class ModelRename(BaseModel):

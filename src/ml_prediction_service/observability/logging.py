@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import uuid
 from contextvars import ContextVar
@@ -16,11 +17,16 @@ _STANDARD_ATTRS = set(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, No
     "message",
     "asctime",
     "taskName",
+    "color_message",  # uvicorn's copy of the message with ANSI colour escapes
 }
 
 
 def new_request_id() -> str:
     return uuid.uuid4().hex
+
+
+# Colour escapes some libraries put into messages: never in our log lines.
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class StructuredFormatter(logging.Formatter):
@@ -41,7 +47,7 @@ class StructuredFormatter(logging.Formatter):
             ),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _ANSI.sub("", record.getMessage()),
         }
         request_id = request_id_var.get()
         if request_id:

@@ -35,3 +35,13 @@ def test_text_line_without_request_id() -> None:
 def test_json_indent() -> None:
     line = StructuredFormatter(use_json=True, json_indent=2).format(_record("x"))
     assert "\n  " in line
+
+
+def test_colour_escapes_never_reach_the_log() -> None:
+    # uvicorn passes a coloured copy of its message as the extra field color_message
+    message = "Uvicorn running on \x1b[1mhttp://127.0.0.1:1\x1b[0m"
+    record = _record(message, color_message="\x1b[36mx")
+    for use_json in (False, True):
+        line = StructuredFormatter(use_json=use_json).format(record)
+        assert "\x1b" not in line and "\\u001b" not in line and "color_message" not in line
+        assert "Uvicorn running on http://127.0.0.1:1" in line

@@ -24,6 +24,7 @@ from ml_prediction_service.api.model_schemas import (
     RuntimeRead,
     UploadMetadata,
 )
+from ml_prediction_service.api.params import PathId
 from ml_prediction_service.api.schemas import ErrorResponse
 from ml_prediction_service.errors import ServiceError
 from ml_prediction_service.models.metadata import ActiveModelRecord, AvailableModel
@@ -133,17 +134,17 @@ async def list_models(service: ServiceDep) -> ModelsListResponse:
 
 
 @router.get("/{active_model_id}", response_model=ActiveModelRead, responses=_ERRORS)
-async def get_model(active_model_id: int, service: ServiceDep) -> ActiveModelRead:
+async def get_model(active_model_id: PathId, service: ServiceDep) -> ActiveModelRead:
     return to_read(service, await service.models.get(active_model_id))
 
 
 @router.post("/{active_model_id}/activate", response_model=ActiveModelRead, responses=_ERRORS)
-async def activate(active_model_id: int, service: ServiceDep) -> ActiveModelRead:
+async def activate(active_model_id: PathId, service: ServiceDep) -> ActiveModelRead:
     return to_read(service, await service.models.activate(active_model_id))
 
 
 @router.post("/{active_model_id}/deactivate", response_model=ActiveModelRead, responses=_ERRORS)
-async def deactivate(active_model_id: int, service: ServiceDep) -> ActiveModelRead:
+async def deactivate(active_model_id: PathId, service: ServiceDep) -> ActiveModelRead:
     return to_read(service, await service.models.deactivate(active_model_id))
 
 
@@ -160,12 +161,14 @@ async def deactivate(active_model_id: int, service: ServiceDep) -> ActiveModelRe
         }
     ),
 )
-async def reimport(active_model_id: int, service: ServiceDep) -> ActiveModelRead:
+async def reimport(active_model_id: PathId, service: ServiceDep) -> ActiveModelRead:
     return to_read(service, await service.models.reimport(active_model_id))
 
 
 @router.patch("/{active_model_id}/rename", response_model=ActiveModelRead, responses=_ERRORS)
-async def rename(active_model_id: int, body: ModelRename, service: ServiceDep) -> ActiveModelRead:
+async def rename(
+    active_model_id: PathId, body: ModelRename, service: ServiceDep
+) -> ActiveModelRead:
     return to_read(service, await service.models.rename(active_model_id, body.name))
 
 
@@ -173,7 +176,7 @@ async def rename(active_model_id: int, body: ModelRename, service: ServiceDep) -
     "/{active_model_id}/alert-threshold", response_model=ActiveModelRead, responses=_ERRORS
 )
 async def set_alert_threshold(
-    active_model_id: int, body: AlertThresholdUpdate, service: ServiceDep
+    active_model_id: PathId, body: AlertThresholdUpdate, service: ServiceDep
 ) -> ActiveModelRead:
     row = await service.models.set_alert_threshold(active_model_id, body.alert_threshold)
     return to_read(service, row)
@@ -186,7 +189,7 @@ async def set_alert_threshold(
     summary="Ignore windows per tag (seconds of coin time after a sent prediction; 0: off)",
 )
 async def set_ignore_windows(
-    active_model_id: int, body: IgnoreWindowsUpdate, service: ServiceDep
+    active_model_id: PathId, body: IgnoreWindowsUpdate, service: ServiceDep
 ) -> ActiveModelRead:
     row = await service.models.set_ignore_windows(
         active_model_id, alert=body.alert, positive=body.positive, negative=body.negative
@@ -201,13 +204,13 @@ async def set_ignore_windows(
     summary="Which coins the model predicts: all, a whitelist or a blacklist of mints",
 )
 async def set_coin_filter(
-    active_model_id: int, body: CoinFilterUpdate, service: ServiceDep
+    active_model_id: PathId, body: CoinFilterUpdate, service: ServiceDep
 ) -> ActiveModelRead:
     row = await service.models.set_coin_filter(active_model_id, body.mode, body.coins)
     return to_read(service, row)
 
 
 @router.delete("/{active_model_id}", response_model=DeletedModelRead, responses=_ERRORS)
-async def delete_model(active_model_id: int, service: ServiceDep) -> DeletedModelRead:
+async def delete_model(active_model_id: PathId, service: ServiceDep) -> DeletedModelRead:
     row = await service.models.delete(active_model_id)
     return DeletedModelRead(id=row.id, model_id=row.model_id, name=row.name)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ml_prediction_service.api.deps import ServiceDep
+from ml_prediction_service.api.params import Offset, PathId, QueryId
 from ml_prediction_service.api.prediction_schemas import (
     LatestPredictionsResponse,
     ModelPrediction,
@@ -48,15 +49,15 @@ async def predict(body: PredictRequest, service: ServiceDep) -> PredictResponse:
 async def list_predictions(
     service: ServiceDep,
     coin_id: str | None = None,
-    model_id: int | None = None,
-    active_model_id: int | None = None,
+    model_id: QueryId = None,
+    active_model_id: QueryId = None,
     prediction: Annotated[int | None, Query(ge=0, le=1)] = None,
     min_probability: Annotated[float | None, Query(ge=0, le=1)] = None,
     is_alert: bool | None = None,
     from_: Annotated[datetime | None, Query(alias="from")] = None,
     to: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> PredictionsListResponse:
     if from_ is not None and to is not None and from_ > to:
         raise ServiceError("'from' must not be after 'to'", code="validation_error", status=422)
@@ -98,7 +99,7 @@ async def latest(coin_id: str, service: ServiceDep) -> LatestPredictionsResponse
     response_model=PredictionRead,
     responses={404: {"model": ErrorResponse}},
 )
-async def get_prediction(prediction_id: int, service: ServiceDep) -> PredictionRead:
+async def get_prediction(prediction_id: PathId, service: ServiceDep) -> PredictionRead:
     row = await predictions_repo.get_prediction(service.pool, prediction_id)
     if row is None:
         raise NotFoundError(f"no prediction with id {prediction_id}")

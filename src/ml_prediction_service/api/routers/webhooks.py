@@ -11,6 +11,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from ml_prediction_service.alerts.routing import SEND_MODES
 from ml_prediction_service.api.deps import ServiceDep
 from ml_prediction_service.api.model_schemas import ActiveModelRead
+from ml_prediction_service.api.params import Offset, PathId, QueryId
 from ml_prediction_service.api.routers.models import to_read
 from ml_prediction_service.api.schemas import ErrorResponse
 from ml_prediction_service.db import webhooks_repo
@@ -128,7 +129,7 @@ class WebhookTestResult(BaseModel):
     summary="Webhook URL override, enabled flag and send modes of a model",
 )
 async def update_webhook(
-    active_model_id: int, body: WebhookSettingsUpdate, service: ServiceDep
+    active_model_id: PathId, body: WebhookSettingsUpdate, service: ServiceDep
 ) -> ActiveModelRead:
     url = body.url if "url" in body.model_fields_set else UNSET
     row = await service.models.set_webhook(
@@ -146,7 +147,7 @@ async def update_webhook(
     responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},
     summary="Send a sample payload for this model now; report the receiver's answer",
 )
-async def webhook_test(active_model_id: int, service: ServiceDep) -> WebhookTestResult:
+async def webhook_test(active_model_id: PathId, service: ServiceDep) -> WebhookTestResult:
     return WebhookTestResult(**await service.webhook_test(active_model_id))
 
 
@@ -160,10 +161,10 @@ async def webhook_log(
     coin_id: str | None = None,
     outcome: Literal["delivered", "retry", "failed", "test"] | None = None,
     response_status: int | None = None,
-    outbox_id: int | None = None,
+    outbox_id: QueryId = None,
     from_: Annotated[datetime | None, Query(alias="from")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> WebhookLogResponse:
     flt = webhooks_repo.LogFilter(
         coin_id=coin_id,
@@ -219,7 +220,7 @@ async def deliveries(
     responses={404: {"model": ErrorResponse}},
     summary="Send a failed or expired delivery again (due now, its age restarts)",
 )
-async def retry_one(delivery_id: int, service: ServiceDep) -> RetryResult:
+async def retry_one(delivery_id: PathId, service: ServiceDep) -> RetryResult:
     ids = await service.webhooks.requeue(["failed", "expired"], delivery_id=delivery_id)
     return RetryResult(requeued=len(ids), ids=ids)
 

@@ -1,0 +1,19 @@
+"""Typed request parameters shared by the routers.
+
+Database ids are PostgreSQL ``bigint``: a number outside its range can never name a row, and
+would fail in the driver (a 500) instead of being refused. These bounds make it a 422 that
+names the parameter.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path, Query
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+PathId = Annotated[int, Path(ge=INT64_MIN, le=INT64_MAX)]
+QueryId = Annotated[int | None, Query(ge=INT64_MIN, le=INT64_MAX)]
+Offset = Annotated[int, Query(ge=0, le=INT64_MAX)]
