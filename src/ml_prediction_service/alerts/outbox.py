@@ -33,8 +33,10 @@ def outbox_rows(
             continue
         groups[(coin_id, timestamp, url)].append(pred)
     rows: list[OutboxRow] = []
+    models: dict[int, dict[str, Any]] = {}  # one object per model for the whole batch
     for (coin_id, timestamp, url), preds in groups.items():
         key = idempotency_key(coin_id, timestamp, url, [p.model.id for p in preds])
-        rows.append((coin_id, timestamp, url, build_payload(coin_id, timestamp, preds), key))
+        payload = build_payload(coin_id, timestamp, preds, model_objects=models)
+        rows.append((coin_id, timestamp, url, payload, key))
     rows.sort(key=lambda r: (r[1], r[0]))
     return rows

@@ -46,19 +46,32 @@ def model_object(model: ActiveModelRecord) -> dict[str, Any]:
 
 
 def build_payload(
-    coin_id: str, timestamp: datetime, predictions: list[OutgoingPrediction], **metadata: Any
+    coin_id: str,
+    timestamp: datetime,
+    predictions: list[OutgoingPrediction],
+    *,
+    model_objects: dict[int, dict[str, Any]] | None = None,
+    **metadata: Any,
 ) -> dict[str, Any]:
-    items = [
-        {
-            "prediction": p.prediction,
-            "probability": round(float(p.probability), 6),
-            "is_alert": p.is_alert,
-            "tag": p.tag,
-            "alert_threshold": float(p.alert_threshold),
-            "model": model_object(p.model),
-        }
-        for p in sorted(predictions, key=lambda p: p.model.id)
-    ]
+    """The payload of one coin snapshot. ``model_objects`` caches each model's object across
+    the payloads of a batch (one model object has ~90 feature names; built once, not once
+    per coin). The cached objects are shared: nothing may change them."""
+    cache = model_objects if model_objects is not None else {}
+    items = []
+    for p in sorted(predictions, key=lambda p: p.model.id):
+        obj = cache.get(p.model.id)
+        if obj is None:
+            obj = cache[p.model.id] = model_object(p.model)
+        items.append(
+            {
+                "prediction": p.prediction,
+                "probability": round(float(p.probability), 6),
+                "is_alert": p.is_alert,
+                "tag": p.tag,
+                "alert_threshold": float(p.alert_threshold),
+                "model": obj,
+            }
+        )
     return {
         "coin_id": coin_id,
         "timestamp": timestamp.isoformat(),

@@ -382,12 +382,7 @@ async def _drain(service: Service, count: int) -> dict[str, Any]:
     delivered = 0
     while time.perf_counter() - wall0 < 300:
         await asyncio.sleep(0.05)
-        delivered = int(
-            await service.pool.fetchval(
-                "SELECT count(*) FROM prediction_webhook_outbox "
-                "WHERE idempotency_key LIKE 'drain-%' AND status = 'delivered'"
-            )
-        )
+        delivered = await webhooks_repo.delivered_count(service.pool, "drain-")
         if delivered >= count:
             break
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0

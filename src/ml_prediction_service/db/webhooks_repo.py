@@ -91,8 +91,8 @@ RETURNING o.id, o.coin_id, o.data_timestamp, o.webhook_url, o.payload AS body,
 
 # Now and then: deliveries whose lease ran out (their sender died) are given back - or
 # closed as superseded when a newer snapshot of the coin waits -, pending ones past the max
-# age are closed as expired (old news is not sent) and pending ones with a newer pending
-# snapshot of their coin as superseded.
+# age are closed as expired (old news is not sent) and pending ones with a newer snapshot of
+# their coin pending or in flight as superseded.
 MAINTAIN = """
 WITH lost_rows AS (
     SELECT o.id, EXISTS (
@@ -116,7 +116,7 @@ WITH lost_rows AS (
        AND EXISTS (
            SELECT 1 FROM prediction_webhook_outbox n
             WHERE n.coin_id = o.coin_id AND n.webhook_url = o.webhook_url
-              AND n.status = 'pending' AND n.data_timestamp > o.data_timestamp)
+              AND n.status IN ('pending', 'sending') AND n.data_timestamp > o.data_timestamp)
      ORDER BY o.id
        FOR UPDATE OF o
 ), lost AS (
@@ -367,13 +367,33 @@ async def log_attempt(conn: asyncpg.Connection, values: dict[str, Any]) -> None:
     )
 
 
+# Cancelled attempts of a stopping sender, back at once - or closed as superseded when a
+# newer snapshot of the coin was queued meanwhile (while one is in flight, a newer one can
+# only be pending, so this check is complete). Rows locked in id order.
+RELEASE = """
+WITH mine AS (
+    SELECT o.id, EXISTS (
+               SELECT 1 FROM prediction_webhook_outbox p
+                WHERE p.coin_id = o.coin_id AND p.webhook_url = o.webhook_url
+                  AND p.status = 'pending' AND p.data_timestamp > o.data_timestamp) AS newer
+      FROM prediction_webhook_outbox o
+     WHERE o.id = ANY($1::bigint[]) AND o.status = 'sending'
+     ORDER BY o.id
+       FOR UPDATE OF o
+)
+UPDATE prediction_webhook_outbox o
+   SET status = CASE WHEN mine.newer THEN 'superseded' ELSE 'pending' END,
+       closed_at = CASE WHEN mine.newer THEN now() END,
+       lease_until = NULL,
+       attempts = GREATEST(o.attempts - 1, 0)
+  FROM mine
+ WHERE o.id = mine.id
+"""
+
+
 async def release(conn: asyncpg.Connection, delivery_ids: list[int]) -> None:
     """Give deliveries whose attempt was cancelled (a stopping sender) back at once."""
-    await conn.execute(
-        "UPDATE prediction_webhook_outbox SET status = 'pending', lease_until = NULL, "
-        "attempts = GREATEST(attempts - 1, 0) WHERE id = ANY($1::bigint[]) AND status = 'sending'",
-        delivery_ids,
-    )
+    await conn.execute(RELEASE, delivery_ids)
 
 
 async def window_marks(
@@ -508,3 +528,14 @@ async def delivery_summary(conn: Executor, since: datetime) -> dict[str, Any]:
     row = await conn.fetchrow(DELIVERY_SUMMARY, since)
     assert row is not None
     return dict(row)
+
+
+async def delivered_count(conn: Executor, key_prefix: str) -> int:
+    """Delivered outbox rows whose idempotency key starts with ``key_prefix`` (the bench)."""
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM prediction_webhook_outbox "
+            "WHERE starts_with(idempotency_key, $1) AND status = 'delivered'",
+            key_prefix,
+        )
+    )
