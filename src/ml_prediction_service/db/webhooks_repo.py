@@ -43,6 +43,12 @@ WITH ins AS (
 SELECT count(*) FROM superseded
 """
 
+# Whether a newer snapshot of delivery o's coin waits for the same URL (then o is not sent).
+_NEWER_PENDING = """EXISTS (
+               SELECT 1 FROM prediction_webhook_outbox p
+                WHERE p.coin_id = o.coin_id AND p.webhook_url = o.webhook_url
+                  AND p.status = 'pending' AND p.data_timestamp > o.data_timestamp)"""
+
 # A claim: due pending deliveries of (coin, url)s with nothing in flight
 # (so a coin's deliveries arrive in order), each taken with a lease: a replica that dies
 # mid-send gives it back when the lease runs out (see MAINTAIN). Older snapshots are mostly
@@ -93,12 +99,9 @@ RETURNING o.id, o.coin_id, o.data_timestamp, o.webhook_url, o.payload AS body,
 # closed as superseded when a newer snapshot of the coin waits -, pending ones past the max
 # age are closed as expired (old news is not sent) and pending ones with a newer snapshot of
 # their coin pending or in flight as superseded.
-MAINTAIN = """
+MAINTAIN = f"""
 WITH lost_rows AS (
-    SELECT o.id, EXISTS (
-               SELECT 1 FROM prediction_webhook_outbox p
-                WHERE p.coin_id = o.coin_id AND p.webhook_url = o.webhook_url
-                  AND p.status = 'pending' AND p.data_timestamp > o.data_timestamp) AS newer
+    SELECT o.id, {_NEWER_PENDING} AS newer
       FROM prediction_webhook_outbox o
      WHERE o.status = 'sending' AND o.lease_until < now()
      ORDER BY o.id
@@ -151,16 +154,13 @@ SELECT (SELECT count(*) FROM lost WHERE status = 'superseded')
 # lease ran out - belongs to whoever claims it next); the log keeps every attempt. One to be
 # retried is closed as superseded instead when a newer snapshot of its coin was queued while
 # it was in flight (that one waited for it, to keep the order). Returns the superseded count.
-FINISH_MANY = """
+FINISH_MANY = f"""
 WITH f AS (
     SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::timestamptz[],
                          $6::timestamptz[], $7::int[])
            AS f(id, status, http_status, error, retry_at, finished_at, attempt)
 ), mine AS (
-    SELECT o.id, EXISTS (
-               SELECT 1 FROM prediction_webhook_outbox p
-                WHERE p.coin_id = o.coin_id AND p.webhook_url = o.webhook_url
-                  AND p.status = 'pending' AND p.data_timestamp > o.data_timestamp) AS newer
+    SELECT o.id, {_NEWER_PENDING} AS newer
       FROM prediction_webhook_outbox o
       JOIN f ON f.id = o.id
      WHERE o.status = 'sending' AND o.attempts = f.attempt
@@ -370,12 +370,9 @@ async def log_attempt(conn: asyncpg.Connection, values: dict[str, Any]) -> None:
 # Cancelled attempts of a stopping sender, back at once - or closed as superseded when a
 # newer snapshot of the coin was queued meanwhile (while one is in flight, a newer one can
 # only be pending, so this check is complete). Rows locked in id order.
-RELEASE = """
+RELEASE = f"""
 WITH mine AS (
-    SELECT o.id, EXISTS (
-               SELECT 1 FROM prediction_webhook_outbox p
-                WHERE p.coin_id = o.coin_id AND p.webhook_url = o.webhook_url
-                  AND p.status = 'pending' AND p.data_timestamp > o.data_timestamp) AS newer
+    SELECT o.id, {_NEWER_PENDING} AS newer
       FROM prediction_webhook_outbox o
      WHERE o.id = ANY($1::bigint[]) AND o.status = 'sending'
      ORDER BY o.id
