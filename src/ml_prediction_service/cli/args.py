@@ -50,11 +50,24 @@ SIMULATION_FLAGS: dict[str, Callable[[str], Any]] = {
 """The flags of the commands that simulate coins, with their one type in every command."""
 
 
+def add_typed_arguments(
+    parser: argparse._ActionsContainer, **flags: tuple[Callable[[str], Any], Any, str]
+) -> None:
+    """Add ``--<name>`` (underscores written as dashes) for each ``name=(type, default,
+    help)``, in the order given."""
+    for name, (kind, default, text) in flags.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default, help=text)
+
+
 def add_simulation_arguments(parser: argparse.ArgumentParser, **flags: tuple[Any, str]) -> None:
     """Add ``--<name>`` for each ``name=(default, help)`` (names of ``SIMULATION_FLAGS``), in
     the order given: the default and the help text are the command's, the type is shared."""
-    for name, (default, text) in flags.items():
-        parser.add_argument(f"--{name}", type=SIMULATION_FLAGS[name], default=default, help=text)
+    add_typed_arguments(
+        parser,
+        **{
+            name: (SIMULATION_FLAGS[name], default, text) for name, (default, text) in flags.items()
+        },
+    )
 
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
