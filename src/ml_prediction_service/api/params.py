@@ -17,3 +17,5 @@ INT64_MAX = 2**63 - 1
 PathId = Annotated[int, Path(ge=INT64_MIN, le=INT64_MAX)]
 QueryId = Annotated[int | None, Query(ge=INT64_MIN, le=INT64_MAX)]
 Offset = Annotated[int, Query(ge=0, le=INT64_MAX)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+"""A page size of the list endpoints (their default is 100)."""

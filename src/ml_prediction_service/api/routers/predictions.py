@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ml_prediction_service.api.deps import ServiceDep
-from ml_prediction_service.api.params import Offset, PathId, QueryId
+from ml_prediction_service.api.params import Limit, Offset, PathId, QueryId
 from ml_prediction_service.api.prediction_schemas import (
     LatestPredictionsResponse,
     ModelPrediction,
@@ -56,7 +56,7 @@ async def list_predictions(
     is_alert: bool | None = None,
     from_: Annotated[datetime | None, Query(alias="from")] = None,
     to: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
     offset: Offset = 0,
 ) -> PredictionsListResponse:
     if from_ is not None and to is not None and from_ > to:
