@@ -12,12 +12,24 @@ from ml_prediction_service import jsoncodec
 from ml_prediction_service.db.filters import where_clause
 from ml_prediction_service.db.pool import Executor
 
+
+def _close(status: str, rows: str, where: str = "") -> str:
+    """An UPDATE closing the deliveries whose ids the CTE ``rows`` lists (``AND where``, if
+    given) as ``status``; it returns their ids."""
+    also = f" AND {where}" if where else ""
+    return f"""UPDATE prediction_webhook_outbox o
+       SET status = '{status}', closed_at = now()
+      FROM {rows} r
+     WHERE o.id = r.id{also}
+    RETURNING o.id"""
+
+
 # New deliveries, and in the same statement the older unsent ones of the same coin and URL
 # closed as 'superseded': a trader wants the coin's current state, not a replay. (The rows
 # inserted here are not visible to the UPDATE, which sees the table as the statement began.)
 # Every statement that changes several outbox rows locks them in id order first (ORDER BY id
 # FOR UPDATE): the worker's transaction and the sender's would otherwise deadlock.
-ENQUEUE = """
+ENQUEUE = f"""
 WITH ins AS (
     INSERT INTO prediction_webhook_outbox (coin_id, data_timestamp, webhook_url, payload,
                                            idempotency_key, created_at)
@@ -34,11 +46,7 @@ WITH ins AS (
      ORDER BY o.id
        FOR UPDATE OF o
 ), superseded AS (
-    UPDATE prediction_webhook_outbox o
-       SET status = 'superseded', closed_at = now()
-      FROM older
-     WHERE o.id = older.id
-    RETURNING o.id
+    {_close("superseded", "older")}
 )
 SELECT count(*) FROM superseded
 """
@@ -131,17 +139,9 @@ WITH lost_rows AS (
      WHERE o.id = l.id
     RETURNING o.status
 ), expired AS (
-    UPDATE prediction_webhook_outbox o
-       SET status = 'expired', closed_at = now()
-      FROM old_rows r
-     WHERE o.id = r.id
-    RETURNING o.id
+    {_close("expired", "old_rows")}
 ), older AS (
-    UPDATE prediction_webhook_outbox o
-       SET status = 'superseded', closed_at = now()
-      FROM older_rows r
-     WHERE o.id = r.id AND o.id NOT IN (SELECT id FROM old_rows)
-    RETURNING o.id
+    {_close("superseded", "older_rows", "o.id NOT IN (SELECT id FROM old_rows)")}
 )
 SELECT (SELECT count(*) FROM lost WHERE status = 'superseded')
      + (SELECT count(*) FROM older) AS superseded,
