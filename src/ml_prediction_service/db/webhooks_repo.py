@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 import asyncpg
@@ -315,6 +316,12 @@ async def maintain(conn: asyncpg.Connection, max_age_seconds: float) -> dict[str
     return {k: int(row[k]) for k in ("superseded", "released", "expired")}
 
 
+def _columns(done: list[Finished], *names: str) -> list[list[Any]]:
+    """The arguments of an ``unnest`` statement: one array per column, of the attribute
+    ``name`` (dotted: ``delivery.id``) of every finished attempt."""
+    return [list(map(attrgetter(name), done)) for name in names]
+
+
 async def finish_many(conn: asyncpg.Connection, done: list[Finished]) -> int:
     """Record a round of attempts: outbox states (one statement) and log rows (one).
     Returns how many retries were closed as superseded instead."""
@@ -322,28 +329,34 @@ async def finish_many(conn: asyncpg.Connection, done: list[Finished]) -> int:
         return 0
     superseded = await conn.fetchval(
         FINISH_MANY,
-        [f.delivery.id for f in done],
-        [f.status for f in done],
-        [f.http_status for f in done],
-        [f.error for f in done],
-        [f.retry_at for f in done],
-        [f.finished_at for f in done],
-        [f.delivery.attempt for f in done],
+        *_columns(
+            done,
+            "delivery.id",
+            "status",
+            "http_status",
+            "error",
+            "retry_at",
+            "finished_at",
+            "delivery.attempt",
+        ),
     )
     await conn.execute(
         LOG_MANY,
-        [f.delivery.coin_id for f in done],
-        [f.delivery.data_timestamp for f in done],
-        [f.delivery.url for f in done],
-        [f.http_status for f in done],
-        [f.body for f in done],
-        [f.error for f in done],
-        [f.delivery.id for f in done],
-        [f.delivery.attempt for f in done],
-        [f.delivery.idempotency_key for f in done],
-        [f.duration_ms for f in done],
-        [f.outcome for f in done],
-        [f.finished_at for f in done],
+        *_columns(
+            done,
+            "delivery.coin_id",
+            "delivery.data_timestamp",
+            "delivery.url",
+            "http_status",
+            "body",
+            "error",
+            "delivery.id",
+            "delivery.attempt",
+            "delivery.idempotency_key",
+            "duration_ms",
+            "outcome",
+            "finished_at",
+        ),
     )
     return int(superseded)
 
