@@ -5,35 +5,31 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
+
+Number = TypeVar("Number", int, float)
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
+def _checked(
+    name: str, convert: Callable[[str], Number], refused: Callable[[Number], bool], rule: str
+) -> Callable[[str], Number]:
+    """An argparse type: ``convert`` the text, and refuse the value when it is ``refused``
+    ("must be <rule>"). It is called ``name``: argparse names the type when ``convert`` fails."""
+
+    def check(text: str) -> Number:
+        value = convert(text)
+        if refused(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text}")
+        return value
+
+    check.__name__ = check.__qualname__ = name
+    return check
 
 
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+positive_int = _checked("positive_int", int, lambda v: v < 1, ">= 1")
+positive_float = _checked("positive_float", float, lambda v: not v > 0, "> 0")
+non_negative_float = _checked("non_negative_float", float, lambda v: v < 0, ">= 0")
+non_negative_int = _checked("non_negative_int", int, lambda v: v < 0, ">= 0")
 
 
 def tcp_port(text: str) -> int:
@@ -54,11 +50,24 @@ SIMULATION_FLAGS: dict[str, Callable[[str], Any]] = {
 """The flags of the commands that simulate coins, with their one type in every command."""
 
 
+def add_typed_arguments(
+    parser: argparse._ActionsContainer, **flags: tuple[Callable[[str], Any], Any, str]
+) -> None:
+    """Add ``--<name>`` (underscores written as dashes) for each ``name=(type, default,
+    help)``, in the order given."""
+    for name, (kind, default, text) in flags.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default, help=text)
+
+
 def add_simulation_arguments(parser: argparse.ArgumentParser, **flags: tuple[Any, str]) -> None:
     """Add ``--<name>`` for each ``name=(default, help)`` (names of ``SIMULATION_FLAGS``), in
     the order given: the default and the help text are the command's, the type is shared."""
-    for name, (default, text) in flags.items():
-        parser.add_argument(f"--{name}", type=SIMULATION_FLAGS[name], default=default, help=text)
+    add_typed_arguments(
+        parser,
+        **{
+            name: (SIMULATION_FLAGS[name], default, text) for name, (default, text) in flags.items()
+        },
+    )
 
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"

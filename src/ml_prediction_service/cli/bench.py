@@ -7,6 +7,7 @@ import argparse
 from ml_prediction_service.cli.args import (
     Subparsers,
     add_simulation_arguments,
+    add_typed_arguments,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -28,32 +29,19 @@ def cmd_bench_features(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--models", type=positive_int, default=10, help="active models (10: 5 RF + 5 XGB)"
-    )
+    add_typed_arguments(parser, models=(positive_int, 10, "active models (10: 5 RF + 5 XGB)"))
     add_simulation_arguments(
         parser,
         coins=(1000, "simulated coins (1000)"),
         duration=(30.0, "collector seconds (30)"),
         rate=(0.0, "rows per second inserted; 0 = as fast as possible (0)"),
     )
-    parser.add_argument(
-        "--batch-size", type=positive_int, default=500, help="service BATCH_SIZE for the run (500)"
-    )
-    parser.add_argument(
-        "--insert-batch",
-        type=positive_int,
-        default=200,
-        help="collector rows per INSERT statement (200)",
-    )
-    parser.add_argument(
-        "--naive-seconds",
-        type=positive_float,
-        default=10.0,
-        help="how long the naive path runs (10)",
-    )
-    parser.add_argument(
-        "--workers", type=positive_int, default=2, help="PIPELINE_WORKERS for the run (2)"
+    add_typed_arguments(
+        parser,
+        batch_size=(positive_int, 500, "service BATCH_SIZE for the run (500)"),
+        insert_batch=(positive_int, 200, "collector rows per INSERT statement (200)"),
+        naive_seconds=(positive_float, 10.0, "how long the naive path runs (10)"),
+        workers=(positive_int, 2, "PIPELINE_WORKERS for the run (2)"),
     )
     hooks = parser.add_argument_group("webhook mode (a local n8n stand-in on 127.0.0.1)")
     hooks.add_argument(
@@ -63,33 +51,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="send every model's predictions with this send mode (off: no webhooks, and "
         "the naive path is measured instead)",
     )
-    hooks.add_argument(
-        "--webhook-delay-ms", type=non_negative_float, default=1.0, help="receiver answer time (1)"
-    )
-    hooks.add_argument(
-        "--webhook-fail-every",
-        type=non_negative_int,
-        default=0,
-        help="the receiver answers 503 to every Nth request (0: never)",
-    )
-    hooks.add_argument(
-        "--webhook-outage-s",
-        type=non_negative_float,
-        default=0.0,
-        help="stop the receiver this long, a third into the run (0: no outage)",
-    )
-    hooks.add_argument(
-        "--webhook-concurrency",
-        type=positive_int,
-        default=32,
-        help="WEBHOOK_CONCURRENCY for the run (32)",
-    )
-    hooks.add_argument(
-        "--webhook-drain",
-        type=non_negative_int,
-        default=0,
-        help="before the run, queue this many deliveries (every model's prediction, distinct "
-        "coins) and time how fast the sender drains them: webhook_drain in the JSON (0: skip)",
+    add_typed_arguments(
+        hooks,
+        webhook_delay_ms=(non_negative_float, 1.0, "receiver answer time (1)"),
+        webhook_fail_every=(
+            non_negative_int,
+            0,
+            "the receiver answers 503 to every Nth request (0: never)",
+        ),
+        webhook_outage_s=(
+            non_negative_float,
+            0.0,
+            "stop the receiver this long, a third into the run (0: no outage)",
+        ),
+        webhook_concurrency=(positive_int, 32, "WEBHOOK_CONCURRENCY for the run (32)"),
+        webhook_drain=(
+            non_negative_int,
+            0,
+            "before the run, queue this many deliveries (every model's prediction, distinct "
+            "coins) and time how fast the sender drains them: webhook_drain in the JSON (0: skip)",
+        ),
     )
 
 

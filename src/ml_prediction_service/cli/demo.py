@@ -8,6 +8,7 @@ import asyncio
 from ml_prediction_service.cli.args import (
     Subparsers,
     add_simulation_arguments,
+    add_typed_arguments,
     positive_float,
     tcp_port,
 )
@@ -76,17 +77,13 @@ def register(subparsers: Subparsers) -> None:
         help="train the demo models with this interpreter's libraries instead of the training "
         "service's pinned versions (which need a one-time ~1 min, ~800 MB environment)",
     )
-    demo.add_argument(
-        "--training-port", type=tcp_port, default=8001, help="training-service stand-in port (8001)"
-    )
-    demo.add_argument(
-        "--webhook-port", type=tcp_port, default=0, help="webhook receiver port (default: any free)"
+    add_typed_arguments(
+        demo,
+        training_port=(tcp_port, 8001, "training-service stand-in port (8001)"),
+        webhook_port=(tcp_port, 0, "webhook receiver port (default: any free)"),
     )
     add_simulation_arguments(demo, seed=(None, "simulation seed (default: random)"))
-    demo.add_argument(
-        "--status-interval",
-        type=positive_float,
-        default=15.0,
-        help="seconds between status lines (15)",
+    add_typed_arguments(
+        demo, status_interval=(positive_float, 15.0, "seconds between status lines (15)")
     )
     demo.set_defaults(handler=cmd_demo)

@@ -18,6 +18,7 @@ import asyncpg
 from ml_prediction_service.cli.args import (
     Subparsers,
     add_simulation_arguments,
+    add_typed_arguments,
     non_negative_float,
     positive_float,
     positive_int,
@@ -243,28 +244,22 @@ def register(subparsers: Subparsers) -> None:
         seed=(None, "random seed (default: random)"),
         rate=(None, "rows per second instead of real-time pacing; 0 = as fast as possible"),
     )
-    sim.add_argument(
-        "--batch-size", type=positive_int, default=500, help="max rows per INSERT (500)"
+    add_typed_arguments(
+        sim,
+        batch_size=(positive_int, 500, "max rows per INSERT (500)"),
+        flush_interval=(
+            non_negative_float,
+            0.05,
+            "seconds a partial batch may wait before it is inserted (0.05)",
+        ),
+        launch_span=(
+            non_negative_float,
+            None,
+            "simulated seconds over which coins launch (default: duration x speed)",
+        ),
+        null_fraction=(non_negative_float, 0.001, "chance that a NUMERIC value is NULL (0.001)"),
+        progress_interval=(positive_float, 5.0, "seconds (5)"),
     )
-    sim.add_argument(
-        "--flush-interval",
-        type=non_negative_float,
-        default=0.05,
-        help="seconds a partial batch may wait before it is inserted (0.05)",
-    )
-    sim.add_argument(
-        "--launch-span",
-        type=non_negative_float,
-        default=None,
-        help="simulated seconds over which coins launch (default: duration x speed)",
-    )
-    sim.add_argument(
-        "--null-fraction",
-        type=non_negative_float,
-        default=0.001,
-        help="chance that a NUMERIC value is NULL (0.001)",
-    )
-    sim.add_argument("--progress-interval", type=positive_float, default=5.0, help="seconds (5)")
     sim.add_argument(
         "--async-commit",
         action="store_true",

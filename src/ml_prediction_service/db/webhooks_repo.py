@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 import asyncpg
@@ -12,12 +13,24 @@ from ml_prediction_service import jsoncodec
 from ml_prediction_service.db.filters import where_clause
 from ml_prediction_service.db.pool import Executor
 
+
+def _close(status: str, rows: str, where: str = "") -> str:
+    """An UPDATE closing the deliveries whose ids the CTE ``rows`` lists (``AND where``, if
+    given) as ``status``; it returns their ids."""
+    also = f" AND {where}" if where else ""
+    return f"""UPDATE prediction_webhook_outbox o
+       SET status = '{status}', closed_at = now()
+      FROM {rows} r
+     WHERE o.id = r.id{also}
+    RETURNING o.id"""
+
+
 # New deliveries, and in the same statement the older unsent ones of the same coin and URL
 # closed as 'superseded': a trader wants the coin's current state, not a replay. (The rows
 # inserted here are not visible to the UPDATE, which sees the table as the statement began.)
 # Every statement that changes several outbox rows locks them in id order first (ORDER BY id
 # FOR UPDATE): the worker's transaction and the sender's would otherwise deadlock.
-ENQUEUE = """
+ENQUEUE = f"""
 WITH ins AS (
     INSERT INTO prediction_webhook_outbox (coin_id, data_timestamp, webhook_url, payload,
                                            idempotency_key, created_at)
@@ -34,11 +47,7 @@ WITH ins AS (
      ORDER BY o.id
        FOR UPDATE OF o
 ), superseded AS (
-    UPDATE prediction_webhook_outbox o
-       SET status = 'superseded', closed_at = now()
-      FROM older
-     WHERE o.id = older.id
-    RETURNING o.id
+    {_close("superseded", "older")}
 )
 SELECT count(*) FROM superseded
 """
@@ -131,17 +140,9 @@ WITH lost_rows AS (
      WHERE o.id = l.id
     RETURNING o.status
 ), expired AS (
-    UPDATE prediction_webhook_outbox o
-       SET status = 'expired', closed_at = now()
-      FROM old_rows r
-     WHERE o.id = r.id
-    RETURNING o.id
+    {_close("expired", "old_rows")}
 ), older AS (
-    UPDATE prediction_webhook_outbox o
-       SET status = 'superseded', closed_at = now()
-      FROM older_rows r
-     WHERE o.id = r.id AND o.id NOT IN (SELECT id FROM old_rows)
-    RETURNING o.id
+    {_close("superseded", "older_rows", "o.id NOT IN (SELECT id FROM old_rows)")}
 )
 SELECT (SELECT count(*) FROM lost WHERE status = 'superseded')
      + (SELECT count(*) FROM older) AS superseded,
@@ -315,6 +316,12 @@ async def maintain(conn: asyncpg.Connection, max_age_seconds: float) -> dict[str
     return {k: int(row[k]) for k in ("superseded", "released", "expired")}
 
 
+def _columns(done: list[Finished], *names: str) -> list[list[Any]]:
+    """The arguments of an ``unnest`` statement: one array per column, of the attribute
+    ``name`` (dotted: ``delivery.id``) of every finished attempt."""
+    return [list(map(attrgetter(name), done)) for name in names]
+
+
 async def finish_many(conn: asyncpg.Connection, done: list[Finished]) -> int:
     """Record a round of attempts: outbox states (one statement) and log rows (one).
     Returns how many retries were closed as superseded instead."""
@@ -322,28 +329,34 @@ async def finish_many(conn: asyncpg.Connection, done: list[Finished]) -> int:
         return 0
     superseded = await conn.fetchval(
         FINISH_MANY,
-        [f.delivery.id for f in done],
-        [f.status for f in done],
-        [f.http_status for f in done],
-        [f.error for f in done],
-        [f.retry_at for f in done],
-        [f.finished_at for f in done],
-        [f.delivery.attempt for f in done],
+        *_columns(
+            done,
+            "delivery.id",
+            "status",
+            "http_status",
+            "error",
+            "retry_at",
+            "finished_at",
+            "delivery.attempt",
+        ),
     )
     await conn.execute(
         LOG_MANY,
-        [f.delivery.coin_id for f in done],
-        [f.delivery.data_timestamp for f in done],
-        [f.delivery.url for f in done],
-        [f.http_status for f in done],
-        [f.body for f in done],
-        [f.error for f in done],
-        [f.delivery.id for f in done],
-        [f.delivery.attempt for f in done],
-        [f.delivery.idempotency_key for f in done],
-        [f.duration_ms for f in done],
-        [f.outcome for f in done],
-        [f.finished_at for f in done],
+        *_columns(
+            done,
+            "delivery.coin_id",
+            "delivery.data_timestamp",
+            "delivery.url",
+            "http_status",
+            "body",
+            "error",
+            "delivery.id",
+            "delivery.attempt",
+            "delivery.idempotency_key",
+            "duration_ms",
+            "outcome",
+            "finished_at",
+        ),
     )
     return int(superseded)
 

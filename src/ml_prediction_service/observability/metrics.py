@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from functools import partial
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics_core import Metric
@@ -61,129 +62,106 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.predictions_total = Counter(
-            "ml_predictions_total", "Predictions made", ["model_id", "model_name"], registry=r
+        # every metric on this registry; the latencies share their buckets
+        counter = partial(Counter, registry=self.registry)
+        gauge = partial(Gauge, registry=self.registry)
+        latency = partial(Histogram, buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.predictions_total = counter(
+            "ml_predictions_total", "Predictions made", ["model_id", "model_name"]
         )
         # contract §6 names this series twice: one counter, exposed under both names
-        r.register(_Alias(self.predictions_total, "ml_predictions_by_model", "per model"))
-        self.alerts_triggered_total = Counter(
-            "ml_alerts_triggered_total",
-            "Predictions at or above the alert threshold",
-            ["model_id"],
-            registry=r,
+        self.registry.register(
+            _Alias(self.predictions_total, "ml_predictions_by_model", "per model")
         )
-        self.errors_total = Counter(
-            "ml_errors_total",
-            "Errors by type (model_load, prediction, db, ...)",
-            ["type"],
-            registry=r,
+        self.alerts_triggered_total = counter(
+            "ml_alerts_triggered_total", "Predictions at or above the alert threshold", ["model_id"]
         )
-        self.active_models = Gauge("ml_active_models", "Active models", registry=r)
-        self.models_loaded = Gauge("ml_models_loaded", "Models loaded in memory", registry=r)
-        self.coins_tracked = Gauge("ml_coins_tracked", "Coins tracked", registry=r)
-        self.prediction_duration_seconds = Histogram(
-            "ml_prediction_duration_seconds",
-            "Duration of a prediction (one batch)",
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+        self.errors_total = counter(
+            "ml_errors_total", "Errors by type (model_load, prediction, db, ...)", ["type"]
         )
-        self.feature_processing_duration_seconds = Histogram(
-            "ml_feature_processing_duration_seconds",
-            "Duration of feature processing",
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+        self.active_models = gauge("ml_active_models", "Active models")
+        self.models_loaded = gauge("ml_models_loaded", "Models loaded in memory")
+        self.coins_tracked = gauge("ml_coins_tracked", "Coins tracked")
+        self.prediction_duration_seconds = latency(
+            "ml_prediction_duration_seconds", "Duration of a prediction (one batch)"
         )
-        self.model_load_duration_seconds = Histogram(
-            "ml_model_load_duration_seconds",
-            "Duration of loading a model file",
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+        self.feature_processing_duration_seconds = latency(
+            "ml_feature_processing_duration_seconds", "Duration of feature processing"
         )
-        self.models_failed = Gauge(
+        self.model_load_duration_seconds = latency(
+            "ml_model_load_duration_seconds", "Duration of loading a model file"
+        )
+        self.models_failed = gauge(
             "ml_models_failed",
             "Active models that cannot be loaded, whose file is missing or changed, or whose "
             "last batch failed",
-            registry=r,
         )
-        self.model_batch_failures_total = Counter(
+        self.model_batch_failures_total = counter(
             "ml_model_batch_failures_total",
             "Batches in which a model failed (raised or returned no probabilities)",
             ["model_id"],
-            registry=r,
         )
-        self.db_connected = Gauge(
-            "ml_db_connected", "Database connection (1 connected, 0 disconnected)", registry=r
+        self.db_connected = gauge(
+            "ml_db_connected", "Database connection (1 connected, 0 disconnected)"
         )
-        self.service_uptime_seconds = Gauge(
-            "ml_service_uptime_seconds", "Seconds since the service started", registry=r
+        self.service_uptime_seconds = gauge(
+            "ml_service_uptime_seconds", "Seconds since the service started"
         )
         # Beyond the binding list: the pipeline's own health.
-        self.predictions_skipped_total = Counter(
+        self.predictions_skipped_total = counter(
             "ml_predictions_skipped_total",
             "Coin snapshots not predicted, by reason (too_little_history, ...)",
             ["reason"],
-            registry=r,
         )
-        self.events_processed_total = Counter(
-            "ml_events_processed_total", "coin_metrics events processed", registry=r
+        self.events_processed_total = counter(
+            "ml_events_processed_total", "coin_metrics events processed"
         )
-        self.event_latency_seconds = Histogram(
+        self.event_latency_seconds = latency(
             "ml_event_latency_seconds",
             "From the coin_metrics insert to its predictions being committed",
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
         )
-        self.pipeline_stage_seconds = Histogram(
+        self.pipeline_stage_seconds = latency(
             "ml_pipeline_stage_seconds",
             "Time per stage of a prediction batch (claim, history_query, assemble, features, "
             "models, build_rows, insert, outbox, write, commit)",
             ["stage"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
         )
-        self.history_rows_total = Counter(
-            "ml_history_rows_loaded_total", "coin_metrics rows read for batch histories", registry=r
+        self.history_rows_total = counter(
+            "ml_history_rows_loaded_total", "coin_metrics rows read for batch histories"
         )
-        self.history_coins_seeded_total = Counter(
+        self.history_coins_seeded_total = counter(
             "ml_history_coins_seeded_total",
             "Coins whose history was read from their first row (not in the per-coin cache)",
-            registry=r,
         )
-        self.events_pending = Gauge(
-            "ml_events_pending", "Durable events waiting to be processed", registry=r
+        self.events_pending = gauge("ml_events_pending", "Durable events waiting to be processed")
+        self.webhook_deliveries_total = counter(
+            "ml_webhook_deliveries_total", "Webhooks delivered (2xx)"
         )
-        self.webhook_deliveries_total = Counter(
-            "ml_webhook_deliveries_total", "Webhooks delivered (2xx)", registry=r
+        self.webhook_failures_total = counter(
+            "ml_webhook_failures_total", "Webhooks given up on (4xx, attempts or age)"
         )
-        self.webhook_failures_total = Counter(
-            "ml_webhook_failures_total", "Webhooks given up on (4xx, attempts or age)", registry=r
+        self.webhook_retries_total = counter(
+            "ml_webhook_retries_total", "Webhook attempts that will be retried"
         )
-        self.webhook_retries_total = Counter(
-            "ml_webhook_retries_total", "Webhook attempts that will be retried", registry=r
+        self.webhook_attempts_total = counter(
+            "ml_webhook_attempts_total", "Webhook attempts by outcome", ["outcome"]
         )
-        self.webhook_attempts_total = Counter(
-            "ml_webhook_attempts_total", "Webhook attempts by outcome", ["outcome"], registry=r
-        )
-        self.webhook_closed_total = Counter(
+        self.webhook_closed_total = counter(
             "ml_webhook_outbox_closed_total",
             "Deliveries closed, by final status (delivered, failed, superseded, expired)",
             ["status"],
-            registry=r,
         )
         self.webhook_delivery_lag_seconds = Histogram(
             "ml_webhook_delivery_lag_seconds",
             "From a delivery's predictions being written to its 2xx answer",
             buckets=(*_LATENCY_BUCKETS, 30.0, 60.0, 300.0),
-            registry=r,
+            registry=self.registry,
         )
-        self.webhook_outbox_depth = Gauge(
-            "ml_webhook_outbox_depth", "Webhook deliveries not yet delivered or failed", registry=r
+        self.webhook_outbox_depth = gauge(
+            "ml_webhook_outbox_depth", "Webhook deliveries not yet delivered or failed"
         )
-        self.webhook_oldest_pending_seconds = Gauge(
-            "ml_webhook_oldest_pending_seconds",
-            "Age of the oldest open webhook delivery",
-            registry=r,
+        self.webhook_oldest_pending_seconds = gauge(
+            "ml_webhook_oldest_pending_seconds", "Age of the oldest open webhook delivery"
         )
         self._started = time.monotonic()
         self.service_uptime_seconds.set_function(lambda: time.monotonic() - self._started)

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from ml_prediction_service.api.deps import ServiceDep
+from ml_prediction_service.api.params import From, check_range
 from ml_prediction_service.api.schemas import ErrorResponse
 from ml_prediction_service.db import coins_repo
-from ml_prediction_service.errors import ServiceError
 
 router = APIRouter(prefix="/api/coins", tags=["coins"])
 
@@ -52,12 +52,11 @@ class CoinMetricsResponse(BaseModel):
 async def coin_metrics(
     coin_id: str,
     service: ServiceDep,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    from_: From = None,
     to: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> CoinMetricsResponse:
-    if from_ is not None and to is not None and from_ > to:
-        raise ServiceError("'from' must not be after 'to'", code="validation_error", status=422)
+    check_range(from_, to)
     rows, total = await coins_repo.coin_metrics(
         service.pool, coin_id, since=from_, until=to, limit=limit
     )

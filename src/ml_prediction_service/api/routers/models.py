@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
+from fastapi.types import DecoratedCallable
 from pydantic import ValidationError
 
 from ml_prediction_service.api.deps import ServiceDep
@@ -41,6 +43,18 @@ def _errors(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
 _UNKNOWN_MODEL = {404: "Unknown model"}
 _TRAINING_SERVICE_FAILED = {502: "Training service failed"}
 _ERRORS = _errors(_UNKNOWN_MODEL)
+
+
+def _patch_model(
+    setting: str, summary: str | None = None
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """``PATCH /{active_model_id}/<setting>``: changes one setting, answers the model."""
+    return router.patch(
+        f"/{{active_model_id}}/{setting}",
+        response_model=ActiveModelRead,
+        responses=_ERRORS,
+        summary=summary,
+    )
 
 
 def to_read(service: Service, row: ActiveModelRecord) -> ActiveModelRead:
@@ -165,16 +179,14 @@ async def reimport(active_model_id: PathId, service: ServiceDep) -> ActiveModelR
     return to_read(service, await service.models.reimport(active_model_id))
 
 
-@router.patch("/{active_model_id}/rename", response_model=ActiveModelRead, responses=_ERRORS)
+@_patch_model("rename")
 async def rename(
     active_model_id: PathId, body: ModelRename, service: ServiceDep
 ) -> ActiveModelRead:
     return to_read(service, await service.models.rename(active_model_id, body.name))
 
 
-@router.patch(
-    "/{active_model_id}/alert-threshold", response_model=ActiveModelRead, responses=_ERRORS
-)
+@_patch_model("alert-threshold")
 async def set_alert_threshold(
     active_model_id: PathId, body: AlertThresholdUpdate, service: ServiceDep
 ) -> ActiveModelRead:
@@ -182,10 +194,8 @@ async def set_alert_threshold(
     return to_read(service, row)
 
 
-@router.patch(
-    "/{active_model_id}/ignore-windows",
-    response_model=ActiveModelRead,
-    responses=_ERRORS,
+@_patch_model(
+    "ignore-windows",
     summary="Ignore windows per tag (seconds of coin time after a sent prediction; 0: off)",
 )
 async def set_ignore_windows(
@@ -197,10 +207,8 @@ async def set_ignore_windows(
     return to_read(service, row)
 
 
-@router.patch(
-    "/{active_model_id}/coin-filter",
-    response_model=ActiveModelRead,
-    responses=_ERRORS,
+@_patch_model(
+    "coin-filter",
     summary="Which coins the model predicts: all, a whitelist or a blacklist of mints",
 )
 async def set_coin_filter(

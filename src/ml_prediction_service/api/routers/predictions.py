@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ml_prediction_service.api.deps import ServiceDep
-from ml_prediction_service.api.params import Offset, PathId, QueryId
+from ml_prediction_service.api.params import From, Limit, Offset, PathId, QueryId, check_range
 from ml_prediction_service.api.prediction_schemas import (
     LatestPredictionsResponse,
     ModelPrediction,
@@ -19,7 +19,7 @@ from ml_prediction_service.api.prediction_schemas import (
 )
 from ml_prediction_service.api.schemas import ErrorResponse
 from ml_prediction_service.db import predictions_repo
-from ml_prediction_service.errors import NotFoundError, ServiceError
+from ml_prediction_service.errors import NotFoundError
 
 router = APIRouter(prefix="/api", tags=["predictions"])
 
@@ -54,13 +54,12 @@ async def list_predictions(
     prediction: Annotated[int | None, Query(ge=0, le=1)] = None,
     min_probability: Annotated[float | None, Query(ge=0, le=1)] = None,
     is_alert: bool | None = None,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    from_: From = None,
     to: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
     offset: Offset = 0,
 ) -> PredictionsListResponse:
-    if from_ is not None and to is not None and from_ > to:
-        raise ServiceError("'from' must not be after 'to'", code="validation_error", status=422)
+    check_range(from_, to)
     flt = predictions_repo.PredictionFilter(
         coin_id=coin_id,
         model_id=model_id,

@@ -11,7 +11,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from ml_prediction_service.alerts.routing import SEND_MODES
 from ml_prediction_service.api.deps import ServiceDep
 from ml_prediction_service.api.model_schemas import ActiveModelRead
-from ml_prediction_service.api.params import Offset, PathId, QueryId
+from ml_prediction_service.api.params import From, Limit, Offset, PathId, QueryId
 from ml_prediction_service.api.routers.models import to_read
 from ml_prediction_service.api.schemas import ErrorResponse
 from ml_prediction_service.db import webhooks_repo
@@ -162,8 +162,8 @@ async def webhook_log(
     outcome: Literal["delivered", "retry", "failed", "test"] | None = None,
     response_status: int | None = None,
     outbox_id: QueryId = None,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    from_: From = None,
+    limit: Limit = 100,
     offset: Offset = 0,
 ) -> WebhookLogResponse:
     flt = webhooks_repo.LogFilter(
@@ -203,7 +203,7 @@ async def deliveries(
     status: Literal["pending", "sending", "delivered", "failed", "superseded", "expired"]
     | None = None,
     coin_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> DeliveriesResponse:
     rows, total = await webhooks_repo.list_deliveries(

@@ -241,6 +241,18 @@ def _filter_inputs(values: Json, *, mode_key: str, coins_key: str) -> None:
     )
 
 
+def _threshold_input(widget: Callable[..., object], value: Any, **options: str) -> None:
+    """An "Alert threshold" input with ``widget``: 0 to 1 in steps of 0.01."""
+    widget(
+        "Alert threshold",
+        min_value=0.0,
+        max_value=1.0,
+        value=float(value),
+        step=0.01,
+        **options,
+    )
+
+
 def _settings(model: Json) -> None:
     mid = int(model["id"])
     name = str(model["name"])
@@ -248,12 +260,9 @@ def _settings(model: Json) -> None:
     with left:
         st.text_input("Name", value=name, key=f"rename_{mid}", max_chars=255)
         st.button("Rename", key=f"do_rename_{mid}", on_click=_rename, args=(mid,))
-        st.slider(
-            "Alert threshold",
-            min_value=0.0,
-            max_value=1.0,
-            value=float(model["alert_threshold"]),
-            step=0.01,
+        _threshold_input(
+            st.slider,
+            model["alert_threshold"],
             key=f"threshold_{mid}",
             help="A prediction is an alert when its probability reaches this value.",
         )
@@ -432,14 +441,7 @@ def _defaults(defaults: Json) -> None:
     )
     left, right = st.columns(2)
     with left:
-        st.number_input(
-            "Alert threshold",
-            min_value=0.0,
-            max_value=1.0,
-            value=float(defaults["alert_threshold"]),
-            step=0.01,
-            key="def_threshold",
-        )
+        _threshold_input(st.number_input, defaults["alert_threshold"], key="def_threshold")
         st.text_input(
             "Webhook URL (empty: the default N8N_WEBHOOK_URL)",
             value=defaults.get("webhook_url") or "",

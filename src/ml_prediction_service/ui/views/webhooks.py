@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -130,29 +131,36 @@ def _models(models: list[Json]) -> None:
                 st.json(result, expanded=False)
 
 
+def _table(rows: list[Json], row: Callable[[Json], Json], *, empty: str, key: str) -> bool:
+    """A table with one ``row`` per item, or the ``empty`` note (then False)."""
+    if not rows:
+        st.info(empty)
+        return False
+    st.dataframe(pd.DataFrame([row(r) for r in rows]), hide_index=True, key=key)
+    return True
+
+
+def _log_row(e: Json) -> Json:
+    return {
+        "id": e["id"],
+        "time (UTC)": fmt_ts(e["created_at"]),
+        "outcome": e.get("outcome") or "–",
+        "status": e.get("response_status"),
+        "attempt": e.get("attempt"),
+        "coin": short_coin(str(e["coin_id"])),
+        "alerts": (e.get("payload") or {}).get("metadata", {}).get("alerts_count"),
+        "ms": e.get("duration_ms"),
+        "error": e.get("error_message") or "",
+        "url": e["webhook_url"],
+    }
+
+
 def _log(api_entries: Json) -> None:
     entries: list[Json] = api_entries["entries"]
-    if not entries:
-        st.info("No deliveries logged for these filters.")
+    if not _table(
+        entries, _log_row, empty="No deliveries logged for these filters.", key="webhook_log"
+    ):
         return
-    frame = pd.DataFrame(
-        [
-            {
-                "id": e["id"],
-                "time (UTC)": fmt_ts(e["created_at"]),
-                "outcome": e.get("outcome") or "–",
-                "status": e.get("response_status"),
-                "attempt": e.get("attempt"),
-                "coin": short_coin(str(e["coin_id"])),
-                "alerts": (e.get("payload") or {}).get("metadata", {}).get("alerts_count"),
-                "ms": e.get("duration_ms"),
-                "error": e.get("error_message") or "",
-                "url": e["webhook_url"],
-            }
-            for e in entries
-        ]
-    )
-    st.dataframe(frame, hide_index=True, key="webhook_log")
     chosen = st.selectbox(
         "Show the payload of entry",
         [e["id"] for e in entries],
@@ -245,29 +253,24 @@ def _resend(outbox: Json, closed: list[Json]) -> None:
     )
 
 
+def _delivery_row(d: Json) -> Json:
+    return {
+        "id": d["id"],
+        "created (UTC)": fmt_ts(d["created_at"]),
+        "status": d["status"],
+        "attempts": d["attempts"],
+        "last HTTP": d.get("last_status"),
+        "coin": short_coin(str(d["coin_id"])),
+        "data time (UTC)": fmt_ts(d["data_timestamp"]),
+        "delivered (UTC)": fmt_ts(d.get("delivered_at")),
+        "last error": d.get("last_error") or "",
+        "url": d["webhook_url"],
+    }
+
+
 def _deliveries(listing: Json) -> None:
     rows: list[Json] = listing["deliveries"]
-    if not rows:
-        st.info("No deliveries with this status.")
-        return
-    frame = pd.DataFrame(
-        [
-            {
-                "id": d["id"],
-                "created (UTC)": fmt_ts(d["created_at"]),
-                "status": d["status"],
-                "attempts": d["attempts"],
-                "last HTTP": d.get("last_status"),
-                "coin": short_coin(str(d["coin_id"])),
-                "data time (UTC)": fmt_ts(d["data_timestamp"]),
-                "delivered (UTC)": fmt_ts(d.get("delivered_at")),
-                "last error": d.get("last_error") or "",
-                "url": d["webhook_url"],
-            }
-            for d in rows
-        ]
-    )
-    st.dataframe(frame, hide_index=True, key="deliveries_table")
+    _table(rows, _delivery_row, empty="No deliveries with this status.", key="deliveries_table")
 
 
 def _load_closed(api: ApiClient) -> list[Json]:
