@@ -3,11 +3,18 @@ requests at the receiver."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import asyncpg
+
+from ml_prediction_service.demo.receiver import ReceiverStats, receiver_app
+from tests.support.http import serve_app
 from tests.support.models import TrainedFile, insert_ml_model
 from tests.support.wait import eventually
-from tests.support.world import World
+from tests.support.world import World, make_world
 
 FAST_RETRY = {
     "webhook_retry_base_seconds": 0.05,
@@ -35,3 +42,19 @@ async def wait_len(items: list[Any], n: int, seconds: float = 15) -> bool:
         return len(items) >= n
 
     return bool(await eventually(check, seconds))
+
+
+@asynccontextmanager
+async def hooked_world(
+    db_dsn: str,
+    pool: asyncpg.Pool,
+    training_url: str,
+    tmp_path: Path,
+    receiver: ReceiverStats,
+) -> AsyncIterator[World]:
+    """A service whose default webhook URL is a local receiver (any path), fast retries."""
+    async with (
+        serve_app(receiver_app(receiver, any_path=True)) as url,
+        make_world(db_dsn, pool, training_url, tmp_path, n8n_webhook_url=url, **FAST_RETRY) as w,
+    ):
+        yield w

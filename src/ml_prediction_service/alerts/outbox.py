@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ml_prediction_service.alerts.payload import OutgoingPrediction, build_payload
-from ml_prediction_service.alerts.routing import passes, target_url
+from ml_prediction_service.alerts.routing import target_url
 
 OutboxRow = tuple[str, datetime, str, dict[str, Any], str]
 
@@ -22,16 +22,16 @@ def outbox_rows(
     items: list[tuple[str, datetime, OutgoingPrediction]],
     default_url: str | None,
 ) -> list[OutboxRow]:
-    """One row per (coin snapshot, URL) with every passing model's prediction in it.
+    """One row per (coin snapshot, URL) with every given model's prediction in it.
 
-    ``items`` are (coin_id, data timestamp, prediction) of new, non-stale predictions.
+    ``items`` are (coin_id, data timestamp, prediction) of predictions already selected for
+    sending (``alerts/selection.py``: routed, fresh, by send mode, outside ignore windows).
     """
     groups: dict[tuple[str, datetime, str], list[OutgoingPrediction]] = defaultdict(list)
     for coin_id, timestamp, pred in items:
         url = target_url(pred.model, default_url)
-        if url is None or not passes(pred.model, pred.tag):
-            continue
-        groups[(coin_id, timestamp, url)].append(pred)
+        if url is not None:
+            groups[(coin_id, timestamp, url)].append(pred)
     rows: list[OutboxRow] = []
     models: dict[int, dict[str, Any]] = {}  # one object per model for the whole batch
     for (coin_id, timestamp, url), preds in groups.items():

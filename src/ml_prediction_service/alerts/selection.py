@@ -49,14 +49,16 @@ def candidates(
         record = result.model.record
         if target_url(record, default_url) is None:
             continue
+        # per tag code, once per model: whether its send modes select it, and its window
+        sends = [passes(record, tag) for tag in TAGS]
+        windows = [record.ignore_seconds(tag) for tag in TAGS]
         codes = result.decisions.tag_code.tolist()
         for k, coin in enumerate(result.coins.tolist()):
-            tag = TAGS[codes[k]]
-            if stale[coin] or not passes(record, tag):
+            code = codes[k]
+            if stale[coin] or not sends[code]:
                 continue
             snap = snapshots[coin]
-            window = record.ignore_seconds(tag)
-            out.append(Candidate(r, k, coin, snap.mint, snap.timestamp, tag, window))
+            out.append(Candidate(r, k, coin, snap.mint, snap.timestamp, TAGS[code], windows[code]))
     return out
 
 

@@ -201,7 +201,6 @@ class WebhookSender:
                     base=self.settings.webhook_retry_base_seconds,
                     cap=self.settings.webhook_retry_max_seconds,
                 )
-        outcome = {"delivered": "delivered", "failed": "failed", "pending": "retry"}[status]
         return Finished(
             delivery,
             status,
@@ -211,7 +210,6 @@ class WebhookSender:
             retry_at,
             now,
             attempt.duration_ms,
-            outcome,
         )
 
     async def _record(self, conn: asyncpg.Connection) -> None:

@@ -52,18 +52,36 @@ WITH ins AS (
 SELECT count(*) FROM superseded
 """
 
-# Whether a newer snapshot of delivery o's coin waits for the same URL (then o is not sent).
-_NEWER_PENDING = """EXISTS (
+
+def _newer(statuses: str) -> str:
+    """Whether delivery o's coin has a newer snapshot for the same URL in one of these
+    statuses (then o is not sent)."""
+    return f"""EXISTS (
                SELECT 1 FROM prediction_webhook_outbox p
                 WHERE p.coin_id = o.coin_id AND p.webhook_url = o.webhook_url
-                  AND p.status = 'pending' AND p.data_timestamp > o.data_timestamp)"""
+                  AND p.status IN ({statuses}) AND p.data_timestamp > o.data_timestamp)"""
+
+
+_NEWER_PENDING = _newer("'pending'")
+
+
+def _give_back(rows: str, also: str = "") -> str:
+    """An UPDATE giving the deliveries the CTE ``rows`` lists (with its ``newer`` flag) back
+    as pending, or closing them as superseded when a newer snapshot waits."""
+    return f"""UPDATE prediction_webhook_outbox o
+       SET status = CASE WHEN r.newer THEN 'superseded' ELSE 'pending' END,
+           closed_at = CASE WHEN r.newer THEN now() END,
+           lease_until = NULL{also}
+      FROM {rows} r
+     WHERE o.id = r.id"""
+
 
 # A claim: due pending deliveries of (coin, url)s with nothing in flight
 # (so a coin's deliveries arrive in order), each taken with a lease: a replica that dies
 # mid-send gives it back when the lease runs out (see MAINTAIN). Older snapshots are mostly
 # superseded at enqueue; one that came back to 'pending' beside a newer one (a release at
 # shutdown, a re-send request) is never claimed, and MAINTAIN closes it.
-_CLAIMABLE = """
+_CLAIMABLE = f"""
     SELECT o.id
       FROM prediction_webhook_outbox o
      WHERE o.status = 'pending' AND o.next_attempt_at <= now()
@@ -72,10 +90,7 @@ _CLAIMABLE = """
            SELECT 1 FROM prediction_webhook_outbox s
             WHERE s.coin_id = o.coin_id AND s.webhook_url = o.webhook_url
               AND s.status = 'sending')
-       AND NOT EXISTS (
-           SELECT 1 FROM prediction_webhook_outbox n
-            WHERE n.coin_id = o.coin_id AND n.webhook_url = o.webhook_url
-              AND n.status = 'pending' AND n.data_timestamp > o.data_timestamp)
+       AND NOT {_NEWER_PENDING}
 """
 
 # Half of a claim is the freshest due deliveries (after an outage the current state goes
@@ -124,20 +139,11 @@ WITH lost_rows AS (
 ), older_rows AS (
     SELECT o.id
       FROM prediction_webhook_outbox o
-     WHERE o.status = 'pending'
-       AND EXISTS (
-           SELECT 1 FROM prediction_webhook_outbox n
-            WHERE n.coin_id = o.coin_id AND n.webhook_url = o.webhook_url
-              AND n.status IN ('pending', 'sending') AND n.data_timestamp > o.data_timestamp)
+     WHERE o.status = 'pending' AND {_newer("'pending', 'sending'")}
      ORDER BY o.id
        FOR UPDATE OF o
 ), lost AS (
-    UPDATE prediction_webhook_outbox o
-       SET status = CASE WHEN l.newer THEN 'superseded' ELSE 'pending' END,
-           closed_at = CASE WHEN l.newer THEN now() END,
-           lease_until = NULL
-      FROM lost_rows l
-     WHERE o.id = l.id
+    {_give_back("lost_rows")}
     RETURNING o.status
 ), expired AS (
     {_close("expired", "old_rows")}
@@ -274,7 +280,11 @@ class Finished:
     retry_at: datetime | None
     finished_at: datetime
     duration_ms: int
-    outcome: str  # delivered / failed / retry (the log's word)
+
+    @property
+    def outcome(self) -> str:
+        """The log's word for it: delivered / failed / retry."""
+        return "retry" if self.status == "pending" else self.status
 
 
 async def enqueue(
@@ -391,13 +401,7 @@ WITH mine AS (
      ORDER BY o.id
        FOR UPDATE OF o
 )
-UPDATE prediction_webhook_outbox o
-   SET status = CASE WHEN mine.newer THEN 'superseded' ELSE 'pending' END,
-       closed_at = CASE WHEN mine.newer THEN now() END,
-       lease_until = NULL,
-       attempts = GREATEST(o.attempts - 1, 0)
-  FROM mine
- WHERE o.id = mine.id
+{_give_back("mine", ", attempts = GREATEST(o.attempts - 1, 0)")}
 """
 
 

@@ -47,7 +47,3 @@ def decide(probabilities: NDArray[np.float64], threshold: float) -> Decisions:
         (stored > POSITIVE_ABOVE).astype(np.int64),
         stored >= round(float(threshold), STORED_DECIMALS),
     )
-
-
-def tag_of(prediction: int, is_alert: bool) -> str:
-    return TAGS[2 if is_alert else int(prediction)]

@@ -138,7 +138,7 @@ def predict_batch(
     phases = np.array(
         [s.phase_id if s.phase_id is not None else -1 for s in inputs.snapshots], dtype=np.int64
     )[coins]
-    mints = [inputs.snapshots[int(i)].mint for i in coins]
+    mints: list[str] | None = None  # made when a model filters coins
     started = time.perf_counter()
     for model in models:
         loaded = model.loaded
@@ -147,6 +147,8 @@ def predict_batch(
         if model.phases is not None:
             eligible = np.isin(phases, np.asarray(model.phases, dtype=np.int64))
         if model.record.coin_filter_mode != "all":
+            if mints is None:
+                mints = [inputs.snapshots[int(i)].mint for i in coins]
             serves = model.record.serves_coin
             eligible &= np.fromiter((serves(m) for m in mints), dtype=bool, count=len(mints))
         if not eligible.any():

@@ -16,7 +16,7 @@ from tests.support.http import free_port, serve_app
 from tests.support.metrics import T0, coin_rows, insert_metrics
 from tests.support.models import TrainedFile, insert_ml_model
 from tests.support.wait import eventually
-from tests.support.webhooks import FAST_RETRY, import_two, wait_len
+from tests.support.webhooks import FAST_RETRY, hooked_world, import_two, wait_len
 from tests.support.world import World, count_predictions, make_world
 
 
@@ -39,10 +39,7 @@ async def test_a_newer_snapshot_supersedes_an_unsent_older_one_and_order_is_kept
     db_dsn: str, pool: asyncpg.Pool, training_url: str, tmp_path: Path, trained: Any
 ) -> None:
     receiver = ReceiverStats(record=True, delay=0.4)  # a slow workflow
-    async with (
-        serve_app(receiver_app(receiver, any_path=True)) as url,
-        make_world(db_dsn, pool, training_url, tmp_path, n8n_webhook_url=url, **FAST_RETRY) as w,
-    ):
+    async with hooked_world(db_dsn, pool, training_url, tmp_path, receiver) as w:
         await import_two(w, trained)
         await insert_metrics(w.pool, coin_rows("ORD", 6, seed=1))
         assert await wait_len(receiver.requests, 1)  # the first one is in flight or done
@@ -76,10 +73,7 @@ async def test_n8n_failure_semantics_404_retried_400_failed_and_resent(
 ) -> None:
     # a workflow that is not active yet answers 404 twice, then the workflow is on
     receiver = ReceiverStats(record=True, statuses=[404, 404, 200, 400])
-    async with (
-        serve_app(receiver_app(receiver, any_path=True)) as url,
-        make_world(db_dsn, pool, training_url, tmp_path, n8n_webhook_url=url, **FAST_RETRY) as w,
-    ):
+    async with hooked_world(db_dsn, pool, training_url, tmp_path, receiver) as w:
         await _one_model(w, trained)
         await insert_metrics(w.pool, coin_rows("N404", 8, seed=2))
         assert await wait_len(receiver.requests, 3)
@@ -151,10 +145,7 @@ async def test_tags_in_rows_and_payloads_and_send_modes_select_by_tag(
     db_dsn: str, pool: asyncpg.Pool, training_url: str, tmp_path: Path, trained: Any
 ) -> None:
     receiver = ReceiverStats(record=True)
-    async with (
-        serve_app(receiver_app(receiver, any_path=True)) as url,
-        make_world(db_dsn, pool, training_url, tmp_path, n8n_webhook_url=url, **FAST_RETRY) as w,
-    ):
+    async with hooked_world(db_dsn, pool, training_url, tmp_path, receiver) as w:
         rf, xgb = await import_two(w, trained)
         # rf sends only negatives, xgb only alerts (threshold 0: everything is an alert)
         await w.api.patch(f"/api/models/{rf['id']}/webhook", json={"send_mode": ["negative_only"]})
@@ -203,10 +194,7 @@ async def test_ignore_windows_store_suppressed_predictions_and_send_after_the_wi
     db_dsn: str, pool: asyncpg.Pool, training_url: str, tmp_path: Path, trained: Any
 ) -> None:
     receiver = ReceiverStats(record=True)
-    async with (
-        serve_app(receiver_app(receiver, any_path=True)) as url,
-        make_world(db_dsn, pool, training_url, tmp_path, n8n_webhook_url=url, **FAST_RETRY) as w,
-    ):
+    async with hooked_world(db_dsn, pool, training_url, tmp_path, receiver) as w:
         model = await _one_model(w, trained)
         await w.api.patch(f"/api/models/{model['id']}/alert-threshold", json={"alert_threshold": 0})
         resp = await w.api.patch(f"/api/models/{model['id']}/ignore-windows", json={"alert": 20})

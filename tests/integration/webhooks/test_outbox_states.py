@@ -43,9 +43,8 @@ def _finished(d: Delivery, status: str, *, attempt: int | None = None) -> Finish
             d.aged_from,
             d.created_at,
         )
-    outcome = {"delivered": "delivered", "failed": "failed", "pending": "retry"}[status]
     code = 200 if status == "delivered" else 503
-    return Finished(d, status, code, None, None, retry_at, now, 1, outcome)
+    return Finished(d, status, code, None, None, retry_at, now, 1)
 
 
 async def test_queueing_a_newer_snapshot_supersedes_the_pending_one(pool: asyncpg.Pool) -> None:

@@ -13,7 +13,7 @@ from ml_prediction_service.alerts.delivery import Attempt, next_attempt_at, sign
 from ml_prediction_service.alerts.outbox import outbox_rows
 from ml_prediction_service.alerts.payload import OutgoingPrediction, build_payload
 from ml_prediction_service.alerts.routing import passes, target_url
-from ml_prediction_service.models.decision import TAGS, decide, tag_of
+from ml_prediction_service.models.decision import TAGS, decide
 from ml_prediction_service.models.metadata import ActiveModelRecord
 from tests.support.records import TS, active_record
 
@@ -28,7 +28,8 @@ def meta(active_id: int, **kw: Any) -> ActiveModelRecord:
 
 def pred(m: ActiveModelRecord, p: float, threshold: float = 0.7) -> OutgoingPrediction:
     prediction, alert = int(p > 0.5), p >= threshold
-    return OutgoingPrediction(m, prediction, p, alert, threshold, tag_of(prediction, alert))
+    tag = TAGS[2 if alert else prediction]
+    return OutgoingPrediction(m, prediction, p, alert, threshold, tag)
 
 
 def test_payload_follows_the_guide_and_the_schema() -> None:
