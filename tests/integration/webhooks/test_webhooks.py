@@ -255,6 +255,18 @@ async def test_4xx_is_not_retried_5xx_and_429_are(
         await import_two(world, trained)
         await insert_metrics(world.pool, coin_rows("R1", 8, seed=1))
         assert await wait_len(receiver.requests, 3)
+
+        async def r1_delivered() -> bool:
+            # the receiver answers before the sender logs; R2 goes in only after R1's last
+            # attempt is on record, so the log's order is the order of the attempts
+            return bool(
+                await world.pool.fetchval(
+                    "SELECT count(*) FROM prediction_webhook_log "
+                    "WHERE coin_id = 'R1' AND outcome = 'delivered'"
+                )
+            )
+
+        assert await eventually(r1_delivered)
         await insert_metrics(world.pool, coin_rows("R2", 8, seed=2))
         assert await wait_len(receiver.requests, 4)
         await asyncio.sleep(0.5)
