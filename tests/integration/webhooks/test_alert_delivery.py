@@ -179,11 +179,21 @@ async def test_tags_in_rows_and_payloads_and_send_modes_select_by_tag(
             r["probability"] >= (0 if r["active_model_id"] == xgb["id"] else 0.7)
         )
     assert {p["tag"] for p in listed["predictions"]} <= {"negative", "positive", "alert"}
+    stored = {(r["coin_id"], r["active_model_id"]): r for r in rows}
     sent: dict[str, set[tuple[int, str]]] = {}
     for req in receiver.requests:
         for p in req.json["predictions"]:
             sent.setdefault(req.json["coin_id"], set()).add(
                 (p["model"]["active_model_id"], p["tag"])
+            )
+            # the webhook carries the row's own values: the stored probability and the
+            # flags decided on it
+            row = stored[(req.json["coin_id"], p["model"]["active_model_id"])]
+            assert p["probability"] == float(row["probability"])
+            assert (p["prediction"], p["is_alert"], p["tag"]) == (
+                row["prediction"],
+                row["is_alert"],
+                row["tag"],
             )
     for coin in coins:
         want = {(xgb["id"], "alert")} | ({(rf["id"], "negative")} if coin in rf_negative else set())
