@@ -44,6 +44,17 @@ async def wait_len(items: list[Any], n: int, seconds: float = 15) -> bool:
     return bool(await eventually(check, seconds))
 
 
+async def wait_logged(pool: asyncpg.Pool, n: int, where: str = "true", seconds: float = 15) -> bool:
+    """Until ``n`` delivery-log rows match ``where``. The receiver answers before the sender
+    records the attempt, so a test that reads or orders the log waits for it here."""
+
+    async def check() -> bool:
+        count = await pool.fetchval(f"SELECT count(*) FROM prediction_webhook_log WHERE {where}")
+        return int(count) >= n
+
+    return bool(await eventually(check, seconds))
+
+
 @asynccontextmanager
 async def hooked_world(
     db_dsn: str,

@@ -16,7 +16,7 @@ from tests.support.http import free_port, serve_app
 from tests.support.metrics import T0, coin_rows, insert_metrics
 from tests.support.models import TrainedFile, insert_ml_model
 from tests.support.wait import eventually
-from tests.support.webhooks import FAST_RETRY, hooked_world, import_two, wait_len
+from tests.support.webhooks import FAST_RETRY, hooked_world, import_two, wait_len, wait_logged
 from tests.support.world import World, count_predictions, make_world
 
 
@@ -77,6 +77,8 @@ async def test_n8n_failure_semantics_404_retried_400_failed_and_resent(
         await _one_model(w, trained)
         await insert_metrics(w.pool, coin_rows("N404", 8, seed=2))
         assert await wait_len(receiver.requests, 3)
+        # N400 goes in once N404's delivery is on record, so the log's order is the attempts'
+        assert await wait_logged(w.pool, 1, "coin_id = 'N404' AND outcome = 'delivered'")
         await insert_metrics(w.pool, coin_rows("N400", 8, seed=3))
         assert await wait_len(receiver.requests, 4)
 
@@ -93,6 +95,7 @@ async def test_n8n_failure_semantics_404_retried_400_failed_and_resent(
         assert resp.status_code == 200 and resp.json() == {"requeued": 1, "ids": [bad["id"]]}
         assert await wait_len(receiver.requests, 5)
         assert (await w.api.post(f"/api/webhooks/outbox/{bad['id']}/retry")).status_code == 404
+        assert await wait_logged(w.pool, 5)
         log = await w.pool.fetch(
             "SELECT coin_id, response_status, outcome FROM prediction_webhook_log ORDER BY id"
         )

@@ -16,7 +16,7 @@ from tests.support.http import free_port, serve_app
 from tests.support.metrics import coin_rows, insert_metrics, newest
 from tests.support.models import TrainedFile
 from tests.support.wait import eventually
-from tests.support.webhooks import FAST_RETRY, import_two, wait_len
+from tests.support.webhooks import FAST_RETRY, import_two, wait_len, wait_logged
 from tests.support.world import count_predictions, make_world
 
 SCHEMA = json.loads(
@@ -255,21 +255,13 @@ async def test_4xx_is_not_retried_5xx_and_429_are(
         await import_two(world, trained)
         await insert_metrics(world.pool, coin_rows("R1", 8, seed=1))
         assert await wait_len(receiver.requests, 3)
-
-        async def r1_delivered() -> bool:
-            # the receiver answers before the sender logs; R2 goes in only after R1's last
-            # attempt is on record, so the log's order is the order of the attempts
-            return bool(
-                await world.pool.fetchval(
-                    "SELECT count(*) FROM prediction_webhook_log "
-                    "WHERE coin_id = 'R1' AND outcome = 'delivered'"
-                )
-            )
-
-        assert await eventually(r1_delivered)
+        # R2 goes in only once R1's last attempt is on record: the log's order is then the
+        # order of the attempts
+        assert await wait_logged(world.pool, 1, "coin_id = 'R1' AND outcome = 'delivered'")
         await insert_metrics(world.pool, coin_rows("R2", 8, seed=2))
         assert await wait_len(receiver.requests, 4)
-        await asyncio.sleep(0.5)
+        assert await wait_logged(world.pool, 4)
+        await asyncio.sleep(0.5)  # room for a wrong fifth request (the 400 retried)
         log = await world.pool.fetch(
             "SELECT coin_id, response_status, outcome, attempt FROM prediction_webhook_log "
             "ORDER BY id"
