@@ -38,14 +38,23 @@ async def _statuses(pool: asyncpg.Pool) -> dict[str, int]:
 async def test_a_newer_snapshot_supersedes_an_unsent_older_one_and_order_is_kept(
     db_dsn: str, pool: asyncpg.Pool, training_url: str, tmp_path: Path, trained: Any
 ) -> None:
-    receiver = ReceiverStats(record=True, delay=0.4)  # a slow workflow
+    receiver = ReceiverStats(record=True, delay=2.0)  # a slow workflow
     async with hooked_world(db_dsn, pool, training_url, tmp_path, receiver) as w:
         await import_two(w, trained)
         await insert_metrics(w.pool, coin_rows("ORD", 6, seed=1))
-        assert await wait_len(receiver.requests, 1)  # the first one is in flight or done
-        for n in (7, 8, 9, 10):  # four newer snapshots while the receiver is busy
-            await insert_metrics(w.pool, [coin_rows("ORD", n, seed=1)[-1]])
-            await asyncio.sleep(0.05)
+        assert await wait_len(receiver.requests, 1)  # recorded as it is answered
+        # then four newer snapshots, each predicted (and queued) before the next goes in so
+        # that the pipeline cannot fold them into one batch: the first of them is sent at
+        # once and held by the receiver for 2 s while the others arrive behind it
+        for n in (7, 8, 9, 10):
+            row = coin_rows("ORD", n, seed=1)[-1]
+            await insert_metrics(w.pool, [row])
+
+            async def predicted(ts: str = row["timestamp"]) -> bool:
+                at = datetime.fromisoformat(ts)
+                return bool(await count_predictions(w.pool, "data_timestamp = $1", at))
+
+            assert await eventually(predicted)
 
         async def settled() -> bool:
             s = await _statuses(w.pool)
