@@ -177,6 +177,13 @@ def test_predictions_table_filters_and_paging(ui_env: UiWorld) -> None:
     second = at.dataframe[0].value
     assert len(second) == min(25, total - 25)
 
+    # the time range counts back from now: the world's data is minutes old
+    at.number_input(key="pred_page").set_value(1)
+    at.selectbox(key="pred_span").select("Last 15 min").run()
+    total = ui_env.http.get("/api/predictions", params={"limit": 1}).json()["total"]
+    assert f"{total:,}".replace(",", "\u202f") + " predictions" in texts(at)
+    assert "data since" in texts(at)
+
 
 def test_coin_view_chart(ui_env: UiWorld) -> None:
     coin = ui_env.alert_coin

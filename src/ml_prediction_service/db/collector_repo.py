@@ -1,5 +1,5 @@
 """Writes to the collector's tables, as the collector stand-in (``stand_ins/collector.py``)
-makes them: ``coin_metrics`` rows in bulk.
+makes them: ``coin_metrics`` rows in bulk; and which of the stand-in's coins exist already.
 
 The service itself never writes these tables. Column names come from the caller's fixed
 list of ``coin_metrics`` columns (the simulator's), never from data.
@@ -8,6 +8,10 @@ list of ``coin_metrics`` columns (the simulator's), never from data.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+
+from ml_prediction_service.db.pool import Executor
+
+KNOWN_MINTS = "SELECT DISTINCT mint FROM coin_metrics WHERE mint = ANY($1::text[])"
 
 
 def _array_type(column: str, bool_columns: Collection[str], int_columns: Collection[str]) -> str:
@@ -39,3 +43,9 @@ def insert_statement(
         f"FROM unnest($1::text[], $2::float8[], {params}) "
         f"AS u(u_mint, u_epoch, {aliases})"
     )
+
+
+async def known_mints(conn: Executor, mints: Sequence[str]) -> set[str]:
+    """Those of ``mints`` that have ``coin_metrics`` rows (``conn``: connection or pool)."""
+    rows = await conn.fetch(KNOWN_MINTS, list(mints))
+    return {str(r["mint"]) for r in rows}

@@ -15,9 +15,10 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 from ml_prediction_service.config import Settings
@@ -58,7 +59,6 @@ class Demo:
         self.failure: str | None = None
         self.receiver = ReceiverStats()
         self.collector_line = "collector: nothing inserted yet"
-        self.sim_clock = datetime.now(UTC)
         self.api_url = f"http://{HOST}:{settings.api_port}"
         self.demo_dir = settings.data_dir.expanduser().resolve() / "demo"
 
@@ -67,7 +67,6 @@ class Demo:
 
     # -- preparation -------------------------------------------------------------------
     async def prepare_database(self) -> dict[str, int]:
-        from ml_prediction_service.db import metrics_repo
         from ml_prediction_service.db.pool import connect
         from ml_prediction_service.db.schema import install_coin_metrics_trigger, migrate
         from ml_prediction_service.stand_ins.commands import default_models_dir, ensure_tables
@@ -80,9 +79,6 @@ class Demo:
             created = await ensure_tables(conn, self.settings, ["coin_metrics", "ml_models"])
             if created:
                 self.say(f"stand-in tables created: {', '.join(created)}")
-            newest = await metrics_repo.newest_timestamp(conn)
-            if newest is not None:
-                self.sim_clock = max(self.sim_clock, newest + timedelta(seconds=1))
             trigger = await install_coin_metrics_trigger(conn)
             if not trigger.installed:
                 self.say(f"warning: coin_metrics trigger not installed: {trigger.reason}")
@@ -148,19 +144,20 @@ class Demo:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0.5:
                     return
-                # The simulated clock never goes back: at --speed 60 it runs ahead of the
-                # wall clock, and "newest" must stay newest across generations and runs.
-                start = max(datetime.now(UTC), self.sim_clock).replace(microsecond=0)
+                # Timestamps are wall-clock times (the collector places each coin's past
+                # behind "now"), so a coin must be new: a run again with the same --seed
+                # moves on to the first seed whose coins coin_metrics does not know yet.
+                seed = await self._fresh_seed(pool, seed)
                 sim = SimConfig(
                     n_coins=opts.coins,
-                    seed=seed + generation,
-                    start=start,
+                    seed=seed,
+                    start=datetime.now(UTC).replace(microsecond=0),
                     launch_span_seconds=opts.launch_span_seconds,
                     null_fraction=0.001,
                 )
                 self.say(
                     f"collector: generation {generation + 1}: {opts.coins} coins, seed "
-                    f"{seed + generation}, x{opts.speed:g} real time"
+                    f"{seed}, x{opts.speed:g} real time"
                 )
                 stats = await run_collector(
                     pool,
@@ -172,14 +169,22 @@ class Demo:
                     ),
                     progress=self._collector_progress,
                 )
-                if stats.last_timestamp is not None:
-                    self.sim_clock = max(
-                        self.sim_clock, stats.last_timestamp + timedelta(seconds=1)
-                    )
                 if not stats.simulation_over:
                     return
+                seed += 1
         finally:
             await pool.close()
+
+    async def _fresh_seed(self, pool: asyncpg.Pool, seed: int) -> int:
+        """``seed``, or the first seed after it whose coins have no coin_metrics rows."""
+        from ml_prediction_service.db import collector_repo
+        from ml_prediction_service.stand_ins.simulator import SimConfig, plan_coins
+
+        for candidate in range(seed, seed + 1000):  # bounded; a clash is rare
+            plan = plan_coins(SimConfig(n_coins=self.options.coins, seed=candidate))
+            if not await collector_repo.known_mints(pool, [c.mint for c in plan]):
+                return candidate
+        return seed + 1000
 
     def _collector_progress(self, line: str) -> None:
         self.collector_line = "collector: " + line.removeprefix("simulate: ")

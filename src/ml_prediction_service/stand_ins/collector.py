@@ -4,12 +4,18 @@ One multi-row statement per batch (``INSERT ... SELECT FROM unnest(...)``), so a
 statement-level trigger on ``coin_metrics`` fires once per batch, exactly as with a
 collector that writes in bulk. Three pacings:
 
-* ``rate=None`` (default): real time. A row is inserted when the simulated clock reaches its
-  timestamp; the simulated clock runs ``speed`` times faster than the wall clock, so row
-  timestamps are ``start + wall elapsed x speed``.
-* ``rate=R`` (R > 0): R rows per second, in timestamp order (the simulated clock then runs
-  as fast as the rate demands; ``speed`` is ignored).
+* ``rate=None`` (default): real time. A row is due when the simulated clock reaches its
+  offset; the simulated clock runs ``speed`` times faster than the wall clock.
+* ``rate=R`` (R > 0): R rows per second, in simulated-time order (the simulated clock then
+  runs as fast as the rate demands; ``speed`` is ignored).
 * ``rate=0``: as fast as the database accepts.
+
+Timestamps are wall-clock times and never lie ahead of the wall clock at insert time, like
+the real collector's: each coin is placed when the replay launches it (``placement.py``),
+so that a coin replayed faster than real time has its past compressed behind "now" (its
+newest inserted row is stamped about when it is inserted) and its rows stay one phase
+interval apart. Before each insert the batch also waits, if need be, until the wall clock
+has reached its newest timestamp (a safety net against clock adjustments).
 
 Rows that are due are inserted as soon as ``batch_size`` of them are ready, otherwise at most
 ``flush_interval_seconds`` after the previous insert (like a collector flushing its buffer).
@@ -20,17 +26,23 @@ Every run is bounded by ``duration_seconds`` and ends early when the simulation 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from ml_prediction_service.db import collector_repo
+from ml_prediction_service.stand_ins.placement import anchor_epoch, newest_age
 from ml_prediction_service.stand_ins.simulator import (
     BOOL_COLUMNS,
     INT_COLUMNS,
     METRIC_COLUMNS,
+    CoinRows,
 )
 from ml_prediction_service.stand_ins.stream import RowBlock, SimulationStream
 
@@ -39,11 +51,12 @@ INSERT_SQL = collector_repo.insert_statement(
 )
 
 
-async def insert_rows(conn: Any, block: RowBlock) -> int:
-    """Insert ``block`` with ONE statement (``conn``: asyncpg connection or pool)."""
+async def insert_rows(conn: Any, block: RowBlock, epochs: NDArray[np.float64] | None = None) -> int:
+    """Insert ``block`` with ONE statement (``conn``: asyncpg connection or pool), stamped
+    ``epochs`` (POSIX seconds; default: the simulation's own clock, as given)."""
     if len(block) == 0:
         return 0
-    await conn.execute(INSERT_SQL, *block.column_lists())
+    await conn.execute(INSERT_SQL, *block.column_lists(epochs))
     return len(block)
 
 
@@ -76,7 +89,7 @@ class CollectorStats:
     elapsed_seconds: float = 0.0
     coins_launched: int = 0
     simulation_over: bool = False
-    last_timestamp: datetime | None = None
+    newest_timestamp: datetime | None = None  # the newest row inserted (a wall-clock time)
 
     @property
     def rows_per_second(self) -> float:
@@ -86,6 +99,9 @@ class CollectorStats:
 # Safety net: no loop turn is shorter than ~a batch insert or a 1 ms sleep.
 _MIN_SLEEP = 0.001
 _SIM_CHUNK_SECONDS = 60.0
+# a batch waits for the wall clock to reach its newest timestamp; placement makes that wait
+# zero, so anything longer is a clock jump: wait at most this long per turn
+_MAX_CLOCK_WAIT = 1.0
 
 
 class _Runner:
@@ -104,6 +120,9 @@ class _Runner:
         self.pending = RowBlock.empty(stream.config.start.timestamp())
         self.sim_cursor = -1.0
         self.t0 = time.monotonic()
+        self.t0_wall = time.time()  # the wall time of t0
+        # per coin index: seconds from the simulation's clock to the wall-clock placement
+        self.shift = np.full(stream.config.n_coins, np.nan)
         # rate pacing starts once the first rows are simulated: the set-up time must not turn
         # into a catch-up burst
         self.pace_t0: float | None = None
@@ -111,9 +130,45 @@ class _Runner:
 
     def _pull(self, until: float) -> None:
         block = self.stream.take_until(until)
+        for coin in self.stream.launched:
+            self._place(coin)
         if len(block):
             self.pending = RowBlock.concat([self.pending, block], self.pending.start_epoch)
         self.sim_cursor = max(self.sim_cursor, until)
+
+    def _place(self, coin: CoinRows) -> None:
+        """Fix where ``coin`` goes on the wall clock (see ``placement.py``)."""
+        first = int(coin.offsets[0])
+        if self.config.rate is None:
+            speed = self.config.speed
+            launch = self.t0_wall + first / speed
+            # the newest row due before the deadline
+            newest = newest_age(coin, self.config.duration_seconds * speed)
+        else:  # the replay's speed is unknown: the coin's whole life before its launch
+            speed, launch = math.inf, time.time()
+            newest = newest_age(coin, math.inf)
+        anchor = anchor_epoch(launch, newest or 0, speed)
+        self.shift[coin.spec.index] = anchor - (self.pending.start_epoch + first)
+
+    def _stamps(self, block: RowBlock) -> NDArray[np.float64]:
+        """The rows' wall-clock timestamps (POSIX seconds)."""
+        stamps: NDArray[np.float64] = block.epoch_seconds() + self.shift[block.coins]
+        return stamps
+
+    async def _insert(self, batch: RowBlock) -> None:
+        stamps = self._stamps(batch)
+        newest = float(stamps.max())
+        for _ in range(100):  # bounded; placement makes the first check pass
+            ahead = newest - time.time()
+            if ahead <= 0:
+                break
+            await asyncio.sleep(min(ahead, _MAX_CLOCK_WAIT))
+        await insert_rows(self.conn, batch, stamps)
+        self.stats.rows_inserted += len(batch)
+        self.stats.batches += 1
+        newest_at = datetime.fromtimestamp(newest, tz=UTC)
+        if self.stats.newest_timestamp is None or newest_at > self.stats.newest_timestamp:
+            self.stats.newest_timestamp = newest_at
 
     def _fill_ahead(self) -> None:
         """Fast / rate pacing: make at least one batch ready, ignoring the clock."""
@@ -153,13 +208,14 @@ class _Runner:
         self.stats.elapsed_seconds = now - self.t0
         if self.progress is None:
             return
-        last = self.stats.last_timestamp.isoformat() if self.stats.last_timestamp else "-"
+        newest = self.stats.newest_timestamp
+        last = newest.isoformat(timespec="seconds") if newest is not None else "-"
         self.progress(
             f"simulate: {self.stats.rows_inserted} rows inserted in "
             f"{self.stats.elapsed_seconds:.1f}s ({self.stats.rows_per_second:.0f} rows/s), "
             f"{self.stream.coins_launched} coins launched, "
             f"{self.stream.coins_launched - self.stream.coins_finished} alive, "
-            f"simulated time {last}"
+            f"newest row {last}"
         )
 
     async def run(self) -> CollectorStats:
@@ -181,12 +237,7 @@ class _Runner:
                 self.last_insert = now
                 batch = self.pending.slice(0, n)
                 self.pending = self.pending.slice(n, len(self.pending))
-                await insert_rows(self.conn, batch)
-                self.stats.rows_inserted += n
-                self.stats.batches += 1
-                self.stats.last_timestamp = datetime.fromtimestamp(
-                    float(batch.epoch_seconds()[-1]), tz=UTC
-                )
+                await self._insert(batch)
                 continue
             if self.stream.exhausted and len(self.pending) == 0:
                 self.stats.simulation_over = True

@@ -3,6 +3,9 @@
 Coins are generated lazily, when the stream reaches their launch, and dropped when their
 life is over, so memory holds only the coins alive at the stream's position. The order of
 rows is (timestamp, coin index), independent of how the stream is consumed.
+
+Offsets are simulated seconds after ``SimConfig.start``; where a row lands on the wall clock
+is the collector's decision (``stand_ins/placement.py``).
 """
 
 from __future__ import annotations
@@ -36,11 +39,13 @@ def _dtype(column: str) -> type[np.generic]:
 
 @dataclass(frozen=True)
 class RowBlock:
-    """Rows in column form. NUMERIC NULLs are NaN; ``offsets`` are seconds after start."""
+    """Rows in column form. NUMERIC NULLs are NaN; ``offsets`` are seconds after start;
+    ``coins`` the index of each row's coin (``CoinSpec.index``)."""
 
     start_epoch: float
     mints: NDArray[np.object_]
     offsets: NDArray[np.int64]
+    coins: NDArray[np.int64]
     columns: dict[str, NDArray[np.generic]]
 
     def __len__(self) -> int:
@@ -51,6 +56,7 @@ class RowBlock:
             self.start_epoch,
             self.mints[begin:end],
             self.offsets[begin:end],
+            self.coins[begin:end],
             {k: v[begin:end] for k, v in self.columns.items()},
         )
 
@@ -65,6 +71,7 @@ class RowBlock:
             start_epoch,
             np.concatenate([b.mints for b in blocks]),
             np.concatenate([b.offsets for b in blocks]),
+            np.concatenate([b.coins for b in blocks]),
             {c: np.concatenate([b.columns[c] for b in blocks]) for c in METRIC_COLUMNS},
         )
 
@@ -74,11 +81,13 @@ class RowBlock:
             start_epoch,
             np.empty(0, dtype=object),
             np.empty(0, dtype=np.int64),
+            np.empty(0, dtype=np.int64),
             {c: np.empty(0, dtype=_dtype(c)) for c in METRIC_COLUMNS},
         )
 
     def epoch_seconds(self) -> NDArray[np.float64]:
-        """Row timestamps as POSIX seconds."""
+        """Row timestamps as POSIX seconds, on the simulation's own clock (``start`` +
+        offset)."""
         return self.start_epoch + self.offsets.astype(np.float64)
 
     def to_frame(self) -> pd.DataFrame:
@@ -89,9 +98,11 @@ class RowBlock:
             frame[name] = self.columns[name]
         return frame
 
-    def column_lists(self) -> list[list[object]]:
-        """One Python list per column (mint, epoch, metrics...), NULLs as ``None``."""
-        out: list[list[object]] = [self.mints.tolist(), self.epoch_seconds().tolist()]
+    def column_lists(self, epochs: NDArray[np.float64] | None = None) -> list[list[object]]:
+        """One Python list per column (mint, epoch, metrics...), NULLs as ``None``.
+        ``epochs``: the rows' timestamps (POSIX seconds; default :meth:`epoch_seconds`)."""
+        stamps = self.epoch_seconds() if epochs is None else epochs
+        out: list[list[object]] = [self.mints.tolist(), stamps.tolist()]
         for name in METRIC_COLUMNS:
             values = self.columns[name]
             items: list[object] = values.tolist()
@@ -119,6 +130,8 @@ class SimulationStream:
         self.coins_launched = 0
         self.coins_finished = 0
         self._start_epoch = config.start.timestamp()
+        # the coins (with rows) that the latest take_until launched (reset by every call)
+        self.launched: list[CoinRows] = []
 
     @property
     def exhausted(self) -> bool:
@@ -133,7 +146,9 @@ class SimulationStream:
         return min(candidates) if candidates else None
 
     def take_until(self, offset: float) -> RowBlock:
-        """Every not yet taken row with offset <= ``offset``, ordered (timestamp, coin)."""
+        """Every not yet taken row with offset <= ``offset``, ordered (timestamp, coin).
+        The coins it launches are in ``launched`` until the next call."""
+        self.launched = []
         while (
             self._next_coin < len(self._plan)
             and self._plan[self._next_coin].launch_offset <= offset
@@ -143,10 +158,10 @@ class SimulationStream:
             self.coins_launched += 1
             if len(rows):
                 self._active.append(_Cursor(rows))
+                self.launched.append(rows)
             else:
                 self.coins_finished += 1
         parts: list[RowBlock] = []
-        coin_index: list[NDArray[np.int64]] = []
         alive: list[_Cursor] = []
         limit = math.floor(offset) if math.isfinite(offset) else np.iinfo(np.int64).max
         for cursor in self._active:
@@ -159,10 +174,10 @@ class SimulationStream:
                         self._start_epoch,
                         np.full(stop - cursor.position, rows.spec.mint, dtype=object),
                         rows.offsets[sl],
+                        np.full(stop - cursor.position, rows.spec.index, dtype=np.int64),
                         {k: v[sl] for k, v in rows.columns.items()},
                     )
                 )
-                coin_index.append(np.full(stop - cursor.position, rows.spec.index))
                 cursor.position = stop
             if cursor.position < len(rows):
                 alive.append(cursor)
@@ -172,11 +187,12 @@ class SimulationStream:
         block = RowBlock.concat(parts, self._start_epoch)
         if len(block) == 0:
             return block
-        order = np.lexsort((np.concatenate(coin_index), block.offsets))
+        order = np.lexsort((block.coins, block.offsets))
         return RowBlock(
             block.start_epoch,
             block.mints[order],
             block.offsets[order],
+            block.coins[order],
             {k: v[order] for k, v in block.columns.items()},
         )
 

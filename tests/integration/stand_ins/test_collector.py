@@ -1,4 +1,5 @@
-"""The collector stand-in writes contract-true rows into a real coin_metrics table."""
+"""The collector stand-in writes contract-true rows into a real coin_metrics table, stamped
+with wall-clock times that never lie ahead of the database's clock."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import numpy as np
 import pandas as pd
+import pytest
 
+from ml_prediction_service.db import collector_repo
 from ml_prediction_service.db.schema import install_coin_metrics_trigger
 from ml_prediction_service.stand_ins.collector import CollectorConfig, insert_rows, run_collector
 from ml_prediction_service.stand_ins.ddl import create_dev_schema
-from ml_prediction_service.stand_ins.simulator import METRIC_COLUMNS, SimConfig
+from ml_prediction_service.stand_ins.simulator import METRIC_COLUMNS, SimConfig, plan_coins
 from ml_prediction_service.stand_ins.stream import SimulationStream
 from tests.support.contract_rules import rule_violations, sequence_violations
 from tests.support.wait import eventually
@@ -58,6 +61,18 @@ async def test_rows_in_the_database_obey_every_derived_column_rule(db_dsn: str) 
         await conn.close()
 
 
+def _by_age(rows: list[asyncpg.Record]) -> list[tuple[object, ...]]:
+    """Rows as (mint, seconds after the coin's first row, metrics...), sorted: what a seed
+    fixes (where a coin lands on the wall clock depends on when it is replayed)."""
+    first: dict[str, datetime] = {}
+    for r in rows:
+        first[r["mint"]] = min(first.get(r["mint"], r["timestamp"]), r["timestamp"])
+    return sorted(
+        (r["mint"], (r["timestamp"] - first[r["mint"]]).total_seconds(), *tuple(r)[2:])
+        for r in rows
+    )
+
+
 async def test_same_seed_same_rows_in_the_database(db_dsn: str) -> None:
     conn = await asyncpg.connect(db_dsn)
     try:
@@ -69,11 +84,12 @@ async def test_same_seed_same_rows_in_the_database(db_dsn: str) -> None:
         await _fast(conn, sim, batch=1000)
         again = await conn.fetch(SELECT_ALL)
         assert len(first) > 500
-        assert [tuple(r) for r in first] == [tuple(r) for r in again]
+        assert _by_age(first) == _by_age(again)
         expected = SimulationStream(sim).take_all()
-        stamps = [START + timedelta(seconds=int(o)) for o in expected.offsets]
-        assert [(r["timestamp"], r["mint"]) for r in first] == sorted(
-            zip(stamps, expected.mints.tolist(), strict=True)
+        launch = {c.mint: c.launch_offset for c in plan_coins(sim)}
+        ages = [int(o) - launch[m] for m, o in zip(expected.mints, expected.offsets, strict=True)]
+        assert [(r[0], r[1]) for r in _by_age(first)] == sorted(
+            zip(expected.mints.tolist(), map(float, ages), strict=True)
         )
     finally:
         await conn.close()
@@ -122,11 +138,65 @@ async def test_real_time_pacing_follows_the_speed_factor(db_dsn: str) -> None:
         )
         wall = time.monotonic() - t0
         assert 1.4 <= wall < 15  # stops after its duration (upper bound generous for CI)
-        newest = await conn.fetchval('SELECT max("timestamp") FROM coin_metrics')
-        simulated = (newest - start).total_seconds()
-        assert 0 < simulated <= (wall + 0.5) * 120  # never ahead of the simulated clock
+        # never ahead of the simulated clock: only rows due within the run went in
+        due = SimulationStream(sim).take_until((wall + 0.5) * 120)
+        assert 0 < stats.rows_inserted <= len(due)
         assert stats.rows_inserted == await conn.fetchval("SELECT count(*) FROM coin_metrics")
+        assert await conn.fetchval('SELECT max("timestamp") <= now() FROM coin_metrics')
         assert len(lines) >= 3 and all("rows/s" in line for line in lines)
+    finally:
+        await conn.close()
+
+
+# Every INSERT statement (one batch) logs its newest timestamp and the database's clock.
+BATCH_CLOCK = """
+CREATE TABLE batch_clock (newest timestamptz, db_now timestamptz, n int);
+CREATE FUNCTION log_batch_clock() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO batch_clock SELECT max("timestamp"), now(), count(*) FROM new_rows;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER log_batch_clock AFTER INSERT ON coin_metrics
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION log_batch_clock();
+"""
+
+
+@pytest.mark.parametrize(
+    ("pacing", "span"),
+    [
+        ({"speed": 3600.0}, 600.0),  # an hour per second
+        ({"rate": 3000.0, "batch_size": 200}, 60.0),  # the benchmark's kind of run
+        ({"rate": 0.0, "batch_size": 500}, 3600.0),  # flat out
+    ],
+    ids=["speed", "rate", "flat-out"],
+)
+async def test_no_row_is_stamped_ahead_of_the_database_clock(
+    db_dsn: str, pacing: dict[str, float], span: float
+) -> None:
+    conn = await asyncpg.connect(db_dsn)
+    try:
+        await create_dev_schema(conn)
+        await conn.execute(BATCH_CLOCK)
+        before = await conn.fetchval("SELECT now()")
+        sim = SimConfig(n_coins=40, seed=5, start=before, launch_span_seconds=span)
+        stats = await run_collector(
+            conn,
+            SimulationStream(sim),
+            CollectorConfig(duration_seconds=1.5, **pacing),  # type: ignore[arg-type]
+            progress=None,
+        )
+        batches = await conn.fetch("SELECT newest, db_now, n FROM batch_clock")
+        assert stats.rows_inserted > 200 and len(batches) == stats.batches
+        assert sum(b["n"] for b in batches) == stats.rows_inserted
+        assert all(b["newest"] <= b["db_now"] for b in batches)
+        # a coin replayed faster than real time: its past compressed behind now, its rows
+        # one phase interval apart, its newest rows about now
+        frame = await _frame(conn)
+        assert sequence_violations(frame) == {}
+        newest = max(b["newest"] for b in batches)
+        assert newest == stats.newest_timestamp
+        if "speed" in pacing:
+            assert newest >= before - timedelta(minutes=2)
     finally:
         await conn.close()
 
@@ -160,3 +230,5 @@ async def test_insert_rows_works_through_the_service_pool(pool: asyncpg.Pool) ->
     assert isinstance(value, float)  # the service's codecs are in place
     nulls = await pool.fetchval("SELECT count(*) FROM coin_metrics WHERE volume_sol IS NULL")
     assert nulls == int(np.isnan(rows.columns["volume_sol"].astype(float)).sum()) > 0
+    mints = set(rows.mints.tolist())
+    assert await collector_repo.known_mints(pool, [*mints, "unknown"]) == mints

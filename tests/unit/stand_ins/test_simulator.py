@@ -33,6 +33,7 @@ def _config(**kw: object) -> SimConfig:
 def _assert_blocks_equal(a: RowBlock, b: RowBlock) -> None:
     assert a.mints.tolist() == b.mints.tolist()
     np.testing.assert_array_equal(a.offsets, b.offsets)
+    np.testing.assert_array_equal(a.coins, b.coins)
     for name in METRIC_COLUMNS:
         np.testing.assert_array_equal(a.columns[name], b.columns[name], err_msg=name)
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -12,30 +12,27 @@ import streamlit as st
 from ml_prediction_service.ui import common
 from ml_prediction_service.ui.charts import coin_figure
 from ml_prediction_service.ui.client import ApiClient, Json
-from ml_prediction_service.ui.format import fmt_int, fmt_ts, parse_ts, short_coin
+from ml_prediction_service.ui.format import fmt_int, fmt_ts, short_coin
 
 ALL = "All"
 ALERT_CHOICES = {"All": None, "Alerts only": True, "No alerts": False}
-# Time ranges count back from the newest prediction's data timestamp (the data's clock,
-# which in a simulation can run ahead of the wall clock).
+# Time ranges count back from now (the wall clock) over the predictions' data timestamps.
 TIME_RANGES: dict[str, timedelta | None] = {
     "All time": None,
-    "Last 15 min of data": timedelta(minutes=15),
-    "Last hour of data": timedelta(hours=1),
-    "Last 6 h of data": timedelta(hours=6),
-    "Last 24 h of data": timedelta(hours=24),
+    "Last 15 min": timedelta(minutes=15),
+    "Last hour": timedelta(hours=1),
+    "Last 6 h": timedelta(hours=6),
+    "Last 24 h": timedelta(hours=24),
 }
 PAGE_SIZES = (25, 50, 100, 250)
 COIN_PREDICTIONS = 1000
 COIN_METRICS = 2000
 
 
-def _recent_coins(api: ApiClient) -> tuple[list[str], datetime | None]:
-    """Coins of the newest predictions (newest first) and the newest data timestamp."""
+def _recent_coins(api: ApiClient) -> list[str]:
+    """Coins of the newest predictions (newest first)."""
     rows: list[Json] = api.predictions(limit=1000)["predictions"]
-    coins = list(dict.fromkeys(str(r["coin_id"]) for r in rows))
-    newest = parse_ts(rows[0]["data_timestamp"]) if rows else None
-    return coins, newest
+    return list(dict.fromkeys(str(r["coin_id"]) for r in rows))
 
 
 def _filters(
@@ -139,12 +136,12 @@ def _table(rows: list[Json]) -> None:
 
 def render() -> None:
     common.page("Predictions")
-    models, (coins, newest) = common.fetch(
+    models, coins = common.fetch(
         lambda api: (api.models(include_inactive=True), _recent_coins(api))
     )
     coin, model_id, is_alert, span = _filters(models, coins)
     window = TIME_RANGES[span]
-    since = newest - window if newest is not None and window is not None else None
+    since: datetime | None = datetime.now(UTC) - window if window is not None else None
     if coin:
         _coin_view(coin, models, model_id)
     size_col, page_col, info_col = st.columns([1, 1, 3], vertical_alignment="bottom")
@@ -164,7 +161,7 @@ def render() -> None:
     pages = max(1, math.ceil(total / size))
     info_col.caption(
         f"{fmt_int(total)} predictions · page {page} of {pages}"
-        + (f" · since {fmt_ts(since)} (newest data {fmt_ts(newest)})" if since else "")
+        + (f" · data since {fmt_ts(since)}" if since else "")
     )
     if result["predictions"]:
         _table(result["predictions"])
