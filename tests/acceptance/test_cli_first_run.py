@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -167,6 +168,16 @@ def test_a_bad_setting_is_one_line_naming_the_variable(
     assert len(lines) == 1, proc.stderr
     assert f"{name}={value!r}" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_a_port_in_use_is_one_line_before_any_database_starts(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _run(tmp_path, "serve", "--port", str(port))
+    _assert_one_clear_failure(proc, f"127.0.0.1:{port}", "API_PORT")
+    assert not (tmp_path / "data").exists()  # the embedded server was never started
 
 
 def test_serving_api_on_is_logged_once_the_api_answers(db_dsn: str, tmp_path: Path) -> None:
