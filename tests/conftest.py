@@ -16,8 +16,9 @@ from ml_prediction_service.db.pool import create_pool
 from tests.support.pg import PgTestServer, start_test_server, with_database
 
 # Fixtures that several test folders use, registered once for the whole suite:
-# ``trained``, ``training_url``, ``world`` (tests/support/world.py) and ``pinned_python``.
-pytest_plugins = ["tests.support.world", "tests.support.pinned"]
+# ``trained``, ``training_url``, ``world`` (tests/support/world.py) and ``pinned_python``; and
+# the summary line of tests skipped for a missing program (tests/support/missing_tools.py).
+pytest_plugins = ["tests.support.world", "tests.support.pinned", "tests.support.missing_tools"]
 
 
 @pytest.fixture(scope="session")

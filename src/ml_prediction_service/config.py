@@ -10,15 +10,18 @@ service's variables.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 from ml_prediction_service.models.decision import DEFAULT_ALERT_THRESHOLD
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LogFormat = Literal["text", "json"]
+
+DEFAULT_DATA_DIR = Path("./data")
 
 
 class SettingsError(ValueError):
@@ -58,9 +61,11 @@ class Settings(UiSettings):
         "under DATA_DIR.",
     )
     data_dir: Path = Field(
-        default=Path("./data"),
+        default=DEFAULT_DATA_DIR,
+        validate_default=True,
         description="Local state: embedded database, downloaded models (unless "
-        "MODEL_STORAGE_PATH is set).",
+        "MODEL_STORAGE_PATH is set). A relative path is resolved against the working "
+        "directory at start-up.",
     )
     db_pool_min_size: int = Field(default=1, ge=1, description="Smallest pool size.")
     db_pool_max_size: int = Field(default=10, ge=1, description="Largest pool size.")
@@ -228,6 +233,20 @@ class Settings(UiSettings):
             return None
         return value
 
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return DEFAULT_DATA_DIR
+        return value
+
+    @field_validator("data_dir", "model_storage_path", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        """Resolved once, against the working directory at start-up (every log line and
+        every part of the process then shows and uses the same absolute path)."""
+        return None if value is None else value.expanduser().resolve()
+
     @property
     def models_dir(self) -> Path:
         """Directory for model files."""
@@ -240,27 +259,39 @@ class Settings(UiSettings):
         return min(self.polling_interval_seconds, self.batch_timeout_seconds)
 
 
+S = TypeVar("S", bound=UiSettings)
+
+_SECRET_NAMES = ("KEY", "SECRET", "PASSWORD", "DSN")
+
+
 def _describe(error: ValidationError) -> str:
     parts = []
     for item in error.errors():
         name = ".".join(str(p) for p in item.get("loc", ())).upper() or "?"
         value = item.get("input")
-        shown = f"={value!r}" if isinstance(value, str | int | float) else ""
+        secret = any(word in name for word in _SECRET_NAMES)
+        shown = f"={value!r}" if isinstance(value, str | int | float) and not secret else ""
         parts.append(f"{name}{shown}: {item.get('msg', 'invalid')}")
     return "invalid configuration: " + "; ".join(parts)
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Build the settings from env/.env (plus explicit overrides) or raise SettingsError."""
+def _build(kind: type[S], overrides: dict[str, object]) -> S:
+    """``kind(**overrides)`` from env/.env, every failure as one SettingsError line."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return kind(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
+    except PydanticSettingsError as exc:
+        raise SettingsError(f"invalid configuration: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"cannot read the .env file in {Path.cwd()}: {exc}") from None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings from env/.env (plus explicit overrides) or raise SettingsError."""
+    return _build(Settings, overrides)
 
 
 def load_ui_settings(**overrides: object) -> UiSettings:
     """Only the web UI's settings from env/.env (plus overrides), or raise SettingsError."""
-    try:
-        return UiSettings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        raise SettingsError(_describe(exc)) from None
+    return _build(UiSettings, overrides)

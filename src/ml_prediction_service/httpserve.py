@@ -35,9 +35,13 @@ class PortInUse(RuntimeError):
     pass
 
 
-def bind(host: str, port: int, what: str, variable: str | None = None) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (port 0: any free port)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def bind(
+    host: str, port: int, what: str, variable: str | None = None, *, listen: bool = True
+) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: any free port). ``listen=False``: only
+    bound (the port is taken, connections are not accepted yet; uvicorn listens on it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -45,7 +49,8 @@ def bind(host: str, port: int, what: str, variable: str | None = None) -> socket
         sock.close()
         hint = f" (set {variable} to another port)" if variable else ""
         raise PortInUse(f"cannot listen on {host}:{port} for the {what}: {exc}{hint}") from exc
-    sock.listen(128)
+    if listen:
+        sock.listen(128)
     sock.setblocking(False)
     return sock
 

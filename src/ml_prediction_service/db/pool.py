@@ -6,16 +6,12 @@ are encoded/decoded exactly once, so callers pass and receive plain Python objec
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
 from typing import Any
 
 import asyncpg
 
 from ml_prediction_service import jsoncodec
-
-logger = logging.getLogger(__name__)
+from ml_prediction_service.db.startup import check_dsn, open_with_retry
 
 # Errors that mean "the database (or the network to it) is not there right now": expected in
 # a long-running service, answered with 503s, reconnects and backoff rather than crashes.
@@ -65,6 +61,16 @@ async def connect(dsn: str, **kwargs: Any) -> asyncpg.Connection:
     return conn
 
 
+async def connect_at_startup(dsn: str, *, connect_timeout: float = 30.0) -> asyncpg.Connection:
+    """:func:`connect` for a command's start-up: the DSN checked, retries as
+    :func:`create_pool`, and a one-line ``DatabaseUnavailableError`` when it fails."""
+    check_dsn(dsn)
+    per_attempt = min(10.0, max(1.0, connect_timeout))
+    return await open_with_retry(
+        lambda: connect(dsn, timeout=per_attempt), dsn, connect_timeout=connect_timeout
+    )
+
+
 async def create_pool(
     dsn: str,
     *,
@@ -73,38 +79,21 @@ async def create_pool(
     connect_timeout: float = 30.0,
     application_name: str = "ml-prediction-service",
 ) -> asyncpg.Pool:
-    """Create the pool, retrying with exponential backoff until ``connect_timeout`` passes."""
-    deadline = time.monotonic() + connect_timeout
-    delay = 0.2
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            pool: asyncpg.Pool = await asyncpg.create_pool(
-                dsn,
-                min_size=min_size,
-                max_size=max_size,
-                init=init_connection,
-                command_timeout=60,
-                timeout=min(10.0, max(1.0, connect_timeout)),
-                server_settings={"application_name": application_name},
-            )
-            if attempt > 1:
-                logger.info("database reachable after %d attempts", attempt)
-            return pool
-        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise DatabaseUnavailableError(
-                    f"database not reachable after {attempt} attempts "
-                    f"in {connect_timeout:.0f}s: {exc}"
-                ) from exc
-            logger.warning(
-                "database not reachable (attempt %d): %s; retrying in %.1fs", attempt, exc, delay
-            )
-            await asyncio.sleep(min(delay, remaining))
-            delay = min(delay * 2, 5.0)
+    """Create the pool, retrying with exponential backoff until ``connect_timeout`` passes;
+    errors that retrying cannot fix (bad DSN, wrong password, no such database) fail at once.
+    Raises ``db.startup.DatabaseUnavailableError`` (one line: what failed, what to do)."""
+    check_dsn(dsn)
 
+    async def open_pool() -> asyncpg.Pool:
+        pool: asyncpg.Pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            init=init_connection,
+            command_timeout=60,
+            timeout=min(10.0, max(1.0, connect_timeout)),
+            server_settings={"application_name": application_name},
+        )
+        return pool
 
-class DatabaseUnavailableError(RuntimeError):
-    """The database could not be reached within the start-up budget."""
+    return await open_with_retry(open_pool, dsn, connect_timeout=connect_timeout)

@@ -58,9 +58,34 @@ def test_defaults_follow_the_guide() -> None:
     assert s.n8n_webhook_timeout == 5
     assert s.default_alert_threshold == 0.7
     assert (s.log_level, s.log_format, s.log_json_indent) == ("INFO", "text", 0)
-    assert s.data_dir == Path("data")
+    assert s.data_dir == Path.cwd().resolve() / "data"
     assert s.api_key == ""
-    assert s.models_dir == Path("data") / "models"
+    assert s.models_dir == Path.cwd().resolve() / "data" / "models"
+
+
+def test_relative_paths_are_resolved_once_against_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DATA_DIR", "./state")
+    monkeypatch.setenv("MODEL_STORAGE_PATH", "files/models")
+    s = load_settings()
+    monkeypatch.chdir("/")  # later changes of directory do not move the data
+    assert s.data_dir == tmp_path.resolve() / "state"
+    assert s.models_dir == tmp_path.resolve() / "files" / "models"
+
+
+def test_an_empty_data_dir_is_the_default_not_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DATA_DIR", "")
+    assert load_settings().data_dir == tmp_path.resolve() / "data"
+
+
+def test_an_unreadable_dotenv_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_bytes(b"API_PORT=\xff\xfe\n")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert ".env" in str(info.value) and "\n" not in str(info.value)
 
 
 def test_every_guide_variable_is_a_field() -> None:
