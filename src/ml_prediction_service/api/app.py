@@ -25,7 +25,6 @@ from ml_prediction_service.api.routers import (
 from ml_prediction_service.config import Settings
 from ml_prediction_service.service import Service
 
-
 DOCS_STATIC_URL = "/docs-static"
 
 
