@@ -22,6 +22,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
+from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
 from schemathesis import Case
 from schemathesis.core.transport import Response
 from schemathesis.generation import GenerationMode
@@ -37,6 +38,7 @@ BUDGET_SECONDS = (
     40.0  # shared evenly: an operation's generation stops early once its share is spent
 )
 URL_KEYS = ("url", "webhook_url")
+_HTTP_URL = TypeAdapter(AnyHttpUrl)
 
 pytestmark = pytest.mark.slow
 
@@ -84,11 +86,21 @@ def _documented_degraded(case: Case, status: int, body: Any) -> bool:
 
 
 def _local_urls(case: Case, receiver_url: str) -> None:
-    """A generated webhook URL would send a request to whatever host it names."""
+    """A valid generated webhook URL would send requests to whatever host it names: it is
+    replaced by the local receiver's (invalid ones stay, to be refused)."""
     if isinstance(case.body, dict):
         for key in URL_KEYS:
-            if isinstance(case.body.get(key), str):
+            value = case.body.get(key)
+            if isinstance(value, str) and _is_http_url(value):
                 case.body[key] = receiver_url
+
+
+def _is_http_url(value: str) -> bool:
+    try:
+        _HTTP_URL.validate_python(value)
+    except ValidationError:
+        return False
+    return True
 
 
 def _strategies(openapi: dict[str, Any], real_ids: list[int]) -> list[tuple[str, Any]]:
