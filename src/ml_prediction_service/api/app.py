@@ -6,8 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from ml_prediction_service import __version__
+from ml_prediction_service.api.docs import add_redoc
 from ml_prediction_service.api.errors import install_error_handlers
 from ml_prediction_service.api.middleware import ApiKeyMiddleware, RequestContextMiddleware
 from ml_prediction_service.api.routers import (
@@ -23,6 +25,8 @@ from ml_prediction_service.api.routers import (
 from ml_prediction_service.config import Settings
 from ml_prediction_service.service import Service
 
+DOCS_STATIC_URL = "/docs-static"
+
 
 def create_app(settings: Settings, dsn: str) -> FastAPI:
     """Build the app; the lifespan starts the service on ``dsn`` and stops it again."""
@@ -36,13 +40,18 @@ def create_app(settings: Settings, dsn: str) -> FastAPI:
         finally:
             await service.stop()
 
-    app = FastAPI(
+    # /docs (Swagger UI) and /redoc from files shipped in fastapi-offline, not from a CDN:
+    # they work on a server without internet access
+    app = FastAPIOffline(
+        static_url=DOCS_STATIC_URL,
+        redoc_url=None,
         title="ML Prediction Service",
         version=__version__,
         description="Real-time predictions for coin_metrics rows with imported "
         "Random Forest / XGBoost models; n8n webhooks; Prometheus metrics.",
         lifespan=lifespan,
     )
+    add_redoc(app, DOCS_STATIC_URL)
     install_error_handlers(app)
     app.include_router(system.router)
     app.include_router(models.router)

@@ -39,7 +39,41 @@ def error_body(detail: str, code: str, **extra: Any) -> dict[str, Any]:
     return {"detail": detail, "code": code, **extra}
 
 
+# json's messages (JSONDecodeError.msg) → what usually causes them
+_JSON_HINTS = {
+    "Expecting property name enclosed in double quotes": (
+        "object keys need double quotes, and there is no trailing comma after the last item"
+    ),
+    "Expecting value": (
+        "a value is missing or is not JSON: strings need double quotes, "
+        "true/false/null are lower case, no trailing commas"
+    ),
+    "Expecting ',' delimiter": "items of an object or a list are separated by commas",
+    "Expecting ':' delimiter": "each object key is followed by a colon and its value",
+    "Extra data": "the body must hold exactly one JSON value (one object)",
+    "Unterminated string starting at": "a string is missing its closing double quote",
+    "Invalid control character at": "write newlines and tabs inside strings as \\n and \\t",
+    "Invalid \\escape": "a backslash in a string must start an escape such as \\\\ or \\n",
+}
+
+
+def describe_json_error(doc: str, pos: int, msg: str, what: str = "request body") -> str:
+    """``json``'s complaint about ``what`` (``doc``) at ``pos``: what is wrong, where
+    (line/column) and a hint."""
+    line = doc.count("\n", 0, pos) + 1
+    column = pos - doc.rfind("\n", 0, pos)
+    hint = next((h for start, h in _JSON_HINTS.items() if msg.startswith(start)), None)
+    where = f"{msg} at line {line}, column {column} (character {pos})"
+    return f"{what} is not valid JSON: {where}" + (f"; hint: {hint}" if hint else "")
+
+
 def _describe_validation(exc: RequestValidationError) -> str:
+    for err in exc.errors():
+        if err.get("type") == "json_invalid" and isinstance(exc.body, str | bytes):
+            doc = exc.body if isinstance(exc.body, str) else exc.body.decode("utf-8", "replace")
+            loc = err.get("loc", ())
+            pos = loc[-1] if loc and isinstance(loc[-1], int) else 0
+            return describe_json_error(doc, pos, str(err.get("ctx", {}).get("error", "")))
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
@@ -62,6 +96,11 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no such endpoint: {request.method} {request.url.path} (see /docs)"
+        elif exc.status_code == 400 and detail == "There was an error parsing the body":
+            detail = (
+                "the request body could not be read: send UTF-8 JSON with Content-Type "
+                "application/json (uploads: a multipart form), as /docs shows"
+            )
         elif exc.status_code == 405:
             detail = f"method {request.method} is not allowed on {request.url.path}"
         return JSONResponse(

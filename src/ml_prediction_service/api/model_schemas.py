@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+from ml_prediction_service.api.params import INT32_MAX, JsonObject, Text
 
 
 class ModelImportRequest(BaseModel):
@@ -17,7 +19,12 @@ class ModelImportRequest(BaseModel):
 
 class ModelRename(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=255, description="New display name")
+    name: Text = Field(min_length=1, max_length=255, description="New display name")
+    description: Text | None = Field(
+        default=None,
+        max_length=10_000,
+        description="New description (omitted or null: unchanged; empty: removed)",
+    )
 
 
 class AlertThresholdUpdate(BaseModel):
@@ -29,18 +36,18 @@ class UploadMetadata(BaseModel):
     """Metadata that accompanies an uploaded model file (same meaning as in ml_models)."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=255)
+    name: Text = Field(min_length=1, max_length=255)
     model_type: Literal["random_forest", "xgboost"]
-    target_variable: str = Field(min_length=1, max_length=100)
+    target_variable: Text = Field(min_length=1, max_length=100)
     target_operator: Literal[">", "<", ">=", "<=", "="] | None = None
-    target_value: float | None = None
-    future_minutes: int | None = None
-    price_change_percent: float | None = None
+    target_value: float | None = Field(None, gt=-1e17, lt=1e17, allow_inf_nan=False)
+    future_minutes: int | None = Field(None, ge=0, le=INT32_MAX)
+    price_change_percent: float | None = Field(None, gt=-1e5, lt=1e5, allow_inf_nan=False)
     target_direction: Literal["up", "down"] | None = None
-    features: list[str] = Field(min_length=1)
-    phases: list[int] | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
-    description: str | None = None
+    features: list[Text] = Field(min_length=1)
+    phases: list[Annotated[int, Field(ge=0, le=INT32_MAX)]] | None = None
+    params: JsonObject = Field(default_factory=dict)
+    description: Text | None = None
 
 
 class RuntimeRead(BaseModel):
@@ -173,7 +180,7 @@ class IgnoreWindowsUpdate(BaseModel):
 class CoinFilterUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     mode: Literal["all", "whitelist", "blacklist"]
-    coins: list[str] = Field(
+    coins: list[Text] = Field(
         default_factory=list, max_length=100_000, description="Mints (coin_metrics.mint)"
     )
 
@@ -203,4 +210,4 @@ class ModelDefaultsUpdate(BaseModel):
     ignore_positive_seconds: int | None = IgnoreSeconds
     ignore_negative_seconds: int | None = IgnoreSeconds
     coin_filter_mode: Literal["all", "whitelist", "blacklist"] | None = None
-    coin_filter: list[str] | None = Field(None, max_length=100_000)
+    coin_filter: list[Text] | None = Field(None, max_length=100_000)

@@ -7,16 +7,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ml_prediction_service.api.params import BigInt, Text, Timestamp
+
 
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    coin_id: str = Field(min_length=1, max_length=64, description="The coin's mint")
-    model_ids: list[int] | None = Field(
+    coin_id: Text = Field(min_length=1, max_length=64, description="The coin's mint")
+    model_ids: list[BigInt] | None = Field(
         default=None, description="Active model ids to use (default: all active models)"
     )
-    timestamp: datetime | None = Field(
+    timestamp: Timestamp | None = Field(
         default=None,
-        description="Predict the coin's newest snapshot at or before this time (default: now)",
+        description="Predict the coin's newest snapshot at or before this time (default: now; "
+        "no offset: UTC)",
     )
 
 

@@ -160,6 +160,7 @@ async def set_active(
 _SETTABLE = frozenset(
     {
         "custom_name",
+        "description",
         "alert_threshold",
         "webhook_url",
         "webhook_enabled",
@@ -204,9 +205,11 @@ async def update_columns(
 
 
 async def rename(
-    conn: asyncpg.Connection, active_id: int, name: str | None
+    conn: asyncpg.Connection, active_id: int, changes: dict[str, Any]
 ) -> ActiveModelRecord | None:
-    return await _update(conn, active_id, {"custom_name": name})
+    """Update custom_name (None: the model's own name) and/or description."""
+    allowed = ("custom_name", "description")
+    return await _update(conn, active_id, {c: changes[c] for c in allowed if c in changes})
 
 
 async def set_alert_threshold(

@@ -27,6 +27,7 @@ class StagedFile:
     path: Path
     sha256: str
     size: int
+    label: str | None = None  # how messages name it (an upload: the client's file name)
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -132,16 +133,24 @@ async def download_model_file(
     return StagedFile(target, digest.hexdigest(), size)
 
 
-def stage_bytes(data: bytes, models_dir: Path, *, max_bytes: int = MAX_MODEL_BYTES) -> StagedFile:
-    """Stage uploaded bytes like a download."""
+def stage_bytes(
+    data: bytes,
+    models_dir: Path,
+    *,
+    max_bytes: int = MAX_MODEL_BYTES,
+    filename: str | None = None,
+) -> StagedFile:
+    """Stage uploaded bytes like a download; messages name it by the client's ``filename``."""
+    label = f"{filename!r}" if filename else None
+    what = f"uploaded model file {label}" if label else "uploaded model file"
     if not data:
-        raise ModelFileError("uploaded model file is empty")
+        raise ModelFileError(f"{what} is empty")
     if len(data) > max_bytes:
         raise ModelFileError(
-            f"uploaded model file is {len(data)} bytes, more than the limit of {max_bytes}",
+            f"{what} is {len(data)} bytes, more than the limit of {max_bytes}",
             status=413,
             code="model_file_too_large",
         )
     target = temp_path(models_dir)
     target.write_bytes(data)
-    return StagedFile(target, hashlib.sha256(data).hexdigest(), len(data))
+    return StagedFile(target, hashlib.sha256(data).hexdigest(), len(data), label)

@@ -63,14 +63,21 @@ def resolve_inputs(spec: ModelSpec, estimator: Any) -> list[str]:
 
 
 def load_model(
-    spec: ModelSpec, path: Path, sha256: str | None, *, use_onnx: bool = True
+    spec: ModelSpec,
+    path: Path,
+    sha256: str | None,
+    *,
+    use_onnx: bool = True,
+    label: str | None = None,
 ) -> LoadedModel:
     """Blocking (CPU + disk): call from a worker thread. With ``sha256`` the file must have
-    that hash (the one recorded at import), else it is refused unloaded."""
+    that hash (the one recorded at import), else it is refused unloaded. ``label`` names the
+    file in messages (default: its name)."""
     started = time.perf_counter()
-    label = path.name
-    if path.name.startswith(".incoming-"):  # a download or upload not yet in its place
-        label = f"for model {spec.name!r}"
+    if label is None:
+        label = path.name
+        if path.name.startswith(".incoming-"):  # a download not yet in its place
+            label = f"for model {spec.name!r}"
     loaded = load_file(path, expected_type=spec.model_type, sha256=sha256 or None, label=label)
     estimator = loaded.estimator
     columns = resolve_inputs(spec, estimator)

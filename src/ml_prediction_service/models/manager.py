@@ -122,9 +122,11 @@ class ModelManager:
             staged, url = await self._download(model_id)
             return await self._admit(model_id, spec, staged, source="training_service", url=url)
 
-    async def upload(self, file: Readable, meta: dict[str, Any]) -> ActiveModelRecord:
-        """An uploaded file with its metadata; refused unless API_KEY is set (a model file
-        is executable code)."""
+    async def upload(
+        self, file: Readable, meta: dict[str, Any], filename: str | None = None
+    ) -> ActiveModelRecord:
+        """An uploaded file (``filename``: the client's name for it, used in messages) with
+        its metadata; refused unless API_KEY is set (a model file is executable code)."""
         if not self.settings.api_key:
             raise ServiceError(
                 "model uploads are disabled: a model file is executable code, so uploads need "
@@ -135,7 +137,7 @@ class ModelManager:
         spec = parse_spec(meta)
         data = await file.read(self.max_bytes + 1)
         staged = await asyncio.to_thread(
-            stage_bytes, data, self.models_dir, max_bytes=self.max_bytes
+            stage_bytes, data, self.models_dir, max_bytes=self.max_bytes, filename=filename
         )
         async with self.pool.acquire() as conn:
             model_id = await models_repo.next_upload_model_id(conn)
@@ -158,6 +160,7 @@ class ModelManager:
                 staged.path,
                 staged.sha256,
                 use_onnx=self.settings.model_use_onnx,
+                label=staged.label,
             )
         except BaseException:
             staged.discard()
@@ -288,9 +291,15 @@ class ModelManager:
     async def deactivate(self, active_id: int) -> ActiveModelRecord:
         return await self._change(active_id, models_repo.set_active, False)
 
-    async def rename(self, active_id: int, name: str | None) -> ActiveModelRecord:
-        cleaned = name.strip() if name else None
-        return await self._change(active_id, models_repo.rename, cleaned or None)
+    async def rename(
+        self, active_id: int, name: str | None, description: str | None = None
+    ) -> ActiveModelRecord:
+        """A new display name (blank: the model's own name) and, if given, a new description
+        (blank: none)."""
+        changes: dict[str, Any] = {"custom_name": (name or "").strip() or None}
+        if description is not None:
+            changes["description"] = description.strip() or None
+        return await self._change(active_id, models_repo.rename, changes)
 
     async def set_alert_threshold(self, active_id: int, threshold: float) -> ActiveModelRecord:
         return await self._change(active_id, models_repo.set_alert_threshold, threshold)

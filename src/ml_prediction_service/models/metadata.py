@@ -103,6 +103,48 @@ def _optional_int(value: Any) -> int | None:
     return int(value) if value is not None else None
 
 
+# |value| must stay below these to fit prediction_active_models' columns
+_TARGET_VALUE_LIMIT = 1e17  # NUMERIC(20, 2)
+_PERCENT_LIMIT = 1e5  # NUMERIC(10, 4)
+_INT32_MAX = 2**31 - 1  # INTEGER
+
+
+def _number(field: str, value: Any, limit: float) -> float | None:
+    """A finite number with ``|value| < limit``, or None; else what is wrong with it."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        number = None
+    _require(
+        number is not None and not isinstance(value, bool),
+        f"{field!r} must be a number, not {_describe(value)}",
+    )
+    assert number is not None
+    _require(
+        number == number and abs(number) < limit,
+        f"{field!r} is {value!r}; it must be a finite number below {limit:g} in magnitude",
+    )
+    return number
+
+
+def _minutes(field: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        minutes = int(value)
+    except (TypeError, ValueError, OverflowError):
+        minutes = None
+    _require(
+        minutes is not None and not isinstance(value, bool) and 0 <= minutes <= _INT32_MAX,
+        f"{field!r} must be a whole number of minutes from 0 to {_INT32_MAX}, "
+        f"not {_describe(value)}",
+    )
+    assert minutes is not None
+    return minutes
+
+
 @dataclass(frozen=True)
 class ModelTarget:
     """What a model predicts and which inputs it takes: the fields a :class:`ModelSpec` and
@@ -210,10 +252,14 @@ def parse_spec(meta: Mapping[str, Any]) -> ModelSpec:
         model_type=model_type,
         target_variable=target,
         target_operator=operator,
-        target_value=_optional_float(meta.get("target_value")),
-        future_minutes=_optional_int(_first(meta.get("future_minutes"), tb.get("future_minutes"))),
-        price_change_percent=_optional_float(
-            _first(meta.get("price_change_percent"), tb.get("min_percent_change"))
+        target_value=_number("target_value", meta.get("target_value"), _TARGET_VALUE_LIMIT),
+        future_minutes=_minutes(
+            "future_minutes", _first(meta.get("future_minutes"), tb.get("future_minutes"))
+        ),
+        price_change_percent=_number(
+            "price_change_percent",
+            _first(meta.get("price_change_percent"), tb.get("min_percent_change")),
+            _PERCENT_LIMIT,
         ),
         target_direction=direction,
         features=features or (),

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from ml_prediction_service.api.deps import ServiceDep
-from ml_prediction_service.api.params import From, check_range
+from ml_prediction_service.api.params import Text, TimeRangeDep
 from ml_prediction_service.api.schemas import ErrorResponse
 from ml_prediction_service.db import coins_repo
 
@@ -50,15 +50,13 @@ class CoinMetricsResponse(BaseModel):
     },
 )
 async def coin_metrics(
-    coin_id: str,
+    coin_id: Text,
     service: ServiceDep,
-    from_: From = None,
-    to: datetime | None = None,
+    span: TimeRangeDep,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> CoinMetricsResponse:
-    check_range(from_, to)
     rows, total = await coins_repo.coin_metrics(
-        service.pool, coin_id, since=from_, until=to, limit=limit
+        service.pool, coin_id, since=span.since, until=span.until, limit=limit
     )
     return CoinMetricsResponse(
         coin_id=coin_id,

@@ -12,6 +12,7 @@ from fastapi.types import DecoratedCallable
 from pydantic import ValidationError
 
 from ml_prediction_service.api.deps import ServiceDep
+from ml_prediction_service.api.errors import describe_json_error
 from ml_prediction_service.api.model_schemas import (
     ActiveModelRead,
     AlertThresholdUpdate,
@@ -121,9 +122,8 @@ async def upload_model(
     try:
         meta = UploadMetadata.model_validate(json.loads(metadata))
     except json.JSONDecodeError as exc:
-        raise ServiceError(
-            f"metadata is not valid JSON: {exc}", code="validation_error", status=422
-        ) from exc
+        detail = describe_json_error(exc.doc, exc.pos, exc.msg, what="the metadata field")
+        raise ServiceError(detail, code="validation_error", status=422) from exc
     except ValidationError as exc:
         details = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
@@ -131,7 +131,7 @@ async def upload_model(
         raise ServiceError(
             f"invalid metadata: {details}", code="validation_error", status=422
         ) from exc
-    row = await service.models.upload(file, meta.model_dump())
+    row = await service.models.upload(file, meta.model_dump(), filename=file.filename)
     return to_read(service, row)
 
 
@@ -179,11 +179,12 @@ async def reimport(active_model_id: PathId, service: ServiceDep) -> ActiveModelR
     return to_read(service, await service.models.reimport(active_model_id))
 
 
-@_patch_model("rename")
+@_patch_model("rename", summary="A new display name and, optionally, a new description")
 async def rename(
     active_model_id: PathId, body: ModelRename, service: ServiceDep
 ) -> ActiveModelRead:
-    return to_read(service, await service.models.rename(active_model_id, body.name))
+    row = await service.models.rename(active_model_id, body.name, body.description)
+    return to_read(service, row)
 
 
 @_patch_model("alert-threshold")

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from ml_prediction_service.api.deps import ServiceDep
-from ml_prediction_service.api.params import From, Limit, Offset, PathId, QueryId, check_range
+from ml_prediction_service.api.params import (
+    Limit,
+    Offset,
+    PathId,
+    QueryId,
+    Text,
+    TimeRangeDep,
+)
 from ml_prediction_service.api.prediction_schemas import (
     LatestPredictionsResponse,
     ModelPrediction,
@@ -48,18 +54,16 @@ async def predict(body: PredictRequest, service: ServiceDep) -> PredictResponse:
 )
 async def list_predictions(
     service: ServiceDep,
-    coin_id: str | None = None,
+    span: TimeRangeDep,
+    coin_id: Text | None = None,
     model_id: QueryId = None,
     active_model_id: QueryId = None,
     prediction: Annotated[int | None, Query(ge=0, le=1)] = None,
     min_probability: Annotated[float | None, Query(ge=0, le=1)] = None,
     is_alert: bool | None = None,
-    from_: From = None,
-    to: datetime | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> PredictionsListResponse:
-    check_range(from_, to)
     flt = predictions_repo.PredictionFilter(
         coin_id=coin_id,
         model_id=model_id,
@@ -67,8 +71,8 @@ async def list_predictions(
         prediction=prediction,
         min_probability=min_probability,
         is_alert=is_alert,
-        since=from_,
-        until=to,
+        since=span.since,
+        until=span.until,
     )
     rows, total = await predictions_repo.list_predictions(
         service.pool, flt, limit=limit, offset=offset
@@ -84,7 +88,7 @@ async def list_predictions(
     responses={404: {"model": ErrorResponse}},
     summary="The newest prediction of each model for a coin",
 )
-async def latest(coin_id: str, service: ServiceDep) -> LatestPredictionsResponse:
+async def latest(coin_id: Text, service: ServiceDep) -> LatestPredictionsResponse:
     rows = await predictions_repo.latest_for_coin(service.pool, coin_id)
     if not rows:
         raise NotFoundError(f"no predictions for coin {coin_id!r}")

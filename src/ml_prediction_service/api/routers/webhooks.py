@@ -6,12 +6,21 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
 from ml_prediction_service.alerts.routing import SEND_MODES
 from ml_prediction_service.api.deps import ServiceDep
 from ml_prediction_service.api.model_schemas import ActiveModelRead
-from ml_prediction_service.api.params import From, Limit, Offset, PathId, QueryId
+from ml_prediction_service.api.params import (
+    From,
+    HttpStatus,
+    Limit,
+    Offset,
+    PathId,
+    QueryId,
+    Text,
+    Timestamp,
+)
 from ml_prediction_service.api.routers.models import to_read
 from ml_prediction_service.api.schemas import ErrorResponse
 from ml_prediction_service.db import webhooks_repo
@@ -81,8 +90,14 @@ class RetryRequest(BaseModel):
     status: list[RetryStatus] = Field(
         default_factory=lambda: list[RetryStatus](["failed", "expired"]), min_length=1
     )
-    from_: datetime | None = Field(None, alias="from")
-    to: datetime | None = None
+    from_: Timestamp | None = Field(None, alias="from")
+    to: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _from_not_after_to(self) -> RetryRequest:
+        if self.from_ is not None and self.to is not None and self.from_ > self.to:
+            raise ValueError("'from' must not be after 'to'")
+        return self
 
 
 class RetryResult(BaseModel):
@@ -158,9 +173,9 @@ async def webhook_test(active_model_id: PathId, service: ServiceDep) -> WebhookT
 )
 async def webhook_log(
     service: ServiceDep,
-    coin_id: str | None = None,
+    coin_id: Text | None = None,
     outcome: Literal["delivered", "retry", "failed", "test"] | None = None,
-    response_status: int | None = None,
+    response_status: HttpStatus = None,
     outbox_id: QueryId = None,
     from_: From = None,
     limit: Limit = 100,
@@ -202,7 +217,7 @@ async def deliveries(
     service: ServiceDep,
     status: Literal["pending", "sending", "delivered", "failed", "superseded", "expired"]
     | None = None,
-    coin_id: str | None = None,
+    coin_id: Text | None = None,
     limit: Limit = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> DeliveriesResponse:
