@@ -1,5 +1,7 @@
-"""A headless Debian Chromium driven by Playwright (async API), for pages the service serves
-itself; every request that is not for 127.0.0.1 is aborted and recorded."""
+"""The browser of the suite's browser tests: Chromium found on ``PATH`` (Debian's
+``chromium`` here), the arguments every test launches it with, the skip marker for a machine
+without it, and :func:`offline_browser` (Playwright, async API) for pages the service serves
+itself: every request that is not for 127.0.0.1 is aborted and recorded."""
 
 from __future__ import annotations
 
@@ -10,7 +12,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.support.missing_tools import find_program, needs
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+CHROMIUM = find_program(*CHROMIUM_NAMES)
+NEEDS_CHROMIUM = needs(
+    f"Chromium (the browser tests look for {', '.join(CHROMIUM_NAMES)} on PATH)",
+    CHROMIUM,
+    "apt-get install -y chromium",
+)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

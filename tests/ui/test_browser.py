@@ -16,33 +16,15 @@ import pytest
 
 from ml_prediction_service.ui.commands import streamlit_command
 from ml_prediction_service.ui.format import fmt_int, fmt_ms
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, NEEDS_CHROMIUM
 from tests.support.http import free_port
-from tests.support.missing_tools import find_program, needs
 from tests.support.ui_world import COINS, UiWorld
 from tests.support.wait import eventually_sync
 
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-CHROMIUM = find_program(*CHROMIUM_NAMES)
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
 WAIT_MS = 45_000
 
-pytestmark = [
-    pytest.mark.slow,
-    needs(
-        f"Chromium (the UI's browser tests look for {', '.join(CHROMIUM_NAMES)} on PATH)",
-        CHROMIUM,
-        "apt-get install -y chromium",
-    ),
-]
+pytestmark = [pytest.mark.slow, NEEDS_CHROMIUM]
 
 
 @pytest.fixture(scope="module")

@@ -7,19 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.browser import CHROMIUM, offline_browser
+from tests.support.browser import NEEDS_CHROMIUM, offline_browser
 from tests.support.world import World
 
 WAIT_MS = 30_000
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="Debian chromium is not installed (/usr/bin/chromium); .ci/run installs it "
-        "with apt-get install chromium",
-    ),
-]
+pytestmark = [pytest.mark.slow, NEEDS_CHROMIUM]
 
 
 async def test_swagger_ui_and_redoc_render_without_internet(world: World, tmp_path: Path) -> None:
