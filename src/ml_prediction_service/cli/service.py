@@ -51,6 +51,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         lifespan="on",
     )
     server = GracefulServer(config)
+    if args.with_ui:
+        from ml_prediction_service.cli.with_ui import own_api_url, serve_with_ui
+
+        return serve_with_ui(server, settings, own_api_url(host, port))
     server.run()
     return 0 if server.started else 1
 
@@ -96,6 +100,12 @@ def register(subparsers: Subparsers) -> None:
     serve = subparsers.add_parser("serve", help="run the REST API and the prediction service")
     serve.add_argument("--host", help="bind address (default: API_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=tcp_port, help="port (default: API_PORT, 8000)")
+    serve.add_argument(
+        "--with-ui",
+        action="store_true",
+        help="also run the web UI (on UI_HOST:UI_PORT) as a supervised child: if it exits, "
+        "the API stops too and the command exits 1; SIGINT/SIGTERM stop both",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     migrate = subparsers.add_parser("migrate", help="apply the schema and install the trigger")
