@@ -28,9 +28,11 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && pip install --no-cache-dir -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
-COPY README.md ./
-COPY src ./src
-RUN pip install --no-cache-dir --no-deps . && rm -rf /app/src /app/build
+# The command (the package itself is /app/src, copied last, on PYTHONPATH: a change to the
+# source rebuilds one small layer only).
+ENV PYTHONPATH=/app/src
+RUN printf '#!/bin/sh\nexec python -m ml_prediction_service "$@"\n' > /usr/local/bin/ml-prediction-service \
+    && chmod 0755 /usr/local/bin/ml-prediction-service
 
 USER 10001:10001
 
@@ -45,3 +47,5 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["ml-prediction-service"]
 CMD ["serve", "--with-ui"]
+
+COPY src /app/src
