@@ -74,7 +74,10 @@ cleanup() {
   trap - EXIT INT TERM
   say "cleaning up …"
   if ((COMPOSE_UP)); then
-    compose logs --no-color --tail=30 >"$WORK/compose.log" 2>&1
+    if ((code != 0)); then
+      echo "--- last log lines of the compose services" >&2
+      compose logs --no-color --tail=25 >&2 2>&1
+    fi
     compose down -v --timeout 20 >/dev/null 2>&1
   fi
   for name in "${CONTAINERS[@]}"; do
@@ -82,7 +85,7 @@ cleanup() {
       echo "--- last log lines of $name" >&2
       docker logs --tail 25 "$name" >&2 2>&1
     fi
-    docker rm -f "$name" >/dev/null 2>&1
+    docker rm -fv "$name" >/dev/null 2>&1
   done
   for vol in "${VOLUMES[@]}"; do docker volume rm -f "$vol" >/dev/null 2>&1; done
   [ -n "$RECEIVER_PID" ] && kill "$RECEIVER_PID" 2>/dev/null
@@ -110,6 +113,16 @@ wait_for() { # wait_for SECONDS WHAT COMMAND...: until COMMAND succeeds (every s
     sleep 1
   done
   fail "$what did not happen within ${seconds}s"
+}
+
+wait_api_healthy() { # wait_api_healthy FORM: until GET /api/health is 200 (else say why not)
+  local body
+  for _ in $(seq 90); do
+    curl -fsS -o /dev/null "$API/api/health" 2>/dev/null && return 0
+    sleep 1
+  done
+  body=$(curl -sS "$API/api/health" 2>&1)
+  fail "the API ($1) is not healthy after 90s: $body"
 }
 
 api() { # api METHOD PATH [JSON]: the API's answer (fails on HTTP >= 400)
@@ -234,11 +247,27 @@ simulate_and_expect() { # simulate_and_expect FORM: new rows in, new predictions
   say "$1: predictions $before -> $(predictions_total), webhooks received $hooks_before -> $(wc -l <"$HOOKS")"
 }
 
+models_written_by_app() { # models_written_by_app CONTAINER FORM: model files of uid 10001
+  docker exec "$1" python -c "import os, sys; d = '/app/models'; f = os.listdir(d); \
+sys.exit(0 if f and all(os.stat(os.path.join(d, n)).st_uid == 10001 for n in f) else 1)" \
+    || fail "the models volume holds no model file written by uid 10001 ($2)"
+}
+
+stops_cleanly() { # stops_cleanly CONTAINER...: each exited 0 after SIGTERM (not killed)
+  local c code
+  for c in "$@"; do
+    code=$(docker inspect -f '{{.State.ExitCode}}' "$c")
+    [ "$code" = 0 ] || fail "container $c exited with $code after SIGTERM (not a clean stop)"
+  done
+}
+
 check_ui() { # check_ui FORM PORT
   local ui="http://127.0.0.1:$2"
   wait_for 90 "the UI answering ($1)" curl -fsS "$ui/_stcore/health"
   [ "$(curl -fsS "$ui/_stcore/health")" = ok ] || fail "UI health is not 'ok' ($1)"
-  curl -fsS "$ui/" | grep -qi "<title>" || fail "the UI page has no <title> ($1)"
+  local page
+  page=$(curl -fsS "$ui/") || fail "the UI page did not load ($1)"
+  grep -qi "<title>" <<<"$page" || fail "the UI page has no <title> ($1)"
   say "$1: UI $ui answers (/_stcore/health ok, page served)"
 }
 
@@ -255,24 +284,22 @@ docker run -d --name "$APP" --network host -v "$TAG-models:/app/models" \
   -e DB_DSN="$DSN" -e API_HOST=127.0.0.1 -e API_PORT="$API_PORT" -e UI_HOST=127.0.0.1 \
   -e UI_PORT="$UI_PORT" -e API_KEY="$API_KEY" -e TRAINING_SERVICE_API_URL="$TRAINING_URL" \
   -e N8N_WEBHOOK_URL="$HOOK_URL" "$IMAGE" >/dev/null
-wait_for 90 "the API answering" curl -fsS "$API/api/health"
+wait_for 180 "the API answering" curl -sS -o /dev/null "$API/api/health"
+wait_api_healthy one-container
 MODEL_ID=$(api GET api/models/available | json '[m["id"] for m in d["models"] if m["name"] == "Check RF"][0]')
 IMPORTED=$(api POST api/models/import "{\"model_id\": $MODEL_ID}" | json 'd["id"]')
 say "one-container: model $MODEL_ID imported through the API as active model $IMPORTED"
-docker exec "$APP" python -c "import os, sys; d = '/app/models'; f = os.listdir(d); \
-sys.exit(0 if f and all(os.stat(os.path.join(d, n)).st_uid == 10001 for n in f) else 1)" \
-  || fail "the models volume holds no model file written by uid 10001"
+models_written_by_app "$APP" one-container
 simulate_and_expect one-container
 check_ui one-container "$UI_PORT"
 wait_for 120 "the container's HEALTHCHECK reporting healthy" is_healthy "$APP"
 stop_start=$(date +%s)
 docker stop -t 20 "$APP" >/dev/null
-code=$(docker inspect -f '{{.State.ExitCode}}' "$APP")
-[ "$code" = 0 ] || fail "docker stop: the container exited with $code (not a clean stop)"
+stops_cleanly "$APP"
 curl -s -o /dev/null "$API/" && fail "the API still answers after docker stop"
 curl -s -o /dev/null "http://127.0.0.1:$UI_PORT/" && fail "the UI still answers after docker stop"
 say "one-container: healthy; docker stop took $(($(date +%s) - stop_start))s, exit code 0"
-docker rm "$APP" >/dev/null
+docker rm -v "$APP" >/dev/null
 timed one-container "$start"
 
 # --- Compose: two services from the same image --------------------------------------------
@@ -286,14 +313,23 @@ compose up -d --no-build >"$WORK/compose-up.log" 2>&1 \
   || { cat "$WORK/compose-up.log" >&2; fail "docker-compose up failed"; }
 API_C=$(compose ps -q api)
 UI_C=$(compose ps -q ui)
-wait_for 90 "the compose API answering" curl -fsS "$API/api/health"
-# The model imported in the one-container form is active in the database: nothing to import.
-[ "$(api GET api/models/active | json 'd["total"]')" -ge 1 ] || fail "no active model (compose)"
+wait_for 180 "the compose API answering" curl -sS -o /dev/null "$API/api/health"
+# The model imported in the one-container form is active in the database, but its file is in
+# that form's volume: this fresh `models` volume has none, so the service reports the model
+# failing until it is downloaded again (POST /api/models/{id}/reimport).
+api POST "api/models/$IMPORTED/reimport" >/dev/null || fail "re-import into the compose volume"
+say "compose: model file downloaded again into the compose models volume (reimport)"
+wait_api_healthy compose
+models_written_by_app "$API_C" compose
 simulate_and_expect compose
 check_ui compose "$C_UI_PORT"
 wait_for 120 "the compose api service healthy" is_healthy "$API_C"
 wait_for 120 "the compose ui service healthy (/_stcore/health)" is_healthy "$UI_C"
 say "compose: api $(health_of "$API_C"), ui $(health_of "$UI_C")"
+stop_start=$(date +%s)
+compose stop --timeout 20 >/dev/null 2>&1
+stops_cleanly "$API_C" "$UI_C"
+say "compose: stop took $(($(date +%s) - stop_start))s, both services exit code 0"
 compose down -v --timeout 20 >/dev/null 2>&1
 COMPOSE_UP=0
 timed compose "$start"
