@@ -3,8 +3,8 @@
 Names are binding (contract §6). Every field is typed and documented; an invalid value
 stops start-up with :class:`SettingsError`, whose message names the variable.
 :class:`Settings` is everything; the web UI's process reads only its part of it,
-:class:`UiSettings` (``UI_PORT``, ``API_URL``, ``API_KEY``), so that it does not validate the
-service's variables.
+:class:`UiSettings` (``UI_HOST``, ``UI_PORT``, ``API_URL``, ``API_KEY``), so that it does
+not validate the service's variables.
 """
 
 from __future__ import annotations
@@ -44,6 +44,10 @@ class UiSettings(BaseSettings):
         default="",
         description="If set, POST/PATCH/PUT/DELETE require header X-API-Key with this value "
         "(the UI sends it).",
+    )
+    ui_host: str = Field(
+        default="127.0.0.1",
+        description="Interface the web UI binds to (``ui``, ``serve --with-ui``; Docker: 0.0.0.0).",
     )
     ui_port: int = Field(default=8501, ge=1, le=65535, description="Streamlit UI port.")
     api_url: str = Field(
@@ -214,7 +218,7 @@ class Settings(UiSettings):
         default=2.0, gt=0, description="How often the database connection is probed."
     )
 
-    # --- web UI: UI_PORT, API_URL (see UiSettings) -----------------------------------
+    # --- web UI: UI_HOST, UI_PORT, API_URL (see UiSettings) -----------------------
 
     @field_validator("log_level", mode="before")
     @classmethod

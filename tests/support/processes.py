@@ -4,6 +4,7 @@ training-service stand-in it imports models from."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import psutil
 
 from ml_prediction_service.stand_ins.ddl import create_dev_schema
 from ml_prediction_service.stand_ins.training_service import create_app as training_app
@@ -93,3 +95,26 @@ async def wait_up(url: str, seconds: float = 60.0) -> None:
 async def training_service(dsn: str) -> AsyncIterator[str]:
     async with serve_app(training_app(dsn)) as url:
         yield f"{url}/api"
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    """Every living process below ``pid`` (children, grandchildren, …)."""
+    return psutil.Process(pid).children(recursive=True)
+
+
+def still_running(procs: list[psutil.Process], seconds: float) -> list[psutil.Process]:
+    """Those of ``procs`` still alive after waiting up to ``seconds`` (zombies count as
+    gone: they hold no port and their parent reaps them)."""
+    _, alive = psutil.wait_procs(procs, timeout=seconds)
+    return [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def port_free(port: int) -> bool:
+    """Whether ``127.0.0.1:port`` can be bound (nothing listens on it any more)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True

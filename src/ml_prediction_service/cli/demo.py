@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 
 from ml_prediction_service.cli.args import (
     Subparsers,
@@ -45,8 +46,11 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         setup_logging("WARNING", settings.log_format, settings.log_json_indent)
     where = "DB_DSN" if settings.db_dsn else f"embedded PostgreSQL in {settings.data_dir}"
     _say(f"demo: starting the database ({where}) …")
-    dsn = resolve_dsn(settings)
+    # SIGTERM stops the demo exactly as Ctrl-C does: before and after the event loop's own
+    # handlers (Demo.run) it raises KeyboardInterrupt, so every started part is stopped.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
+        dsn = resolve_dsn(settings)
         return asyncio.run(Demo(settings, dsn, options, _say).run())
     except CommandError:
         raise
@@ -54,6 +58,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     except RuntimeError as exc:
         raise CommandError(f"demo failed: {exc}") from exc
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def register(subparsers: Subparsers) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 
 from ml_prediction_service.cli.args import Subparsers, tcp_port
@@ -19,6 +20,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from ml_prediction_service.api.app import create_app
     from ml_prediction_service.cli.serving import ApiServer
+    from ml_prediction_service.cli.with_ui import own_api_url, ui_beside
     from ml_prediction_service.httpserve import PortInUse, bind, port_of
 
     host = args.host or settings.api_host
@@ -37,11 +39,21 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
         server = ApiServer(config, url)
 
+        ui_failed: list[int] = []  # the UI's exit code, if it ended by itself (--with-ui)
+
         async def run() -> None:
             server.starting = asyncio.current_task()
             with server.capture_signals():
                 async with app.router.lifespan_context(app):
-                    if not server.should_exit:
+                    if server.should_exit:
+                        return
+                    # the UI starts once the service is up, and stops before it stops
+                    ui = (
+                        ui_beside(server, settings, own_api_url(host, port_of(sock)), ui_failed)
+                        if args.with_ui
+                        else contextlib.nullcontext()
+                    )
+                    with ui:
                         await server.serve(sockets=[sock])
 
         try:
@@ -50,6 +62,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             logger.info("stopped during start-up")
     finally:
         sock.close()
+    if ui_failed:
+        return 1
     return 0 if server.started or server.should_exit else 1
 
 
@@ -94,6 +108,12 @@ def register(subparsers: Subparsers) -> None:
     serve = subparsers.add_parser("serve", help="run the REST API and the prediction service")
     serve.add_argument("--host", help="bind address (default: API_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=tcp_port, help="port (default: API_PORT, 8000)")
+    serve.add_argument(
+        "--with-ui",
+        action="store_true",
+        help="also run the web UI (on UI_HOST:UI_PORT) as a supervised child: if it exits, "
+        "the API stops too and the command exits 1; SIGINT/SIGTERM stop both",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     migrate = subparsers.add_parser("migrate", help="apply the schema and install the trigger")

@@ -31,6 +31,7 @@ from ml_prediction_service.demo.ui_process import UiProcess
 
 HOST = "127.0.0.1"
 FOREVER_SECONDS = 10 * 365 * 86400.0  # "until stopped", still a bound for the collector
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass(frozen=True)
@@ -213,11 +214,11 @@ class Demo:
             self.say(await self.status_line(api))
 
     # -- the whole thing ----------------------------------------------------------------
-    def _on_signal(self, main: asyncio.Task[int], ready: asyncio.Event) -> None:
+    def _on_signal(self, main: asyncio.Task[int], ready: asyncio.Event, sig: int) -> None:
         if self.stop.is_set():
             self.say("stopping already; please wait")
             return
-        self.say("stopping (Ctrl-C) …")
+        self.say(f"stopping ({'Ctrl-C' if sig == signal.SIGINT else signal.Signals(sig).name}) …")
         self.stop.set()
         if not ready.is_set():
             main.cancel()  # still preparing: abort the current step
@@ -227,16 +228,18 @@ class Demo:
         main = asyncio.current_task()
         assert main is not None
         ready = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self._on_signal, main, ready)
+        previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, self._on_signal, main, ready, sig)
         try:
             return await self._run(ready)
         except asyncio.CancelledError:
             self.say("stopped during start-up")
             return 130
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig, handler in previous.items():
                 loop.remove_signal_handler(sig)
+                signal.signal(sig, handler)  # e.g. the command's SIGTERM-as-SIGINT handler
 
     def _sockets(self) -> tuple[socket.socket, socket.socket, socket.socket | None]:
         external = self.settings.n8n_webhook_url
@@ -285,8 +288,9 @@ class Demo:
             await import_and_activate(api, wanted, lambda line: self.say(line))
             tasks = [asyncio.create_task(self.collector(), name="demo-collector")]
             if opts.ui:
-                await ui.start()
+                # Registered before the start: a stop during the start stops the child too.
                 stack.push_async_callback(ui.stop)
+                await ui.start()
             tasks.append(asyncio.create_task(self.reporter(api), name="demo-reporter"))
             ready.set()
             self._banner(webhook_url)

@@ -1,4 +1,5 @@
-"""Docker files can't be built here (no engine): lint them, and check what can be checked."""
+"""The Docker files: linted and checked here; built and run for real by
+``scripts/docker-check.sh`` (needs a Docker engine, not part of the suite)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ def test_dockerfile_contract() -> None:
     assert "HEALTHCHECK" in text and "/api/health" in text
     assert 'VOLUME ["/app/models"]' in text
     assert "MODEL_STORAGE_PATH=/app/models" in text
+    assert "UI_HOST=0.0.0.0" in text and "API_HOST=0.0.0.0" in text
+    assert 'CMD ["serve", "--with-ui"]' in text  # the one-container form by default
 
 
 def test_compose_has_api_ui_and_optional_db() -> None:
@@ -43,8 +46,11 @@ def test_compose_has_api_ui_and_optional_db() -> None:
         'profiles: ["local-db"]',
         "DB_DSN",
         "/app/models",
+        "/_stcore/health",  # the UI service's own health check
     ):
         assert needle in text
+    host = (ROOT / "docker-compose.host.yml").read_text()
+    assert host.count("network_mode: host") == 2 and "UI_HOST: 127.0.0.1" in host
 
 
 def test_dockerignore_keeps_local_state_out() -> None:

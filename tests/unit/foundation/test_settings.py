@@ -179,7 +179,7 @@ def test_the_ui_reads_only_its_own_settings(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("API_KEY", "k")
     ui = load_ui_settings()
     assert (ui.api_url, ui.api_key, ui.ui_port) == ("http://127.0.0.1:9000", "k", 8501)
-    assert set(UiSettings.model_fields) == {"ui_port", "api_url", "api_key"}
+    assert set(UiSettings.model_fields) == {"ui_host", "ui_port", "api_url", "api_key"}
     assert set(UiSettings.model_fields) <= set(Settings.model_fields)
     monkeypatch.setenv("UI_PORT", "0")
     with pytest.raises(SettingsError, match="UI_PORT"):
