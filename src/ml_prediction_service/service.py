@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ from ml_prediction_service.db.schema import migrate
 from ml_prediction_service.models.manager import ModelManager
 from ml_prediction_service.models.registry import ModelRegistry, settle_heap
 from ml_prediction_service.observability.health import (
+    UNPREDICTED_WINDOW_SECONDS,
     FailedModel,
     HealthMonitor,
     HealthReport,
@@ -166,6 +168,7 @@ class Service:
             if self.settings.pipeline_enabled
             else 0.0,
             webhook_limit_seconds=self.settings.webhook_health_max_pending_seconds,
+            unpredicted_recently=self.unpredicted_recently,
         )
         return HealthReport(
             status="healthy" if not reasons else "degraded",
@@ -207,6 +210,21 @@ class Service:
     @property
     def events_processed(self) -> int:
         return sum(w.stats.events for w in self.workers)
+
+    @property
+    def unpredicted_recently(self) -> int:
+        """Events consumed without any active model, if the last such batch is recent and
+        still no model is active (0 otherwise)."""
+        if self.registry.active():
+            return 0
+        now = time.monotonic()
+        recent = [
+            w.stats
+            for w in self.workers
+            if w.stats.unpredicted_at is not None
+            and now - w.stats.unpredicted_at < UNPREDICTED_WINDOW_SECONDS
+        ]
+        return sum(s.unpredicted for s in recent)
 
     @property
     def coins_cached(self) -> int:

@@ -20,6 +20,8 @@ from ml_prediction_service.observability.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
+UNPREDICTED_WINDOW_SECONDS = 60.0  # events without any active model degrade health this long
+
 
 @dataclass(frozen=True)
 class DatabaseState:
@@ -130,6 +132,7 @@ def verdict(
     failing_models: list[tuple[int, str, str]],
     oldest_webhook_seconds: float = 0.0,
     webhook_limit_seconds: float = float("inf"),
+    unpredicted_recently: int = 0,
 ) -> list[str]:
     """Why the service is degraded (empty: healthy). ``failing_models``: (id, name, why)."""
     reasons = []
@@ -140,6 +143,12 @@ def verdict(
     if pipeline_enabled and not listener_connected and trigger_installed:
         reasons.append("NOTIFY listener not connected (reconnecting)")
     reasons += [f"model {i} ({name}) failing: {why}" for i, name, why in failing_models]
+    if unpredicted_recently:
+        reasons.append(
+            f"events arrive but no model is active ({unpredicted_recently} event(s) consumed "
+            f"without a prediction, the last less than {UNPREDICTED_WINDOW_SECONDS:.0f}s ago): "
+            "import or activate a model"
+        )
     if oldest_webhook_seconds > webhook_limit_seconds:
         reasons.append(
             f"oldest open webhook delivery is {oldest_webhook_seconds:.0f}s old "

@@ -88,6 +88,9 @@ class WorkerStats:
     events: int = 0
     first_claim: float | None = None  # time.monotonic() of the first non-empty claim
     last_done: float = 0.0  # time.monotonic() when the last batch was committed
+    unpredicted: int = 0  # events consumed while no model was active
+    unpredicted_at: float | None = None  # time.monotonic() of the last such batch
+    unpredicted_logged_at: float | None = None
 
 
 class PredictionWorker:
@@ -146,6 +149,8 @@ class PredictionWorker:
             t_claim = time.perf_counter()
             stage["claim"].observe(t_claim - started)
             models = self.registry.active()
+            if not models:
+                self._no_models(len(events))
             snapshots = newest_per_coin(events)
             inputs, outcome = await self._predict(conn, snapshots, models)
             t_predict = time.perf_counter()
@@ -193,6 +198,19 @@ class PredictionWorker:
             events, snapshots, outcome, batch, sum(result.new_per_model.values()), started
         )
         return len(events)
+
+    def _no_models(self, count: int) -> None:
+        """Events consumed with no model to run: counted for health, logged once a minute."""
+        stats, now = self.stats, time.monotonic()
+        stats.unpredicted += count
+        stats.unpredicted_at = now
+        if stats.unpredicted_logged_at is None or now - stats.unpredicted_logged_at >= 60:
+            stats.unpredicted_logged_at = now
+            logger.warning(
+                "events arrive but no model is active: %d event(s) consumed without a "
+                "prediction so far (import or activate a model)",
+                stats.unpredicted,
+            )
 
     def _webhook_models(self, models: list[ActiveModel]) -> list[int]:
         """Active models whose predictions may be sent (enabled, with a URL)."""
