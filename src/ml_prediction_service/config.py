@@ -92,7 +92,12 @@ class Settings(UiSettings):
         default="http://localhost:8001/api",
         description="Base URL of the training service (models list, details, download).",
     )
-    model_cache_size: int = Field(default=10, ge=1, description="Models kept loaded (LRU).")
+    model_cache_size: int = Field(
+        default=10,
+        ge=1,
+        description="Model files kept in the load cache (LRU; spares re-loading a file, e.g. "
+        "after a deactivate/activate). Active models hold their loaded file regardless.",
+    )
     model_use_onnx: bool = Field(
         default=True,
         description="Serve Random Forests with ONNX Runtime when its probabilities match "

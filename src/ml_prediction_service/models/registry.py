@@ -216,7 +216,9 @@ class ModelRegistry:
                 self.version += 1
                 settle_heap()
             self.metrics.active_models.set(len(rows))
-            self.metrics.models_loaded.set(len(self.cache.items))
+            # the active models that serve (each holds its loaded file; the LRU cache of
+            # MODEL_CACHE_SIZE files only spares re-loading and can be smaller)
+            self.metrics.models_loaded.set(sum(m.loaded is not None for m in self.models.values()))
             self.metrics.models_failed.set(len(self.failed()))
 
     async def _sync_one(self, row: ActiveModelRecord) -> bool:

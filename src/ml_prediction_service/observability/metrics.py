@@ -80,7 +80,7 @@ class Metrics:
             "ml_errors_total", "Errors by type (model_load, prediction, db, ...)", ["type"]
         )
         self.active_models = gauge("ml_active_models", "Active models")
-        self.models_loaded = gauge("ml_models_loaded", "Models loaded in memory")
+        self.models_loaded = gauge("ml_models_loaded", "Active models loaded in memory and serving")
         self.coins_tracked = gauge("ml_coins_tracked", "Coins tracked")
         self.prediction_duration_seconds = latency(
             "ml_prediction_duration_seconds", "Duration of a prediction (one batch)"

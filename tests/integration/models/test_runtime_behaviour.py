@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import asyncpg
 import httpx
 import numpy as np
 
@@ -14,7 +15,7 @@ from ml_prediction_service.service import Service
 from tests.support.http import serve_app
 from tests.support.models import RULE_FEATURES, TrainedFile, insert_ml_model
 from tests.support.settings import service_settings
-from tests.support.world import World
+from tests.support.world import World, make_world
 
 
 async def _import(world: World, trained: dict[str, TrainedFile], key: str, name: str) -> dict:
@@ -188,3 +189,22 @@ async def test_moving_counters_are_not_a_model_change(
     await registry.refresh()
     assert registry.version == version + 1  # a real change
     assert registry.models[created["id"]].alert_threshold == 0.9
+
+
+async def test_models_loaded_counts_the_serving_models_not_the_file_cache(
+    db_dsn: str,
+    pool: asyncpg.Pool,
+    training_url: str,
+    tmp_path: Path,
+    trained: dict[str, TrainedFile],
+) -> None:
+    # a load cache of one file, three active models: all three serve, all three are loaded
+    async with make_world(db_dsn, pool, training_url, tmp_path, model_cache_size=1) as w:
+        for key, name in (("rf", "one"), ("xgb", "two"), ("rf_other", "three")):
+            await _import(w, trained, key, name)
+        await w.service.registry.refresh()
+        assert len(w.service.registry.active()) == 3
+        assert len(w.service.registry.cache.items) == 1
+        metrics = (await w.api.get("/metrics")).text
+    assert "ml_active_models 3.0" in metrics
+    assert "ml_models_loaded 3.0" in metrics
