@@ -27,7 +27,7 @@ from ml_prediction_service.models.files import (
     place,
     stage_bytes,
 )
-from ml_prediction_service.models.loaded import LoadedModel, load_model
+from ml_prediction_service.models.loaded import LoadedModel
 from ml_prediction_service.models.metadata import (
     ActiveModelRecord,
     AvailableModel,
@@ -154,13 +154,8 @@ class ModelManager:
     async def _verify_staged(self, spec: ModelSpec, staged: StagedFile) -> LoadedModel:
         """Load and verify the staged file (in a thread); a refused file is removed."""
         try:
-            return await asyncio.to_thread(
-                load_model,
-                spec,
-                staged.path,
-                staged.sha256,
-                use_onnx=self.settings.model_use_onnx,
-                label=staged.label,
+            return await self.registry.load_file(
+                spec, staged.path, staged.sha256, label=staged.label
             )
         except BaseException:
             staged.discard()

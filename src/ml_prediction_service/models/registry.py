@@ -29,7 +29,7 @@ from ml_prediction_service.db.models_repo import MODELS_CHANGED_CHANNEL
 from ml_prediction_service.errors import ServiceError
 from ml_prediction_service.models.files import sha256_of
 from ml_prediction_service.models.loaded import LoadedModel, load_model
-from ml_prediction_service.models.metadata import ActiveModelRecord
+from ml_prediction_service.models.metadata import ActiveModelRecord, ModelSpec
 from ml_prediction_service.observability.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -197,6 +197,19 @@ class ModelRegistry:
             probe_max_diff=loaded.choice.probe_max_diff,
         )
 
+    async def load_file(
+        self, spec: ModelSpec, path: Path, sha256: str, *, label: str | None = None
+    ) -> LoadedModel:
+        """Load and verify a model file in a thread: every load (start-up, refresh, import,
+        upload, re-import) goes through here and is timed in ``ml_model_load_duration_seconds``
+        (successful loads)."""
+        started = time.perf_counter()
+        loaded = await asyncio.to_thread(
+            load_model, spec, path, sha256, use_onnx=self.use_onnx, label=label
+        )
+        self.metrics.model_load_duration_seconds.observe(time.perf_counter() - started)
+        return loaded
+
     # -- refresh ----------------------------------------------------------------------
     async def refresh(self) -> None:
         """Bring the in-memory set in line with the database."""
@@ -257,11 +270,7 @@ class ModelRegistry:
         error = problem
         if loaded is None and problem is None:
             try:
-                started = time.perf_counter()
-                loaded = await asyncio.to_thread(
-                    load_model, row.spec, path, recorded, use_onnx=self.use_onnx
-                )
-                self.metrics.model_load_duration_seconds.observe(time.perf_counter() - started)
+                loaded = await self.load_file(row.spec, path, recorded)
                 self.cache.put((str(path), recorded), loaded)
             except ServiceError as exc:
                 error = exc.message

@@ -191,7 +191,7 @@ async def test_moving_counters_are_not_a_model_change(
     assert registry.models[created["id"]].alert_threshold == 0.9
 
 
-async def test_models_loaded_counts_the_serving_models_not_the_file_cache(
+async def test_models_loaded_counts_the_serving_models_and_every_load_is_timed(
     db_dsn: str,
     pool: asyncpg.Pool,
     training_url: str,
@@ -208,3 +208,5 @@ async def test_models_loaded_counts_the_serving_models_not_the_file_cache(
         metrics = (await w.api.get("/metrics")).text
     assert "ml_active_models 3.0" in metrics
     assert "ml_models_loaded 3.0" in metrics
+    # each import loaded (and verified) its file once, and that load is timed
+    assert "ml_model_load_duration_seconds_count 3.0" in metrics
