@@ -55,6 +55,13 @@ def bind(
     return sock
 
 
+def http_url(host: str, port: int) -> str:
+    """``http://host:port`` (an IPv6 address in brackets)."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
 def port_of(sock: socket.socket) -> int:
     return int(sock.getsockname()[1])
 

@@ -87,7 +87,8 @@ def test_ui_command_stops_streamlit_on(sig: signal.Signals, tmp_path: Path) -> N
     assert port_free(port)
 
 
-def test_serve_with_ui_runs_both_and_sigterm_stops_both(db_dsn: str, tmp_path: Path) -> None:
+def _serve_with_ui(db_dsn: str, tmp_path: Path) -> tuple[subprocess.Popen[str], int, int]:
+    """``serve --with-ui`` on free ports, once both the API and the UI answer."""
     api_port, ui_port = free_port(), free_port()
     env = service_env(
         db_dsn,
@@ -100,6 +101,15 @@ def test_serve_with_ui_runs_both_and_sigterm_stops_both(db_dsn: str, tmp_path: P
     try:
         answers(proc, f"http://127.0.0.1:{api_port}/api/health", any_status=True)
         answers(proc, f"http://127.0.0.1:{ui_port}/_stcore/health")
+    except BaseException:
+        cleanup(proc)
+        raise
+    return proc, api_port, ui_port
+
+
+def test_serve_with_ui_runs_both_and_sigterm_stops_both(db_dsn: str, tmp_path: Path) -> None:
+    proc, api_port, ui_port = _serve_with_ui(db_dsn, tmp_path)
+    try:
         assert httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=5).status_code == 200
         children = streamlit_children(proc.pid)
         proc.send_signal(signal.SIGTERM)
@@ -112,18 +122,8 @@ def test_serve_with_ui_runs_both_and_sigterm_stops_both(db_dsn: str, tmp_path: P
 
 
 def test_serve_with_ui_exits_1_when_the_ui_dies(db_dsn: str, tmp_path: Path) -> None:
-    api_port, ui_port = free_port(), free_port()
-    env = service_env(
-        db_dsn,
-        tmp_path / "data",
-        "http://127.0.0.1:9/api",
-        UI_HOST="127.0.0.1",
-        UI_PORT=str(ui_port),
-    )
-    proc = start(["serve", "--with-ui", "--port", str(api_port)], env, tmp_path)
+    proc, api_port, _ui = _serve_with_ui(db_dsn, tmp_path)
     try:
-        answers(proc, f"http://127.0.0.1:{api_port}/api/health", any_status=True)
-        answers(proc, f"http://127.0.0.1:{ui_port}/_stcore/health")
         for child in streamlit_children(proc.pid):
             child.kill()
         code, out = finish(proc)

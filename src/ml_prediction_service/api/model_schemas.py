@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
-from ml_prediction_service.api.params import INT32_MAX, JsonObject, Text
+from ml_prediction_service.api.params import JsonObject, Text
+from ml_prediction_service.db.limits import INT32_MAX, PERCENT_LIMIT, TARGET_VALUE_LIMIT
 
 
 class ModelImportRequest(BaseModel):
@@ -40,9 +41,13 @@ class UploadMetadata(BaseModel):
     model_type: Literal["random_forest", "xgboost"]
     target_variable: Text = Field(min_length=1, max_length=100)
     target_operator: Literal[">", "<", ">=", "<=", "="] | None = None
-    target_value: float | None = Field(None, gt=-1e17, lt=1e17, allow_inf_nan=False)
+    target_value: float | None = Field(
+        None, gt=-TARGET_VALUE_LIMIT, lt=TARGET_VALUE_LIMIT, allow_inf_nan=False
+    )
     future_minutes: int | None = Field(None, ge=0, le=INT32_MAX)
-    price_change_percent: float | None = Field(None, gt=-1e5, lt=1e5, allow_inf_nan=False)
+    price_change_percent: float | None = Field(
+        None, gt=-PERCENT_LIMIT, lt=PERCENT_LIMIT, allow_inf_nan=False
+    )
     target_direction: Literal["up", "down"] | None = None
     features: list[Text] = Field(min_length=1)
     phases: list[Annotated[int, Field(ge=0, le=INT32_MAX)]] | None = None

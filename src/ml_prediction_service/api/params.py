@@ -21,10 +21,7 @@ from fastapi import Depends, Path, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, Field
 
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
-INT32_MIN = -(2**31)
-INT32_MAX = 2**31 - 1
+from ml_prediction_service.db.limits import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN
 
 BigInt = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 """A PostgreSQL ``bigint`` (e.g. an id inside a body)."""

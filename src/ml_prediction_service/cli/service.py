@@ -21,7 +21,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from ml_prediction_service.api.app import create_app
     from ml_prediction_service.cli.serving import ApiServer
     from ml_prediction_service.cli.with_ui import own_api_url, ui_beside
-    from ml_prediction_service.httpserve import PortInUse, bind, port_of
+    from ml_prediction_service.httpserve import PortInUse, bind, http_url, port_of
 
     host = args.host or settings.api_host
     port = args.port or settings.api_port
@@ -29,8 +29,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         sock = bind(host, port, "REST API", "API_PORT or --port", listen=False)
     except PortInUse as exc:
         raise CommandError(str(exc)) from exc
-    shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{port_of(sock)}"
+    url = http_url(host, port_of(sock))
     try:
         app = create_app(settings, resolve_dsn(settings))
         # The lifespan (the service: pool, migrations, pipeline) runs here, around uvicorn, so

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from ml_prediction_service.config import Settings
+from ml_prediction_service.httpserve import http_url
 from ml_prediction_service.ui.child import start_ui, stop_ui
 
 logger = logging.getLogger("ml_prediction_service.cli")
@@ -27,11 +28,7 @@ WILDCARDS = {"", "0.0.0.0", "::", "[::]"}
 
 def own_api_url(host: str, port: int) -> str:
     """How a process in the same host (or container) reaches an API bound to ``host``."""
-    if host in WILDCARDS:
-        host = "127.0.0.1"
-    elif ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return http_url("127.0.0.1" if host in WILDCARDS else host, port)
 
 
 @contextlib.contextmanager

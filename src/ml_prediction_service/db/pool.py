@@ -11,17 +11,11 @@ from typing import Any
 import asyncpg
 
 from ml_prediction_service import jsoncodec
-from ml_prediction_service.db.startup import check_dsn, open_with_retry
+from ml_prediction_service.db.startup import TRANSIENT, check_dsn, open_with_retry
 
 # Errors that mean "the database (or the network to it) is not there right now": expected in
 # a long-running service, answered with 503s, reconnects and backoff rather than crashes.
-CONNECTION_ERRORS: tuple[type[Exception], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-)
+CONNECTION_ERRORS: tuple[type[Exception], ...] = (*TRANSIENT, asyncpg.InterfaceError)
 
 
 # What a failed database call raises: the connection errors, or PostgreSQL refusing a query.

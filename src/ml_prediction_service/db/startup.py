@@ -27,15 +27,17 @@ T = TypeVar("T")
 SCHEMES = ("postgresql", "postgres")
 EXAMPLE = "postgresql://user:password@host:5432/database"
 
-# What may pass on its own: nothing listening yet, a network hiccup, a server starting up or
-# full. Everything else (bad DSN, authentication, unknown database) fails at once.
-RETRYABLE: tuple[type[BaseException], ...] = (
+# The database, or the network to it, is not there right now (db/pool.py's CONNECTION_ERRORS
+# adds the driver's InterfaceError for a running service).
+TRANSIENT: tuple[type[Exception], ...] = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
 )
+# What may pass on its own at start-up: the transient errors, or a server that is full.
+# Everything else (bad DSN, authentication, unknown database) fails at once.
+RETRYABLE: tuple[type[Exception], ...] = (*TRANSIENT, asyncpg.TooManyConnectionsError)
 
 
 class DatabaseUnavailableError(CommandError):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 from pathlib import Path
 
 import httpx
 
 from ml_prediction_service.demo.servers import bind
+from ml_prediction_service.ui.child import signal_group
 from ml_prediction_service.ui.commands import streamlit_command, ui_environment
 
 HOST = "127.0.0.1"
@@ -73,11 +73,9 @@ class UiProcess:
         if process is None or process.returncode is not None:
             return
         # The child leads its own process group (start_new_session): stop all of it.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGTERM)
+        signal_group(process.pid, signal.SIGTERM)
         try:
             await asyncio.wait_for(process.wait(), grace_seconds)
         except TimeoutError:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
+            signal_group(process.pid, signal.SIGKILL)
             await process.wait()

@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
+from ml_prediction_service.db.limits import INT32_MAX, PERCENT_LIMIT, TARGET_VALUE_LIMIT
 from ml_prediction_service.features.errors import InvalidModelMetadataError
 from ml_prediction_service.models.decision import DEFAULT_ALERT_THRESHOLD
 
@@ -103,12 +104,6 @@ def _optional_int(value: Any) -> int | None:
     return int(value) if value is not None else None
 
 
-# |value| must stay below these to fit prediction_active_models' columns
-_TARGET_VALUE_LIMIT = 1e17  # NUMERIC(20, 2)
-_PERCENT_LIMIT = 1e5  # NUMERIC(10, 4)
-_INT32_MAX = 2**31 - 1  # INTEGER
-
-
 def _number(field: str, value: Any, limit: float) -> float | None:
     """A finite number with ``|value| < limit``, or None; else what is wrong with it."""
     if value is None:
@@ -137,8 +132,8 @@ def _minutes(field: str, value: Any) -> int | None:
     except (TypeError, ValueError, OverflowError):
         minutes = None
     _require(
-        minutes is not None and not isinstance(value, bool) and 0 <= minutes <= _INT32_MAX,
-        f"{field!r} must be a whole number of minutes from 0 to {_INT32_MAX}, "
+        minutes is not None and not isinstance(value, bool) and 0 <= minutes <= INT32_MAX,
+        f"{field!r} must be a whole number of minutes from 0 to {INT32_MAX}, "
         f"not {_describe(value)}",
     )
     assert minutes is not None
@@ -252,14 +247,14 @@ def parse_spec(meta: Mapping[str, Any]) -> ModelSpec:
         model_type=model_type,
         target_variable=target,
         target_operator=operator,
-        target_value=_number("target_value", meta.get("target_value"), _TARGET_VALUE_LIMIT),
+        target_value=_number("target_value", meta.get("target_value"), TARGET_VALUE_LIMIT),
         future_minutes=_minutes(
             "future_minutes", _first(meta.get("future_minutes"), tb.get("future_minutes"))
         ),
         price_change_percent=_number(
             "price_change_percent",
             _first(meta.get("price_change_percent"), tb.get("min_percent_change")),
-            _PERCENT_LIMIT,
+            PERCENT_LIMIT,
         ),
         target_direction=direction,
         features=features or (),

@@ -26,23 +26,24 @@ def start_ui(port: int, host: str, api_url: str, api_key: str) -> subprocess.Pop
     )
 
 
-def _signal_group(child: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    # The child leads its own process group (start_new_session): signal all of it.
+def signal_group(pid: int, sig: signal.Signals) -> None:
+    """Signal the process group that the child ``pid`` leads (it was started with
+    ``start_new_session``), if it is still there."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(child.pid, sig)
+        os.killpg(pid, sig)
 
 
 def stop_ui(child: subprocess.Popen[bytes], grace_seconds: float = 10.0) -> int:
     """Stop the child and everything in its process group; its exit code."""
     if child.poll() is None:
-        _signal_group(child, signal.SIGTERM)
+        signal_group(child.pid, signal.SIGTERM)
         try:
             child.wait(timeout=grace_seconds)
         except subprocess.TimeoutExpired:
-            _signal_group(child, signal.SIGKILL)
+            signal_group(child.pid, signal.SIGKILL)
             child.wait()
     # Anything the child left behind in its group goes too.
-    _signal_group(child, signal.SIGKILL)
+    signal_group(child.pid, signal.SIGKILL)
     return child.returncode
 
 
