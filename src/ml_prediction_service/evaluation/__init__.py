@@ -1,0 +1,1 @@
+"""Outcome evaluation: did a prediction come true? (docs/evaluation.md)."""
