@@ -16,6 +16,7 @@ from ml_prediction_service.api.routers import (
     coins,
     models,
     predictions,
+    statistics,
     system,
     webhooks,
 )
@@ -59,6 +60,7 @@ def create_app(settings: Settings, dsn: str) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(coins.router)
     app.include_router(settings_router.router)
+    app.include_router(statistics.router)
     # Added last = outermost: every response, even a 401, carries the request id.
     app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
     app.add_middleware(RequestContextMiddleware)
