@@ -222,6 +222,20 @@ class Settings(UiSettings):
     health_check_interval_seconds: float = Field(
         default=2.0, gt=0, description="How often the database connection is probed."
     )
+    alert_precision_floor: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Health is degraded while an active model's live alert precision over its "
+        "last ALERT_PRECISION_MIN_ALERTS evaluated alerts is below this (0: off).",
+    )
+    alert_precision_min_alerts: int = Field(
+        default=50,
+        ge=1,
+        description="How many of a model's most recent evaluated alerts its live alert "
+        "precision (gauge ml_model_alert_precision, ALERT_PRECISION_FLOOR) is computed over; "
+        "the floor applies once it has this many.",
+    )
 
     # --- web UI: UI_HOST, UI_PORT, API_URL (see UiSettings) -----------------------
 

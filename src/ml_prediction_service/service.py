@@ -21,6 +21,7 @@ from ml_prediction_service.alerts.sender import WebhookSender
 from ml_prediction_service.config import Settings
 from ml_prediction_service.db.pool import create_pool
 from ml_prediction_service.db.schema import migrate
+from ml_prediction_service.evaluation.quality import QualityMonitor
 from ml_prediction_service.models.manager import ModelManager
 from ml_prediction_service.models.registry import ModelRegistry, settle_heap
 from ml_prediction_service.observability.health import (
@@ -59,6 +60,7 @@ class Service:
     poller: MetricsPoller
     webhooks: WebhookSender
     predict_slots: asyncio.Semaphore
+    quality: QualityMonitor
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -133,11 +135,18 @@ class Service:
                 start_lookback_seconds=settings.max_event_age_seconds,
             ),
             webhooks=WebhookSender(pool, settings, metrics, webhook_wakeup),
+            quality=QualityMonitor(
+                pool,
+                metrics,
+                floor=settings.alert_precision_floor,
+                min_alerts=settings.alert_precision_min_alerts,
+            ),
         )
         metrics.coins_tracked.set_function(lambda: service.coins_cached)
         service.tasks.append(supervise("health-monitor", health.run, metrics))
         service.tasks.append(supervise("trigger-keeper", trigger.run, metrics))
         service.tasks.append(supervise("model-registry", lambda: registry.run(dsn), metrics))
+        service.tasks.append(supervise("quality-monitor", service.quality.run, metrics))
         if settings.pipeline_enabled:
             service.tasks.append(supervise("notify-listener", service.listener.run, metrics))
             for k, worker in enumerate(service.workers):
@@ -169,6 +178,7 @@ class Service:
             else 0.0,
             webhook_limit_seconds=self.settings.webhook_health_max_pending_seconds,
             unpredicted_recently=self.unpredicted_recently,
+            below_precision_floor=self.quality.below_floor,
         )
         return HealthReport(
             status="healthy" if not reasons else "degraded",
@@ -186,6 +196,7 @@ class Service:
                 FailedModel(m.id, m.name, m.error or m.batch_error or "", m.loaded is not None)
                 for m in failed
             ],
+            below_precision_floor=list(self.quality.below_floor),
         )
 
     async def predict(

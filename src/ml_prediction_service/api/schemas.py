@@ -27,6 +27,14 @@ class FailedModelRead(BaseModel):
     )
 
 
+class PrecisionBelowFloorRead(BaseModel):
+    id: int = Field(description="The active model")
+    name: str
+    precision: float = Field(description="Live alert precision over its last `alerts` alerts")
+    alerts: int = Field(description="Evaluated alerts the precision is over")
+    floor: float = Field(description="ALERT_PRECISION_FLOOR")
+
+
 class PipelineRead(BaseModel):
     enabled: bool
     listener_connected: bool
@@ -54,6 +62,12 @@ class HealthResponse(BaseModel):
     models_failed: list[FailedModelRead] = Field(
         description="Active models that cannot be loaded, whose file is missing or changed, "
         "or whose last batch failed (each makes health degraded)"
+    )
+    models_below_precision_floor: list[PrecisionBelowFloorRead] = Field(
+        default_factory=list,
+        description="Active models whose live alert precision over their last "
+        "ALERT_PRECISION_MIN_ALERTS evaluated alerts is below ALERT_PRECISION_FLOOR (each "
+        "makes health degraded; empty while the floor is 0)",
     )
     version: str
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import asyncpg
@@ -49,6 +49,22 @@ class FailedModel:
 
 
 @dataclass(frozen=True)
+class PrecisionBelowFloor:
+    id: int  # the active model
+    name: str
+    precision: float  # over its last `alerts` evaluated alerts
+    alerts: int
+    floor: float
+
+    @property
+    def reason(self) -> str:
+        return (
+            f"model {self.id} ({self.name}) live alert precision {self.precision:.3f} over its "
+            f"last {self.alerts} evaluated alerts is below ALERT_PRECISION_FLOOR {self.floor:g}"
+        )
+
+
+@dataclass(frozen=True)
 class HealthReport:
     status: str  # healthy / degraded
     reasons: list[str]
@@ -62,6 +78,8 @@ class HealthReport:
     batches: int
     coins_cached: int
     failed: list[FailedModel]
+    # active models whose live alert precision is below ALERT_PRECISION_FLOOR
+    below_precision_floor: list[PrecisionBelowFloor] = field(default_factory=list)
 
 
 class HealthMonitor:
@@ -133,6 +151,7 @@ def verdict(
     oldest_webhook_seconds: float = 0.0,
     webhook_limit_seconds: float = float("inf"),
     unpredicted_recently: int = 0,
+    below_precision_floor: list[PrecisionBelowFloor] | None = None,
 ) -> list[str]:
     """Why the service is degraded (empty: healthy). ``failing_models``: (id, name, why)."""
     reasons = []
@@ -143,6 +162,7 @@ def verdict(
     if pipeline_enabled and not listener_connected and trigger_installed:
         reasons.append("NOTIFY listener not connected (reconnecting)")
     reasons += [f"model {i} ({name}) failing: {why}" for i, name, why in failing_models]
+    reasons += [m.reason for m in below_precision_floor or ()]
     if unpredicted_recently:
         reasons.append(
             f"events arrive but no model is active ({unpredicted_recently} event(s) consumed "

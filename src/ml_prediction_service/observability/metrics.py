@@ -163,6 +163,20 @@ class Metrics:
         self.webhook_oldest_pending_seconds = gauge(
             "ml_webhook_oldest_pending_seconds", "Age of the oldest open webhook delivery"
         )
+        # Live model quality (issue 15): written by the quality monitor only
+        self.model_alert_precision = gauge(
+            "ml_model_alert_precision",
+            "Live alert precision of an active model: share of its last "
+            "ALERT_PRECISION_MIN_ALERTS evaluated alerts (fewer while it has fewer) that came "
+            "true; no series before its first evaluated alert",
+            ["model_id", "model_name"],
+        )
+        self.model_alert_precision_alerts = gauge(
+            "ml_model_alert_precision_alerts",
+            "Evaluated alerts ml_model_alert_precision is computed over (at most "
+            "ALERT_PRECISION_MIN_ALERTS)",
+            ["model_id", "model_name"],
+        )
         self._started = time.monotonic()
         self.service_uptime_seconds.set_function(lambda: time.monotonic() - self._started)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
@@ -11,6 +13,7 @@ from ml_prediction_service.api.schemas import (
     FailedModelRead,
     HealthResponse,
     PipelineRead,
+    PrecisionBelowFloorRead,
     StatsResponse,
     TriggerRead,
 )
@@ -52,6 +55,9 @@ def _health_read(report: HealthReport, pipeline_enabled: bool) -> HealthResponse
         models_failed=[
             FailedModelRead(id=m.id, name=m.name, error=m.error, serving=m.serving)
             for m in report.failed
+        ],
+        models_below_precision_floor=[
+            PrecisionBelowFloorRead(**dataclasses.asdict(m)) for m in report.below_precision_floor
         ],
         version=__version__,
     )
