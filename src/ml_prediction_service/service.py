@@ -166,6 +166,8 @@ class Service:
         interval = self.settings.health_check_interval_seconds
         db = await self.monitor.current(max_age=0.0 if suspicious else interval)
         failed = self.registry.failed()
+        # the monitor's last run, without models deactivated since (the registry knows first)
+        below_floor = [b for b in self.quality.below_floor if b.id in self.registry.models]
         reasons = verdict(
             db=db,
             trigger_installed=self.trigger.status.installed,
@@ -178,7 +180,7 @@ class Service:
             else 0.0,
             webhook_limit_seconds=self.settings.webhook_health_max_pending_seconds,
             unpredicted_recently=self.unpredicted_recently,
-            below_precision_floor=self.quality.below_floor,
+            below_precision_floor=below_floor,
         )
         return HealthReport(
             status="healthy" if not reasons else "degraded",
@@ -196,7 +198,7 @@ class Service:
                 FailedModel(m.id, m.name, m.error or m.batch_error or "", m.loaded is not None)
                 for m in failed
             ],
-            below_precision_floor=list(self.quality.below_floor),
+            below_precision_floor=below_floor,
         )
 
     async def predict(

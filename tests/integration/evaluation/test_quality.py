@@ -164,3 +164,23 @@ async def test_no_floor_no_verdict_and_the_task_keeps_the_gauge_fresh(
     resp = await health_status(world.api, 200, 30)
     assert resp.status_code == 200, resp.text
     assert resp.json()["models_below_precision_floor"] == []
+
+
+async def test_a_deactivated_model_no_longer_degrades_health(
+    floored: World, trained: dict[str, TrainedFile]
+) -> None:
+    world = floored
+    model = await import_model(world, trained["rf"], "rf-gone")
+    # three alerts, none came true
+    await insert_live(world.pool, model, [Row(0.8, 1, True, False, -1.0, k * M) for k in (1, 2, 3)])
+    await world.service.quality.check_once()
+    degraded = await health_status(world.api, 503, 10)
+    assert degraded.status_code == 503, degraded.text
+    assert [m["id"] for m in degraded.json()["models_below_precision_floor"]] == [model["id"]]
+
+    # deactivated: health is ok as soon as the registry knows, before the monitor runs again
+    assert (await world.api.post(f"/api/models/{model['id']}/deactivate")).status_code == 200
+    healthy = await health_status(world.api, 200, 10)
+    assert healthy.status_code == 200, healthy.text
+    assert healthy.json()["models_below_precision_floor"] == []
+    assert world.service.quality.below_floor  # the monitor's own list is from its last run
