@@ -139,7 +139,7 @@ async def test_no_floor_no_verdict_and_the_task_keeps_the_gauge_fresh(
     task = supervise("quality-monitor", monitor.run, metrics)
     try:
 
-        async def published() -> bool:
+        def published() -> bool:
             return bool(monitor.precisions)
 
         assert await eventually(published, 10)
@@ -152,7 +152,7 @@ async def test_no_floor_no_verdict_and_the_task_keeps_the_gauge_fresh(
         newer = [Row(0.8, 1, True, True, 7.0, -k * M) for k in range(1, 11)]
         await insert_live(world.pool, model, newer)
 
-        async def refreshed() -> bool:
+        def refreshed() -> bool:
             return bool(metrics.model_alert_precision.labels(**labels)._value.get() == 0.2)
 
         assert await eventually(refreshed, 10)  # 10 of the last 50 came true
