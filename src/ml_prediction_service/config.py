@@ -9,6 +9,8 @@ not validate the service's variables.
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -237,6 +239,41 @@ class Settings(UiSettings):
         "the floor applies once it has this many.",
     )
 
+    # --- retention (docs/retention.md) ----------------------------------------------
+    partition_interval: timedelta = Field(
+        default=timedelta(days=1),
+        description="Time span of one partition of predictions, the webhook outbox and log and "
+        "the evaluations (by data_timestamp, UTC): '1 day', '6 hours', '10 minutes' (whole "
+        "minutes, 1 minute to 31 days; also seconds or ISO 8601).",
+    )
+    partitions_ahead: int = Field(
+        default=3, ge=1, le=1000, description="Partitions kept ready after the current one."
+    )
+    partition_keeper_interval_seconds: float = Field(
+        default=60, gt=0, description="How often the partition keeper creates and drops."
+    )
+    predictions_retention_days: float = Field(
+        default=7,
+        ge=0,
+        description="A predictions partition is dropped once its whole range is older than "
+        "this (fractions allowed: 0.01 = 14.4 minutes; 0 = keep forever). Its counts stay in "
+        "prediction_model_daily_stats. Keep it longer than the longest model horizon.",
+    )
+    webhook_log_retention_days: float = Field(
+        default=7, ge=0, description="The same for prediction_webhook_log (0 = keep forever)."
+    )
+    outbox_retention_days: float = Field(
+        default=3,
+        ge=0,
+        description="The same for prediction_webhook_outbox; a partition with a pending or "
+        "sending delivery is kept (0 = keep forever).",
+    )
+    evaluations_retention_days: float = Field(
+        default=90,
+        ge=0,
+        description="The same for prediction_evaluations (0 = keep forever).",
+    )
+
     # --- web UI: UI_HOST, UI_PORT, API_URL (see UiSettings) -----------------------
 
     @field_validator("log_level", mode="before")
@@ -254,6 +291,19 @@ class Settings(UiSettings):
     def _empty_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             return None
+        return value
+
+    @field_validator("partition_interval", mode="before")
+    @classmethod
+    def _parse_interval(cls, value: object) -> object:
+        return parse_interval(value) if isinstance(value, str) else value
+
+    @field_validator("partition_interval", mode="after")
+    @classmethod
+    def _whole_minutes(cls, value: timedelta) -> timedelta:
+        seconds = value.total_seconds()
+        if seconds < 60 or seconds > 31 * 86400 or seconds % 60:
+            raise ValueError("must be whole minutes, from 1 minute to 31 days")
         return value
 
     @field_validator("data_dir", mode="before")
@@ -283,6 +333,20 @@ class Settings(UiSettings):
 
 
 S = TypeVar("S", bound=UiSettings)
+
+_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600}
+_UNITS |= {"hour": 3600, "d": 86400, "day": 86400, "w": 604800, "week": 604800}
+_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+?)s?\s*$", re.IGNORECASE)
+
+
+def parse_interval(text: str) -> timedelta | str:
+    """``'10 minutes'``, ``'1 day'``, ``'6h'`` → a timedelta; anything else is returned as
+    it is (pydantic then reads seconds, ``HH:MM:SS`` or ISO 8601, or reports it)."""
+    found = _SPAN.match(text)
+    if found is None or found.group(2).lower() not in _UNITS:
+        return text
+    return timedelta(seconds=float(found.group(1)) * _UNITS[found.group(2).lower()])
+
 
 _SECRET_NAMES = ("KEY", "SECRET", "PASSWORD", "DSN")
 

@@ -38,6 +38,7 @@ from ml_prediction_service.pipeline.poller import MetricsPoller
 from ml_prediction_service.pipeline.trigger import TriggerKeeper
 from ml_prediction_service.pipeline.wakeup import Broadcast
 from ml_prediction_service.pipeline.worker import PredictionWorker
+from ml_prediction_service.retention.keeper import PartitionKeeper
 from ml_prediction_service.tasks import cancel_all, supervise
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class Service:
     webhooks: WebhookSender
     predict_slots: asyncio.Semaphore
     quality: QualityMonitor
+    partitions: PartitionKeeper
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -74,7 +76,11 @@ class Service:
         )
         try:
             async with pool.acquire() as conn:
-                await migrate(conn)
+                await migrate(
+                    conn,
+                    partition_interval=settings.partition_interval,
+                    partitions_ahead=settings.partitions_ahead,
+                )
             health = HealthMonitor(pool, metrics, interval=settings.health_check_interval_seconds)
             await health.check_once(deadline_seconds=10)
             trigger = TriggerKeeper(pool, interval=settings.health_check_interval_seconds)
@@ -141,12 +147,14 @@ class Service:
                 floor=settings.alert_precision_floor,
                 min_alerts=settings.alert_precision_min_alerts,
             ),
+            partitions=PartitionKeeper(pool, settings, metrics),
         )
         metrics.coins_tracked.set_function(lambda: service.coins_cached)
         service.tasks.append(supervise("health-monitor", health.run, metrics))
         service.tasks.append(supervise("trigger-keeper", trigger.run, metrics))
         service.tasks.append(supervise("model-registry", lambda: registry.run(dsn), metrics))
         service.tasks.append(supervise("quality-monitor", service.quality.run, metrics))
+        service.tasks.append(supervise("partition-keeper", service.partitions.run, metrics))
         if settings.pipeline_enabled:
             service.tasks.append(supervise("notify-listener", service.listener.run, metrics))
             for k, worker in enumerate(service.workers):

@@ -67,6 +67,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from ml_prediction_service.db.partitions import INLINE_MAX_BYTES
     from ml_prediction_service.db.pool import connect_at_startup
     from ml_prediction_service.db.schema import install_coin_metrics_trigger, migrate
 
@@ -75,7 +76,12 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> None:
         conn = await connect_at_startup(dsn, connect_timeout=settings.db_connect_timeout_seconds)
         try:
-            applied = await migrate(conn)
+            applied = await migrate(
+                conn,
+                partition_interval=settings.partition_interval,
+                partitions_ahead=settings.partitions_ahead,
+                partition_max_bytes=None if args.partition else INLINE_MAX_BYTES,
+            )
             trigger = await install_coin_metrics_trigger(conn)
         finally:
             await conn.close()
@@ -116,6 +122,13 @@ def register(subparsers: Subparsers) -> None:
     serve.set_defaults(handler=cmd_serve)
 
     migrate = subparsers.add_parser("migrate", help="apply the schema and install the trigger")
+    migrate.add_argument(
+        "--partition",
+        action="store_true",
+        help="also convert growing tables of any size to partitioned ones, live "
+        "(CONCURRENTLY index builds; docs/retention.md). Without it only tables up to 256 MB "
+        "are converted",
+    )
     migrate.set_defaults(handler=cmd_migrate)
 
     db_url = subparsers.add_parser(

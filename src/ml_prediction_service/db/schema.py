@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
 import asyncpg
 
+from ml_prediction_service.db import partitions
 from ml_prediction_service.db.sqlfiles import load_sql, migration_files
 
 logger = logging.getLogger(__name__)
@@ -32,8 +34,22 @@ CREATE TABLE IF NOT EXISTS prediction_schema_migrations (
 """
 
 
-async def migrate(conn: asyncpg.Connection) -> list[str]:
-    """Apply every pending migration; return the names applied (empty when up to date)."""
+async def migrate(
+    conn: asyncpg.Connection,
+    *,
+    up_to: int | None = None,
+    partition_interval: timedelta = partitions.DEFAULT_INTERVAL,
+    partitions_ahead: int = partitions.DEFAULT_AHEAD,
+    partition_max_bytes: int | None = partitions.INLINE_MAX_BYTES,
+) -> list[str]:
+    """Apply every pending migration; return the names applied (empty when up to date).
+
+    Then the growing tables are partitioned (``db/partitions.convert_all``, outside the
+    migrations' transaction: a table with rows is converted with CONCURRENTLY index builds):
+    each one up to ``partition_max_bytes`` (None: any size, ``migrate --partition``). With
+    ``up_to`` only the migrations up to that version run, and nothing is partitioned (the
+    schema as it was then).
+    """
     applied_now: list[str] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
@@ -43,7 +59,7 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
             for r in await conn.fetch("SELECT version FROM prediction_schema_migrations")
         }
         for version, name, sql in migration_files():
-            if version in done:
+            if version in done or (up_to is not None and version > up_to):
                 continue
             await conn.execute(sql)
             await conn.execute(
@@ -54,6 +70,13 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
             applied_now.append(name)
     if applied_now:
         logger.info("applied migrations: %s", ", ".join(applied_now))
+    if up_to is None:
+        await partitions.convert_all(
+            conn,
+            interval=partition_interval,
+            ahead=partitions_ahead,
+            max_bytes=partition_max_bytes,
+        )
     return applied_now
 
 

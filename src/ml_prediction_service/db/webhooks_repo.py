@@ -30,6 +30,9 @@ def _close(status: str, rows: str, where: str = "") -> str:
 # inserted here are not visible to the UPDATE, which sees the table as the statement began.)
 # Every statement that changes several outbox rows locks them in id order first (ORDER BY id
 # FOR UPDATE): the worker's transaction and the sender's would otherwise deadlock.
+# ON CONFLICT without a target: the unique key is (idempotency_key, data_timestamp) once the
+# table is partitioned (the key must hold the partition key; the idempotency key is made
+# from the data timestamp, so the two are the same rule) and (idempotency_key) before.
 ENQUEUE = f"""
 WITH ins AS (
     INSERT INTO prediction_webhook_outbox (coin_id, data_timestamp, webhook_url, payload,
@@ -37,7 +40,7 @@ WITH ins AS (
     SELECT c, t, u, p, k, clock_timestamp()
       FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[])
            AS n(c, t, u, p, k)
-    ON CONFLICT (idempotency_key) DO NOTHING
+    ON CONFLICT DO NOTHING
     RETURNING coin_id, webhook_url, data_timestamp
 ), older AS (
     SELECT o.id

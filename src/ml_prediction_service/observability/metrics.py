@@ -177,6 +177,18 @@ class Metrics:
             "ALERT_PRECISION_MIN_ALERTS)",
             ["model_id", "model_name"],
         )
+        # Retention: the partition keeper is the one writer of these.
+        self.partitions = gauge(
+            "ml_partitions", "Time partitions of a table (without its DEFAULT partition)", ["table"]
+        )
+        self.partitions_dropped_total = counter(
+            "ml_partitions_dropped_total", "Partitions dropped by retention", ["table"]
+        )
+        self.partition_default_rows = gauge(
+            "ml_partition_default_rows",
+            "Rows in a table's DEFAULT partition (outside every created range; never dropped)",
+            ["table"],
+        )
         self._started = time.monotonic()
         self.service_uptime_seconds.set_function(lambda: time.monotonic() - self._started)
 

@@ -1,0 +1,1 @@
+"""Retention: the partition keeper (docs/retention.md)."""
