@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from ml_prediction_service.db.ml_models_repo import ML_MODELS_COLUMNS
+from ml_prediction_service.db.pool import Executor
 from ml_prediction_service.models.defaults import ModelDefaults
 from ml_prediction_service.models.metadata import ActiveModelRecord, ModelSpec
 
@@ -124,7 +125,7 @@ async def list_active_models(
     return [ActiveModelRecord.from_row(r) for r in rows]
 
 
-async def get_active_model(conn: asyncpg.Connection, active_id: int) -> ActiveModelRecord | None:
+async def get_active_model(conn: Executor, active_id: int) -> ActiveModelRecord | None:
     row = await conn.fetchrow(
         f"SELECT {ACTIVE_COLUMNS} FROM prediction_active_models WHERE id = $1", active_id
     )

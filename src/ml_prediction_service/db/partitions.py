@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -32,6 +33,8 @@ PARTITION_LOCK_KEY = 7_331_003
 # gives up (the next round tries again): a DDL lock that waits behind a long query would
 # make every INSERT queue behind it.
 LOCK_TIMEOUT = "1s"
+# The conversion waits longer: it runs once, from `migrate`, and retries its swap.
+CONVERSION_LOCK_TIMEOUT = "5s"
 
 # A table detached for dropping carries this comment (with its parent's name after it)
 # until the transaction that rolls it up and drops it commits: a keeper that died between
@@ -154,6 +157,14 @@ def _suffixed(name: str, suffix: str) -> str:
     return name[: 63 - len(suffix)] + suffix
 
 
+@asynccontextmanager
+async def _ddl(conn: asyncpg.Connection, lock_wait: str = LOCK_TIMEOUT) -> AsyncIterator[None]:
+    """A transaction whose lock waits give up after ``lock_wait`` (LockNotAvailableError)."""
+    async with conn.transaction():
+        await conn.execute(f"SET LOCAL lock_timeout = '{lock_wait}'")
+        yield
+
+
 # -- what exists --------------------------------------------------------------------------------
 
 _PARTITIONS = r"""
@@ -229,8 +240,7 @@ async def create_partition(
     """
     name = partition_name(spec.name, lo)
     parent = _ident(spec.name)
-    async with conn.transaction():
-        await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+    async with _ddl(conn):
         await conn.execute(f"LOCK TABLE {parent} IN SHARE UPDATE EXCLUSIVE MODE")
         if await conn.fetchval("SELECT to_regclass($1)", name) is not None:
             return None
@@ -269,8 +279,7 @@ async def detach(conn: asyncpg.Connection, spec: TableSpec, part: Partition) -> 
     open). Takes ACCESS EXCLUSIVE on the parent for the moment it needs (DETACH ...
     CONCURRENTLY is not allowed beside a DEFAULT partition)."""
     parent = _ident(spec.name)
-    async with conn.transaction():
-        await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+    async with _ddl(conn):
         await conn.execute(f"LOCK TABLE {parent} IN ACCESS EXCLUSIVE MODE")
         if spec.blocked_by is not None and await conn.fetchval(
             f"SELECT EXISTS (SELECT 1 FROM {_ident(part.name)} WHERE {spec.blocked_by})"
@@ -307,8 +316,7 @@ async def finish_detached(conn: asyncpg.Connection) -> list[Dropped]:
         spec = SPECS.get(row["parent"])
         if spec is None:
             continue
-        async with conn.transaction():
-            await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        async with _ddl(conn):
             rows = int(row["estimate"])
             if spec.rollup is not None:
                 rows = await rollup_repo.add_table(conn, spec.rollup, _ident(row["name"]))
@@ -574,11 +582,12 @@ async def _prepare(
     proving every row is older than the cutoff, added NOT VALID and then VALIDATEd (a scan
     under SHARE UPDATE EXCLUSIVE). Returns the cutoff. Can be run again after a failure."""
     table, key = spec.name, spec.key
-    for index, _ in await _indexes(conn, table):
+    found = await _indexes(conn, table)
+    valid = {i.name: ok for i, ok in found}
+    for index, _ in found:
         if not _needs_key(index, key):
             continue
         twin = _twin(index)
-        valid = {i.name: ok for i, ok in await _indexes(conn, table)}
         if twin in valid and not valid[twin]:  # a CONCURRENTLY build that failed
             await conn.execute(f"DROP INDEX CONCURRENTLY {_ident(twin)}")
             del valid[twin]
@@ -588,6 +597,7 @@ async def _prepare(
             await conn.execute(
                 f"CREATE UNIQUE INDEX CONCURRENTLY {_ident(twin)} ON {_ident(table)} ({cols})"
             )
+            valid[twin] = True
     margin = max(interval, timedelta(hours=1))
     existing = await _existing_cutoff(conn, table)
     if existing is not None and existing[0] < now + margin / 2:
@@ -618,8 +628,7 @@ async def _prepare(
 
 
 async def _with_lock_timeout(conn: asyncpg.Connection, statement: str) -> None:
-    async with conn.transaction():
-        await conn.execute("SET LOCAL lock_timeout = '5s'")
+    async with _ddl(conn, CONVERSION_LOCK_TIMEOUT):
         await conn.execute(statement)
 
 
@@ -652,8 +661,7 @@ async def convert(
     await _preflight(conn, spec)
     current = align_down(now, interval)
     ranges = wanted_ranges(None, now, interval, ahead)
-    async with conn.transaction():
-        await conn.execute("SET LOCAL lock_timeout = '5s'")
+    async with _ddl(conn, CONVERSION_LOCK_TIMEOUT):
         await conn.execute(f"LOCK TABLE {_ident(spec.name)} IN ACCESS EXCLUSIVE MODE")
         empty = not await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {_ident(spec.name)})")
         if empty:
@@ -673,8 +681,7 @@ async def convert(
     ranges = wanted_ranges(cutoff, now, interval, ahead)
     for attempt in range(1, swap_attempts + 1):
         try:
-            async with conn.transaction():
-                await conn.execute("SET LOCAL lock_timeout = '5s'")
+            async with _ddl(conn, CONVERSION_LOCK_TIMEOUT):
                 await conn.execute(f"LOCK TABLE {_ident(spec.name)} IN ACCESS EXCLUSIVE MODE")
                 await _swap(conn, spec, cutoff=cutoff, first=cutoff, ranges=ranges)
             break

@@ -117,13 +117,6 @@ SELECT {ACTIVE_COLUMNS}
  WHERE id = (SELECT active_model_id FROM prediction_replays WHERE id = $1)
 """
 
-ACTIVE_MODEL = f"SELECT {ACTIVE_COLUMNS} FROM prediction_active_models WHERE id = $1"
-
-
-async def model_for_active(conn: Executor, active_model_id: int) -> ActiveModelRecord | None:
-    row = await conn.fetchrow(ACTIVE_MODEL, active_model_id)
-    return ActiveModelRecord.from_row(row) if row is not None else None
-
 
 async def model_for_replay(conn: Executor, replay_id: int) -> ActiveModelRecord | None:
     """The model a replay ran (None: no such replay)."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ml_prediction_service.db import statistics_repo
+from ml_prediction_service.db import models_repo, statistics_repo
 from ml_prediction_service.db.pool import Executor
 from ml_prediction_service.errors import NotFoundError, ServiceError
 from ml_prediction_service.models.metadata import ActiveModelRecord
@@ -251,7 +251,7 @@ async def model_statistics(
             raise NotFoundError(f"no replay with id {replay_id}")
     else:
         assert active_model_id is not None
-        model = await statistics_repo.model_for_active(conn, active_model_id)
+        model = await models_repo.get_active_model(conn, active_model_id)
         if model is None:
             raise NotFoundError(f"no imported model with id {active_model_id}")
     step = bucket or BUCKETS[window]
@@ -308,6 +308,9 @@ class ModelSummary:
         return dataclasses.asdict(self)
 
 
+_SUMMARY_FIELDS = tuple(f.name for f in dataclasses.fields(ModelSummary))
+
+
 async def all_model_statistics(conn: Executor, *, window: str = "all") -> list[ModelSummary]:
     """Every imported model (active or not), its headline figures in ``window``."""
     interval = check_window(window)
@@ -320,29 +323,13 @@ async def all_model_statistics(conn: Executor, *, window: str = "all") -> list[M
         precision = fields["training_metrics"].get("training_precision")
         if not isinstance(precision, int | float) or isinstance(precision, bool):
             precision = None
-        out.append(
-            ModelSummary(
-                active_model_id=model.id,
-                model_id=model.model_id,
-                name=model.name,
-                is_active=model.is_active,
-                evaluable=fields["evaluable"],
-                reason=fields["reason"],
-                alert_threshold=model.alert_threshold,
-                future_minutes=model.future_minutes,
-                evaluated=totals["evaluated"],
-                not_applicable=totals["not_applicable"],
-                alerts=totals["alerts"],
-                alerts_true=totals["alerts_true"],
-                alert_precision=totals["alert_precision"],
-                positive_hit_rate=totals["positive_hit_rate"],
-                base_rate=totals["base_rate"],
-                mean_move_after_alert=totals["mean_move_after_alert"],
-                accuracy=totals["accuracy"],
-                training_precision=float(precision) if precision is not None else None,
-                training_base_rate=fields["training_base_rate"],
-            )
-        )
+        values = {
+            **fields,
+            **totals,
+            "is_active": model.is_active,
+            "training_precision": float(precision) if precision is not None else None,
+        }
+        out.append(ModelSummary(**{k: values[k] for k in _SUMMARY_FIELDS}))
     return out
 
 
