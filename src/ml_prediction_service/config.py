@@ -239,6 +239,37 @@ class Settings(UiSettings):
         "the floor applies once it has this many.",
     )
 
+    # --- outcome evaluation (docs/evaluation.md) ------------------------------------
+    evaluation_enabled: bool = Field(
+        default=True,
+        description="Evaluate the predictions of models with a horizon (future_minutes) once "
+        "it has passed: the pipeline queues them (prediction_evaluation_due) and the "
+        "evaluator task works them off. Give every replica the same value: with false no "
+        "replica queues or evaluates.",
+    )
+    evaluation_interval_seconds: float = Field(
+        default=5, gt=0, description="How often the evaluator looks for due predictions."
+    )
+    evaluation_batch_size: int = Field(
+        default=500,
+        ge=1,
+        le=100_000,
+        description="Due rows (coin, data timestamp, horizon) claimed per evaluator "
+        "transaction; each covers every prediction of that coin snapshot with that horizon.",
+    )
+    evaluation_settle_seconds: float = Field(
+        default=30,
+        ge=0,
+        description="How long after a prediction's horizon the first check waits (the "
+        "collector's rows up to the horizon arrive meanwhile).",
+    )
+    evaluation_dead_coin_seconds: float = Field(
+        default=600,
+        ge=0,
+        description="A coin with no row after the horizon is checked again until this long "
+        "after the horizon, then evaluated from its last row (with a note).",
+    )
+
     # --- retention (docs/retention.md) ----------------------------------------------
     partition_interval: timedelta = Field(
         default=timedelta(days=1),

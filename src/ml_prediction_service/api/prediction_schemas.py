@@ -7,6 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ml_prediction_service.api.evaluation_schemas import (
+    EvaluationRead,
+    NoHorizonEvaluation,
+    PendingEvaluation,
+)
 from ml_prediction_service.api.params import BigInt, Text, Timestamp
 
 
@@ -81,3 +86,13 @@ class PredictionsListResponse(BaseModel):
 class LatestPredictionsResponse(BaseModel):
     coin_id: str
     predictions: list[PredictionRead]
+
+
+class PredictionDetail(PredictionRead):
+    """One prediction with its outcome evaluation (docs/evaluation.md)."""
+
+    evaluation: EvaluationRead | PendingEvaluation | NoHorizonEvaluation | None = Field(
+        None,
+        description="The stored evaluation; {result: pending, horizon_at} until then; "
+        "not_applicable for a rule-based model without a horizon; null when its model is gone",
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,9 @@ from ml_prediction_service.db.pool import Executor
 # stored (4 decimals). Idempotent on (coin, data timestamp, model).
 # The result: per model, how many rows were new, and which of those new rows' coins may
 # need a webhook (fresh rows of the models listed in $13; routing filters them further).
+# The same statement queues the outcome evaluation (docs/evaluation.md): one due row per
+# (coin, data timestamp, horizon) among the new rows of models with a horizon ($18, per model;
+# empty: none), checked first EVALUATION_SETTLE_SECONDS ($19) after the horizon.
 INSERT_BATCH = """
 WITH ins AS (
     INSERT INTO predictions (coin_id, data_timestamp, model_id, active_model_id, prediction,
@@ -34,7 +37,18 @@ WITH ins AS (
       JOIN unnest($6::bigint[], $7::bigint[], $8::float8[])
            WITH ORDINALITY AS m(model_id, active_id, threshold, i) ON m.i = p.mi + 1
     ON CONFLICT (coin_id, data_timestamp, active_model_id) DO NOTHING
-    RETURNING active_model_id, coin_id, is_stale
+    RETURNING active_model_id, coin_id, data_timestamp, is_stale
+), due AS (
+    INSERT INTO prediction_evaluation_due (coin_id, data_timestamp, future_minutes, horizon_at,
+                                           check_at)
+    SELECT DISTINCT ins.coin_id, ins.data_timestamp, h.minutes,
+           ins.data_timestamp + make_interval(mins => h.minutes),
+           ins.data_timestamp + make_interval(mins => h.minutes, secs => $19)
+      FROM ins
+      JOIN unnest($7::bigint[], $18::int[]) AS h(active_id, minutes)
+        ON h.active_id = ins.active_model_id
+     WHERE h.minutes > 0
+    ON CONFLICT DO NOTHING
 )
 SELECT active_model_id, count(*) AS n,
        array_agg(coin_id) FILTER (WHERE NOT is_stale AND active_model_id = ANY($13::bigint[]))
@@ -67,6 +81,9 @@ class PredictionBatch:
     tag: list[int]  # models/decision.py TAGS index
     suppressed: list[bool]  # inside the model's ignore window: stored, not sent
     duration_ms: int
+    # per model: its horizon (future_minutes) when its predictions are to be evaluated, else
+    # None; empty: nothing is queued for evaluation
+    horizons: list[int | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.probability)
@@ -79,9 +96,15 @@ class InsertResult:
 
 
 async def insert_batch(
-    conn: asyncpg.Connection, batch: PredictionBatch, webhook_models: list[int]
+    conn: asyncpg.Connection,
+    batch: PredictionBatch,
+    webhook_models: list[int],
+    *,
+    settle_seconds: float = 0.0,
 ) -> InsertResult:
-    """Insert a batch in one round trip; reprocessed predictions are left as they are."""
+    """Insert a batch in one round trip; reprocessed predictions are left as they are. New
+    predictions of models with a horizon (``batch.horizons``) are queued for evaluation,
+    first checked ``settle_seconds`` after the horizon."""
     if not len(batch):
         return InsertResult({}, {})
     records = await conn.fetch(
@@ -103,6 +126,8 @@ async def insert_batch(
         batch.is_alert,
         batch.tag,
         batch.suppressed,
+        batch.horizons,
+        float(settle_seconds),
     )
     return InsertResult(
         {int(r["active_model_id"]): int(r["n"]) for r in records},

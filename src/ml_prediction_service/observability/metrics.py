@@ -177,6 +177,17 @@ class Metrics:
             "ALERT_PRECISION_MIN_ALERTS)",
             ["model_id", "model_name"],
         )
+        # Outcome evaluation (issue 15): written by the evaluator only
+        self.evaluations_total = counter(
+            "ml_evaluations_total",
+            "Predictions evaluated by this process, by result (success, failed, not_applicable)",
+            ["result"],
+        )
+        self.evaluation_backlog = gauge(
+            "ml_evaluation_backlog",
+            "Due evaluation rows (coin snapshot and horizon) whose check time has come, not "
+            "yet evaluated (as of the evaluator's last round)",
+        )
         # Retention: the partition keeper is the one writer of these.
         self.partitions = gauge(
             "ml_partitions", "Time partitions of a table (without its DEFAULT partition)", ["table"]

@@ -167,7 +167,12 @@ class PredictionWorker:
             batch = self._batch(inputs, outcome, elapsed_ms, stale, quiet)
             t_rows = time.perf_counter()
             stage["build_rows"].observe(t_rows - t_predict)
-            result = await predictions_repo.insert_batch(conn, batch, self._webhook_models(models))
+            result = await predictions_repo.insert_batch(
+                conn,
+                batch,
+                self._webhook_models(models),
+                settle_seconds=self.settings.evaluation_settle_seconds,
+            )
             stage["insert"].observe(time.perf_counter() - t_rows)
             t_outbox = time.perf_counter()
             sent = self._sent(outcome, cands, quiet, result.webhook_coins)
@@ -302,6 +307,9 @@ class PredictionWorker:
             if quiet
             else [False] * sum(len(res.coins) for res in results),
             duration_ms=elapsed_ms,
+            horizons=[r.model.record.future_minutes for r in results]
+            if self.settings.evaluation_enabled
+            else [],
         )
 
     def _account(
