@@ -258,6 +258,7 @@ class Evaluator:
             if not row["is_alert"] or pred["is_stale"] or pred["suppressed"] or model is None:
                 continue
             evaluation = {**row, "evaluated_at": new[row["prediction_id"]]}
+            threshold = pred["alert_threshold"]
             items.append(
                 (
                     row["coin_id"],
@@ -267,7 +268,7 @@ class Evaluator:
                         row["prediction_id"],
                         int(row["prediction"]),
                         float(row["probability"]),
-                        float(pred["alert_threshold"] or model.alert_threshold),
+                        float(model.alert_threshold if threshold is None else threshold),
                         evaluation,
                     ),
                 )
