@@ -46,6 +46,15 @@ class PredictResponse(BaseModel):
     stored: bool = Field(default=False, description="Manual predictions are not stored")
 
 
+class AlertReason(BaseModel):
+    feature: str = Field(description="An input column of the model")
+    contribution: float = Field(
+        description="How much it pushed the output up: in probability (random_forest) or "
+        "log-odds (xgboost)"
+    )
+    value: float = Field(description="The input value the model saw")
+
+
 class PredictionRead(BaseModel):
     id: int
     coin_id: str
@@ -68,6 +77,12 @@ class PredictionRead(BaseModel):
     )
     suppressed: bool = Field(
         False, description="Inside the model's ignore window: stored, not sent to n8n"
+    )
+    reasons: list[AlertReason] | None = Field(
+        None,
+        description="Alerts only: the features that pushed the probability up most, largest "
+        "first (ALERT_REASONS of them at most); null for other predictions, with "
+        "ALERT_REASONS=0, or when explaining failed",
     )
 
 
