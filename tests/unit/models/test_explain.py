@@ -28,10 +28,12 @@ from tests.support.reference_models import PINNED_GENERATION, ReferenceModel, re
 MODELS = reference_models()
 
 
-def _data(seed: int, n: int = 800, width: int = 12, scale: float = 1.0) -> tuple:  # type: ignore[type-arg]
+def _data(
+    seed: int, n: int = 800, width: int = 12, scale: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, width)) * scale
-    y = (x[:, 0] - 0.7 * x[:, 3] + x[:, 5] * x[:, 6] + rng.normal(scale=0.4 * scale, size=n) > 0)
+    y = x[:, 0] - 0.7 * x[:, 3] + x[:, 5] * x[:, 6] + rng.normal(scale=0.4 * scale, size=n) > 0
     return x, y.astype(int)
 
 
