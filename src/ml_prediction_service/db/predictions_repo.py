@@ -229,6 +229,16 @@ async def count(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM predictions"))
 
 
+async def alert_counts(conn: asyncpg.Connection) -> tuple[int, int]:
+    """Alert rows of ``predictions``, and how many of them have reasons."""
+    row = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE is_alert), count(*) FILTER (WHERE reasons IS NOT NULL)"
+        " FROM predictions"
+    )
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
 async def commit_latency_ms(
     conn: asyncpg.Connection,
 ) -> tuple[float | None, float | None, float | None]:
