@@ -23,6 +23,15 @@ class PredictRequest(BaseModel):
     )
 
 
+class AlertReason(BaseModel):
+    feature: str = Field(description="An input column of the model")
+    contribution: float = Field(
+        description="How much it pushed the output up: in probability (random_forest) or "
+        "log-odds (xgboost)"
+    )
+    value: float = Field(description="The input value the model saw")
+
+
 class ModelPrediction(BaseModel):
     active_model_id: int
     model_id: int
@@ -33,6 +42,9 @@ class ModelPrediction(BaseModel):
     probability: float | None = None
     is_alert: bool | None = None
     features: dict[str, float] | None = None
+    reasons: list[AlertReason] | None = Field(
+        default=None, description="An alert's top features (as stored for alerts); else null"
+    )
     reason: str | None = Field(default=None, description="Why the model refused (stable key)")
     detail: str | None = None
 
@@ -44,15 +56,6 @@ class PredictResponse(BaseModel):
     history_rows: int
     predictions: list[ModelPrediction]
     stored: bool = Field(default=False, description="Manual predictions are not stored")
-
-
-class AlertReason(BaseModel):
-    feature: str = Field(description="An input column of the model")
-    contribution: float = Field(
-        description="How much it pushed the output up: in probability (random_forest) or "
-        "log-odds (xgboost)"
-    )
-    value: float = Field(description="The input value the model saw")
 
 
 class PredictionRead(BaseModel):

@@ -129,6 +129,11 @@ async def test_alerts_name_their_top_features_in_the_payload_the_table_and_the_a
                     )
                 ).json()["predictions"]
                 assert next(p for p in listed if p["id"] == row["id"])["reasons"] == got
+                # and POST /api/predict names the same for the same snapshot
+                manual = (
+                    await w.api.post("/api/predict", json={"coin_id": coin, "model_ids": [m["id"]]})
+                ).json()["predictions"]
+                assert [p["reasons"] for p in manual] == [got]
             assert named > 0, f"model {m['name']}: no alert named a feature"
 
 
