@@ -214,6 +214,13 @@ class Settings(UiSettings):
         le=1.0,
         description="Alert threshold for newly imported models.",
     )
+    alert_reasons: int = Field(
+        default=3,
+        ge=0,
+        le=50,
+        description="Features named as the reason of each alert (those that pushed its "
+        "probability up most; predictions.reasons and the webhook payload); 0 = off.",
+    )
 
     # --- logging --------------------------------------------------------------------
     log_level: LogLevel = Field(default="INFO", description="DEBUG … CRITICAL.")

@@ -233,6 +233,7 @@ class Service:
                 model_ids=model_ids,
                 at=at,
                 min_history_rows=self.settings.min_history_rows,
+                alert_reasons=self.settings.alert_reasons,
             )
 
     async def webhook_test(self, active_id: int) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ml_prediction_service import __version__
+from ml_prediction_service.models.explain import Reason
 from ml_prediction_service.models.metadata import ActiveModelRecord
 
 SERVICE_NAME = "ml-prediction-service"
@@ -21,6 +22,9 @@ class OutgoingPrediction:
     is_alert: bool
     alert_threshold: float
     tag: str  # negative / positive / alert
+    # alerts: the features that pushed the probability up most (None: not an alert, or
+    # ALERT_REASONS=0, or explaining failed)
+    reasons: list[Reason] | None = None
 
 
 def model_object(model: ActiveModelRecord) -> dict[str, Any]:
@@ -69,6 +73,7 @@ def build_payload(
                 "is_alert": p.is_alert,
                 "tag": p.tag,
                 "alert_threshold": float(p.alert_threshold),
+                "reasons": p.reasons,
                 "model": obj,
             }
         )

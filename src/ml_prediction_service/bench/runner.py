@@ -109,6 +109,7 @@ async def _run(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, A
             batch_size=args.batch_size,
             batch_timeout_seconds=0.5,
             pipeline_workers=args.workers,
+            alert_reasons=args.alert_reasons,
             log_level="WARNING",
             n8n_webhook_url=hooks.url if hooks else None,
             webhook_concurrency=args.webhook_concurrency,
@@ -272,6 +273,7 @@ async def _measure(
         elapsed = time.monotonic() - t0
         p50, p95, p99 = await predictions_repo.commit_latency_ms(conn)
         predictions = await predictions_repo.count(conn)
+        alerts, explained = await predictions_repo.alert_counts(conn)
     processed = service.events_processed - started_events
     firsts = [w.stats.first_claim for w in service.workers if w.stats.first_claim is not None]
     window = max(w.stats.last_done for w in service.workers) - min(firsts) if firsts else 0.0
@@ -297,6 +299,10 @@ async def _measure(
         "events_processed": processed,
         "events_left": pending,
         "predictions": predictions,
+        "alerts": alerts,
+        "alert_share": round(alerts / predictions, 4) if predictions else None,
+        "alerts_with_reasons": explained,
+        "alert_reasons": args.alert_reasons,
         "batches": (batches := sum(w.stats.batches for w in service.workers)),
         "mean_batch_events": round(processed / max(batches, 1), 1),
         "workers": len(service.workers),

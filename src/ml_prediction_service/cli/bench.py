@@ -42,6 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         insert_batch=(positive_int, 200, "collector rows per INSERT statement (200)"),
         naive_seconds=(positive_float, 10.0, "how long the naive path runs (10)"),
         workers=(positive_int, 2, "PIPELINE_WORKERS for the run (2)"),
+        alert_reasons=(
+            non_negative_int,
+            3,
+            "service ALERT_REASONS for the run: features named per alert (3; 0: off)",
+        ),
     )
     hooks = parser.add_argument_group("webhook mode (a local n8n stand-in on 127.0.0.1)")
     hooks.add_argument(

@@ -123,7 +123,7 @@ class Metrics:
         self.pipeline_stage_seconds = latency(
             "ml_pipeline_stage_seconds",
             "Time per stage of a prediction batch (claim, history_query, assemble, features, "
-            "models, build_rows, insert, outbox, write, commit)",
+            "models, reasons, build_rows, insert, outbox, write, commit)",
             ["stage"],
         )
         self.history_rows_total = counter(
