@@ -175,7 +175,7 @@ class _Runner:
         first = max(
             time.time() - (n - 1) * _INSERT_STAMP_STEP, self.last_stamp + _INSERT_STAMP_STEP
         )
-        stamps: NDArray[np.float64] = first + np.arange(n) * _INSERT_STAMP_STEP
+        stamps = first + np.arange(n, dtype=np.float64) * _INSERT_STAMP_STEP
         self.last_stamp = float(stamps[-1])
         return stamps
 
