@@ -70,6 +70,9 @@ def service_settings(args: argparse.Namespace) -> dict[str, str]:
         "WEBHOOK_LOG_RETENTION_DAYS": days,
         "EVALUATIONS_RETENTION_DAYS": days,
     }
+    for item in args.service_env:
+        name, _, value = item.partition("=")
+        env[name.strip().upper()] = value
     return env
 
 
@@ -80,6 +83,8 @@ def check(args: argparse.Namespace) -> Settings:
         raise SystemExit(
             "soak: --models and --minutes must be >= 1, --sample-seconds >= 5, --rate > 0"
         )
+    if any("=" not in item for item in args.service_env):
+        raise SystemExit("soak: --service-env takes NAME=VALUE (a setting of the service)")
     if not 0 <= args.webhook_all_models <= args.models:
         raise SystemExit("soak: --webhook-all-models must be between 0 and --models")
     # a window's rows must still be there when it is sampled
@@ -201,7 +206,8 @@ def _line(s: Sample, minutes: int) -> str:
         f"({s.rows_inserted} inserted), p50 {s.latency_p50_ms} ms p99 {s.latency_p99_ms} ms, "
         f"webhook p99 {s.webhook_lag_p99_ms} ms ({s.webhook_deliveries}), RSS {rss}, "
         f"DB {s.db_size_bytes / 2**20:.0f} MB, pending {s.backlog_events}, "
-        f"dropped {sum(s.partitions_dropped.values())}, errors {s.errors}, load {s.load_average}"
+        f"dropped {sum(s.partitions_dropped.values())}, errors {s.errors}, load {s.load_average}, "
+        f"health query {s.health_query_ms:.0f} ms"
     )
 
 
@@ -258,6 +264,7 @@ async def run(args: argparse.Namespace, settings: Settings, folder: Path) -> dic
         "partition_interval_seconds": settings.partition_interval.total_seconds(),
         "retention_seconds": args.retention_seconds,
         "keeper_interval_seconds": args.keeper_interval,
+        "service_env": list(args.service_env),
         "warmup_minutes": warmup,
         "cpu_count": os.cpu_count(),
         "json": str(folder / "soak.json"),

@@ -20,7 +20,7 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 from ml_prediction_service.config import Settings
-from ml_prediction_service.db import soak_repo
+from ml_prediction_service.db import soak_repo, system_repo
 
 
 def say(message: str) -> None:
@@ -165,6 +165,10 @@ class Sample:
     webhook_retries: int = 0
     coins_tracked: int = 0
     load_average: float = 0.0  # the machine's 1-minute load average at the window's end
+    # the health probe's predictions_last_hour query (it runs every
+    # HEALTH_CHECK_INTERVAL_SECONDS with a 1.5 s deadline), timed once here
+    health_query_ms: float = 0.0
+    probe_ms: float = 0.0  # how long this sample's own queries took
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -223,12 +227,19 @@ class Sampler:
         if failures:
             errors_by_type["webhook_failed"] = failures
         conn = self.conn
+        began = time.perf_counter()
         latencies = await soak_repo.window_latencies_ms(conn, self.active_model_id, since, until)
         self.latencies.append(latencies)
         delivered, lag50, lag99 = await soak_repo.window_webhook_lag(
             conn, since, until, since - self.delivery_max_age
         )
         sizes = await soak_repo.table_sizes(conn)
+        rows = await soak_repo.window_rows(conn, since, until)
+        db_size = await soak_repo.database_size(conn)
+        probe_ms = (time.perf_counter() - began) * 1000
+        began = time.perf_counter()
+        await system_repo.predictions_last_hour(conn)
+        health_ms = (time.perf_counter() - began) * 1000
         p50 = p99 = None
         if latencies:
             p50, p99 = (float(v) for v in np.percentile(latencies, [50, 99]))
@@ -238,7 +249,7 @@ class Sampler:
             start=since.isoformat(),
             end=until.isoformat(),
             seconds=round(seconds, 3),
-            rows_inserted=await soak_repo.window_rows(conn, since, until),
+            rows_inserted=rows,
             events_processed=processed,
             events_per_s=round(processed / seconds, 1) if seconds > 0 else 0.0,
             events_predicted=len(latencies),
@@ -250,7 +261,7 @@ class Sampler:
             backlog_events=int(total(counters, "ml_events_pending")),
             webhook_outbox_depth=int(total(counters, "ml_webhook_outbox_depth")),
             rss_bytes=rss,
-            db_size_bytes=await soak_repo.database_size(conn),
+            db_size_bytes=db_size,
             tables={t.name: t.bytes for t in sizes},
             partitions={t.name: t.partitions for t in sizes if t.partitions},
             partitions_dropped={
@@ -262,6 +273,8 @@ class Sampler:
             webhook_retries=int(delta("ml_webhook_retries_total")),
             coins_tracked=int(total(counters, "ml_coins_tracked")),
             load_average=round(os.getloadavg()[0], 2),
+            health_query_ms=round(health_ms, 1),
+            probe_ms=round(probe_ms, 1),
         )
 
 

@@ -91,6 +91,7 @@ def summarize(
             default=None,
         ),
         "load_average_max": max((s.load_average for s in samples), default=0.0),
+        "health_query_ms_max": max((s.health_query_ms for s in samples), default=0.0),
         **context,
     }
 
@@ -269,6 +270,15 @@ def _charts(samples: Sequence[Sample]) -> list[str]:
             },
             "count",
         ),
+        svg_chart(
+            "Query times: the health probe's count, this sample's own queries",
+            x,
+            {
+                "health probe query": [s.health_query_ms for s in samples],
+                "sample queries": [s.probe_ms for s in samples],
+            },
+            "ms",
+        ),
     ]
 
 
@@ -295,6 +305,7 @@ def html_report(samples: Sequence[Sample], summary: dict[str, Any]) -> str:
         "pending",
         "errors",
         "load",
+        "health query ms",
     )
     table = "\n".join(
         "<tr>"
@@ -312,6 +323,7 @@ def html_report(samples: Sequence[Sample], summary: dict[str, Any]) -> str:
                 s.backlog_events,
                 s.errors,
                 s.load_average,
+                s.health_query_ms,
             )
         )
         + "</tr>"

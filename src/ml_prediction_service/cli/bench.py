@@ -135,6 +135,14 @@ def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
         ),
         report_dir=(str, "soak-report", "where soak.json, soak.html and the logs go (soak-report)"),
     )
+    parser.add_argument(
+        "--service-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="one more setting of the soak's service (repeatable), e.g. "
+        "HEALTH_CHECK_INTERVAL_SECONDS=3600",
+    )
 
 
 def register(subparsers: Subparsers) -> None:
