@@ -169,6 +169,8 @@ class Sample:
     # HEALTH_CHECK_INTERVAL_SECONDS with a 1.5 s deadline), timed once here
     health_query_ms: float = 0.0
     probe_ms: float = 0.0  # how long this sample's own queries took
+    # seconds the workers spent per pipeline stage in this window (ml_pipeline_stage_seconds)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -223,6 +225,9 @@ class Sampler:
             for k, v in errors_now.items()
             if v - errors_then.get(k, 0.0) > 0
         }
+        stages_now = by_label(counters, "ml_pipeline_stage_seconds_sum", "stage")
+        stages_then = by_label(before, "ml_pipeline_stage_seconds_sum", "stage")
+        stages = {k: round(v - stages_then.get(k, 0.0), 2) for k, v in stages_now.items()}
         failures = int(delta("ml_webhook_failures_total"))
         if failures:
             errors_by_type["webhook_failed"] = failures
@@ -275,6 +280,7 @@ class Sampler:
             load_average=round(os.getloadavg()[0], 2),
             health_query_ms=round(health_ms, 1),
             probe_ms=round(probe_ms, 1),
+            stage_seconds=stages,
         )
 
 

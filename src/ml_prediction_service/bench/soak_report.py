@@ -271,6 +271,19 @@ def _charts(samples: Sequence[Sample]) -> list[str]:
             "count",
         ),
         svg_chart(
+            "Pipeline stages (worker seconds per window)",
+            x,
+            {
+                name: [s.stage_seconds.get(name) for s in samples]
+                for name in sorted(
+                    {n for s in samples for n in s.stage_seconds},
+                    key=lambda n: -max(s.stage_seconds.get(n, 0.0) for s in samples),
+                )[:7]
+            }
+            or {"none": [0 for _ in samples]},
+            "s",
+        ),
+        svg_chart(
             "Query times: the health probe's count, this sample's own queries",
             x,
             {

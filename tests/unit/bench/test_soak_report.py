@@ -91,7 +91,7 @@ def test_a_chart_is_svg_covering_every_value_with_gaps_for_missing_ones() -> Non
 def test_the_report_is_one_file_without_scripts() -> None:
     samples = [sample(1, 300), sample(2, 301)]
     page = html_report(samples, summarize(samples, [[1.0], [2.0]], warmup=0, context={}))
-    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 8
+    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 9
     assert "<script" not in page and "<link" not in page
 
 
