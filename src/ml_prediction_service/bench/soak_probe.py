@@ -20,7 +20,7 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 from ml_prediction_service.config import Settings
-from ml_prediction_service.db import soak_repo, system_repo
+from ml_prediction_service.db import events_repo, soak_repo, system_repo
 
 
 def say(message: str) -> None:
@@ -153,7 +153,7 @@ class Sample:
     webhook_deliveries: int
     webhook_lag_p50_ms: float | None
     webhook_lag_p99_ms: float | None
-    backlog_events: int  # ml_events_pending at the window's end
+    backlog_events: int  # durable events not processed yet, when the sample is taken
     webhook_outbox_depth: int
     rss_bytes: int | None  # the service process's
     db_size_bytes: int
@@ -241,6 +241,7 @@ class Sampler:
         sizes = await soak_repo.table_sizes(conn)
         rows = await soak_repo.window_rows(conn, since, until)
         db_size = await soak_repo.database_size(conn)
+        backlog = (await events_repo.pending(conn))[0]
         probe_ms = (time.perf_counter() - began) * 1000
         began = time.perf_counter()
         await system_repo.predictions_last_hour(conn)
@@ -263,7 +264,7 @@ class Sampler:
             webhook_deliveries=delivered,
             webhook_lag_p50_ms=_r(lag50),
             webhook_lag_p99_ms=_r(lag99),
-            backlog_events=int(total(counters, "ml_events_pending")),
+            backlog_events=backlog,
             webhook_outbox_depth=int(total(counters, "ml_webhook_outbox_depth")),
             rss_bytes=rss,
             db_size_bytes=db_size,
