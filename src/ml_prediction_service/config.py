@@ -282,7 +282,8 @@ class Settings(UiSettings):
         default=timedelta(days=1),
         description="Time span of one partition of predictions, the webhook outbox and log and "
         "the evaluations (by data_timestamp, UTC): '1 day', '6 hours', '10 minutes' (whole "
-        "minutes, 1 minute to 31 days; also seconds or ISO 8601).",
+        "seconds, 10 seconds to 31 days; also seconds or ISO 8601). Intervals under a minute "
+        "are for tests and short soak runs.",
     )
     partitions_ahead: int = Field(
         default=3, ge=1, le=1000, description="Partitions kept ready after the current one."
@@ -338,10 +339,10 @@ class Settings(UiSettings):
 
     @field_validator("partition_interval", mode="after")
     @classmethod
-    def _whole_minutes(cls, value: timedelta) -> timedelta:
+    def _whole_seconds(cls, value: timedelta) -> timedelta:
         seconds = value.total_seconds()
-        if seconds < 60 or seconds > 31 * 86400 or seconds % 60:
-            raise ValueError("must be whole minutes, from 1 minute to 31 days")
+        if seconds < 10 or seconds > 31 * 86400 or seconds % 1:
+            raise ValueError("must be whole seconds, from 10 seconds to 31 days")
         return value
 
     @field_validator("data_dir", mode="before")
