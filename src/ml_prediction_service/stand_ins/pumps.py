@@ -134,10 +134,10 @@ def apply_pump_events(regime: Regime, minutes: FloatArray, events: list[PumpEven
         # flow into the bonding curve modest (the fade gives some back), so pumps do not
         # push coins to graduation.
         rate = rate + 40.0 * build * (0.3 + s) + 30.0 * s * rising + 8.0 * s * (holding + fading)
-        busy = np.clip(build * s + s * rising, 0.0, 1.0)
+        busy = np.clip(build * s * (1.0 if e.real else 0.5) + s * rising, 0.0, 1.0)
         share = share + (0.85 - share) * busy - 0.3 * fading
         size_scale = size_scale * (1.0 - 0.7 * build - 0.5 * rising)
-        lift = np.maximum(lift, 0.9 * build * s)
+        lift = np.maximum(lift, 0.9 * build * s * (1.0 if e.real else 0.3))
         log_gain = np.log(e.gain)
         drift = (
             drift
