@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 LAST_HOUR_INTERVAL_SECONDS = 60.0  # how often the hour's prediction count is refreshed
 LAST_HOUR_DEADLINE_SECONDS = 30.0  # and how long one count may take
+_COUNT_ERRORS: tuple[type[Exception], ...] = (TimeoutError, *DB_ERRORS)
 UNPREDICTED_WINDOW_SECONDS = 60.0  # events without any active model degrade health this long
 
 
@@ -148,7 +149,7 @@ class HealthMonitor:
         try:
             async with asyncio.timeout(deadline_seconds), self.pool.acquire() as conn:
                 self.last_hour = await system_repo.predictions_last_hour(conn)
-        except (*DB_ERRORS, TimeoutError) as exc:
+        except _COUNT_ERRORS as exc:
             logger.debug("predictions_last_hour not refreshed: %s: %s", type(exc).__name__, exc)
             return
         state = self.state
