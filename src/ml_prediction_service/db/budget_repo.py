@@ -19,9 +19,11 @@ SELECT t.relid::regclass::text AS leaf,
            AS heap_bytes,
        COALESCE(pg_total_relation_size(NULLIF(c.reltoastrelid, 0)), 0) AS toast_bytes,
        pg_indexes_size(t.relid) AS index_bytes
-  FROM pg_partition_tree($1::regclass) t
+  FROM (SELECT relid FROM pg_partition_tree($1::regclass) WHERE isleaf
+        UNION  -- a table that is not partitioned is its own leaf
+        SELECT $1::regclass) t
   JOIN pg_class c ON c.oid = t.relid
- WHERE t.isleaf
+ WHERE c.relkind = 'r'
 """
 
 # The indexes of a table (on its parent for a partitioned one), by name.

@@ -35,7 +35,7 @@ SELECT mint, ts, phase, 1e-8 * (1 + r), 1.2e-8 * (1 + r), 0.9e-8 * (1 + r), 1.1e
        11 * (1 + r), 5 * r, 3 * r, 2 * r, 10, 5
   FROM plan_events ORDER BY n;
 
--- probability = u^4 (drawn per row: the lateral refers to a): ~16 % positive (> 0.5),
+-- probability = u^4 (drawn per row: the lateral refers to e and a): ~16 % positive (> 0.5),
 -- ~8.5 % alerts at the default threshold 0.7
 INSERT INTO predictions (coin_id, data_timestamp, model_id, active_model_id, prediction,
                          probability, phase_id_at_time, prediction_duration_ms, is_stale,
@@ -48,7 +48,7 @@ SELECT e.mint, e.ts, a.model_id, a.id, (p.prob > 0.5)::int, p.prob, e.phase, 3, 
        false
   FROM plan_events e
  CROSS JOIN (SELECT * FROM prediction_active_models WHERE model_name LIKE 'plans-model-%') a
- CROSS JOIN LATERAL (SELECT round((random() ^ 4)::numeric, 4) + 0 * a.id AS prob) p
+ CROSS JOIN LATERAL (SELECT round((random() ^ 4)::numeric, 4) + 0 * (a.id + e.n) AS prob) p
  ORDER BY e.n, a.id;
 
 -- one delivery per event: 90 % delivered, 5 % superseded, 3 % expired, 2 % failed

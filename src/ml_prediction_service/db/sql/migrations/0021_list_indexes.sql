@@ -15,7 +15,9 @@ CREATE INDEX IF NOT EXISTS idx_predictions_ts ON predictions (data_timestamp);
 -- ?model_id=, and ?active_model_id= (the listing adds that model's model_id to the filter:
 -- db/predictions_repo.list_predictions; one index instead of two, each costs every row).
 -- 0006 dropped the older pair, whose second column was created_at, not the listing's order.
-CREATE INDEX IF NOT EXISTS idx_predictions_model_ts ON predictions (model_id, data_timestamp);
+-- active_model_id rides along (INCLUDE): the count of ?active_model_id= stays index-only.
+CREATE INDEX IF NOT EXISTS idx_predictions_model_ts
+    ON predictions (model_id, data_timestamp) INCLUDE (active_model_id);
 -- ?is_alert=true: alert rows only, in the listing's order (the alert index of 0004 is on
 -- created_at: the page had to sort every alert)
 CREATE INDEX IF NOT EXISTS idx_predictions_alerts_ts ON predictions (data_timestamp) WHERE is_alert;
