@@ -28,7 +28,7 @@ from typing import Any
 
 import asyncpg
 
-from ml_prediction_service.db import partitions, predictions_repo
+from ml_prediction_service.db import budget_repo, partitions, predictions_repo
 from ml_prediction_service.db.embedded import start_embedded, stop_embedded
 from ml_prediction_service.db.pool import connect
 from ml_prediction_service.db.schema import migrate
@@ -117,13 +117,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await conn.execute("SET synchronous_commit = off")
             models = []
             for i in range(args.models):
-                active = await conn.fetchval(
-                    "INSERT INTO prediction_active_models (model_id, model_name, model_type, "
-                    "target_variable, features, local_model_path) "
-                    "VALUES ($1, $2, 'xgboost', 'price_close', '[]', '/none') RETURNING id",
-                    100 + i,
-                    f"cost-{i}",
-                )
+                active = await budget_repo.add_cost_model(conn, 100 + i, f"cost-{i}")
                 models.append((100 + i, int(active)))
             creates = predictions_indexes(load_sql(MIGRATION))
             names = list(creates)
@@ -136,7 +130,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for _ in range(args.rounds):
                 for label, chosen in phases.items():
                     for name in names:
-                        await conn.execute(f"DROP INDEX IF EXISTS {name}")
+                        await budget_repo.drop_index(conn, name)
                     for name in chosen:
                         await conn.execute(creates[name])
                     w, c, b = await _phase(conn, args, models)

@@ -257,20 +257,7 @@ async def load_data(
     await conn.execute(load_sql("bench/list_plans_data.sql"))
     for table in TABLES:
         await conn.execute(f"VACUUM (ANALYZE) {table}")
-    row = await conn.fetchrow(
-        """
-        SELECT (SELECT coin_id FROM predictions ORDER BY data_timestamp DESC LIMIT 1) AS coin,
-               (SELECT max(data_timestamp) FROM predictions) AS newest,
-               (SELECT max(id) FROM prediction_webhook_outbox WHERE status = 'failed')
-                   AS outbox_id,
-               (SELECT min(id) FROM predictions) AS prediction_id,
-               (SELECT min(id) FROM prediction_active_models
-                 WHERE future_minutes IS NOT NULL) AS horizon_model,
-               (SELECT min(id) FROM prediction_active_models) AS active_model_id,
-               (SELECT min(model_id) FROM prediction_active_models) AS model_id
-        """
-    )
-    assert row is not None
+    row = await budget_repo.plan_values(conn)
     return World(
         coin=row["coin"],
         model_id=row["model_id"],
@@ -298,7 +285,7 @@ async def explain_all(conn: asyncpg.Connection, world: World) -> dict[str, dict[
 async def row_counts(conn: asyncpg.Connection) -> dict[str, int]:
     counts = {}
     for table in TABLES:
-        counts[table] = int(await conn.fetchval(f"SELECT count(*) FROM {table}"))
+        counts[table] = await budget_repo.count_rows(conn, table)
     return counts
 
 

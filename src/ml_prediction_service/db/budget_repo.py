@@ -171,3 +171,45 @@ async def root_names(conn: asyncpg.Connection) -> tuple[dict[str, str], frozense
     the tables without a page (as of their last VACUUM or ANALYZE)."""
     rows = await conn.fetch(ROOT_NAMES)
     return {r["name"]: r["root"] for r in rows}, frozenset(r["name"] for r in rows if r["empty"])
+
+
+# -- the measurement tools' own statements (bench/list_plans.py, bench/insert_cost.py) ----
+
+PLAN_VALUES = """
+SELECT (SELECT coin_id FROM predictions ORDER BY data_timestamp DESC LIMIT 1) AS coin,
+       (SELECT max(data_timestamp) FROM predictions) AS newest,
+       (SELECT max(id) FROM prediction_webhook_outbox WHERE status = 'failed') AS outbox_id,
+       (SELECT min(id) FROM predictions) AS prediction_id,
+       (SELECT min(id) FROM prediction_active_models
+         WHERE future_minutes IS NOT NULL) AS horizon_model,
+       (SELECT min(id) FROM prediction_active_models) AS active_model_id,
+       (SELECT min(model_id) FROM prediction_active_models) AS model_id
+"""
+
+COST_MODEL = """
+INSERT INTO prediction_active_models (model_id, model_name, model_type, target_variable,
+                                      features, local_model_path)
+VALUES ($1, $2, 'xgboost', 'price_close', '[]', '/none') RETURNING id
+"""
+
+
+async def plan_values(conn: asyncpg.Connection) -> asyncpg.Record:
+    """Values the list plans filter by: the newest coin, a failed delivery, a model, …"""
+    row = await conn.fetchrow(PLAN_VALUES)
+    assert row is not None
+    return row
+
+
+async def count_rows(conn: asyncpg.Connection, table: str) -> int:
+    """All rows of one of the measured tables (a fixed name: see the module doc)."""
+    return int(await conn.fetchval(f'SELECT count(*) FROM "{table}"'))
+
+
+async def add_cost_model(conn: asyncpg.Connection, model_id: int, name: str) -> int:
+    """A registry row for the insert-cost measurement; its active model id."""
+    return int(await conn.fetchval(COST_MODEL, model_id, name))
+
+
+async def drop_index(conn: asyncpg.Connection, name: str) -> None:
+    """Drop one of migration 0021's indexes by its name (a fixed name of the migration)."""
+    await conn.execute(f'DROP INDEX IF EXISTS "{name}"')
