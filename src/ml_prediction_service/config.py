@@ -215,6 +215,13 @@ class Settings(UiSettings):
         le=1.0,
         description="Alert threshold for newly imported models.",
     )
+    alert_reasons: int = Field(
+        default=3,
+        ge=0,
+        le=50,
+        description="Features named as the reason of each alert (those that pushed its "
+        "probability up most; predictions.reasons and the webhook payload); 0 = off.",
+    )
 
     # --- logging --------------------------------------------------------------------
     log_level: LogLevel = Field(default="INFO", description="DEBUG … CRITICAL.")
@@ -240,12 +247,44 @@ class Settings(UiSettings):
         "the floor applies once it has this many.",
     )
 
+    # --- outcome evaluation (docs/evaluation.md) ------------------------------------
+    evaluation_enabled: bool = Field(
+        default=True,
+        description="Evaluate the predictions of models with a horizon (future_minutes) once "
+        "it has passed: the pipeline queues them (prediction_evaluation_due) and the "
+        "evaluator task works them off. Give every replica the same value: with false no "
+        "replica queues or evaluates.",
+    )
+    evaluation_interval_seconds: float = Field(
+        default=5, gt=0, description="How often the evaluator looks for due predictions."
+    )
+    evaluation_batch_size: int = Field(
+        default=500,
+        ge=1,
+        le=100_000,
+        description="Due rows (coin, data timestamp, horizon) claimed per evaluator "
+        "transaction; each covers every prediction of that coin snapshot with that horizon.",
+    )
+    evaluation_settle_seconds: float = Field(
+        default=30,
+        ge=0,
+        description="How long after a prediction's horizon the first check waits (the "
+        "collector's rows up to the horizon arrive meanwhile).",
+    )
+    evaluation_dead_coin_seconds: float = Field(
+        default=600,
+        ge=0,
+        description="A coin with no row after the horizon is checked again until this long "
+        "after the horizon, then evaluated from its last row (with a note).",
+    )
+
     # --- retention (docs/retention.md) ----------------------------------------------
     partition_interval: timedelta = Field(
         default=timedelta(days=1),
         description="Time span of one partition of predictions, the webhook outbox and log and "
         "the evaluations (by data_timestamp, UTC): '1 day', '6 hours', '10 minutes' (whole "
-        "minutes, 1 minute to 31 days; also seconds or ISO 8601).",
+        "seconds, 10 seconds to 31 days; also seconds or ISO 8601). Intervals under a minute "
+        "are for tests and short soak runs.",
     )
     partitions_ahead: int = Field(
         default=3, ge=1, le=1000, description="Partitions kept ready after the current one."
@@ -301,10 +340,10 @@ class Settings(UiSettings):
 
     @field_validator("partition_interval", mode="after")
     @classmethod
-    def _whole_minutes(cls, value: timedelta) -> timedelta:
+    def _whole_seconds(cls, value: timedelta) -> timedelta:
         seconds = value.total_seconds()
-        if seconds < 60 or seconds > 31 * 86400 or seconds % 60:
-            raise ValueError("must be whole minutes, from 1 minute to 31 days")
+        if seconds < 10 or seconds > 31 * 86400 or seconds % 1:
+            raise ValueError("must be whole seconds, from 10 seconds to 31 days")
         return value
 
     @field_validator("data_dir", mode="before")

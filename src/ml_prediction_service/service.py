@@ -21,6 +21,7 @@ from ml_prediction_service.alerts.sender import WebhookSender
 from ml_prediction_service.config import Settings
 from ml_prediction_service.db.pool import create_pool
 from ml_prediction_service.db.schema import migrate
+from ml_prediction_service.evaluation.evaluator import Evaluator
 from ml_prediction_service.evaluation.quality import QualityMonitor
 from ml_prediction_service.models.manager import ModelManager
 from ml_prediction_service.models.registry import ModelRegistry, settle_heap
@@ -63,6 +64,7 @@ class Service:
     predict_slots: asyncio.Semaphore
     quality: QualityMonitor
     partitions: PartitionKeeper
+    evaluator: Evaluator
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -148,6 +150,13 @@ class Service:
                 min_alerts=settings.alert_precision_min_alerts,
             ),
             partitions=PartitionKeeper(pool, settings, metrics),
+            evaluator=Evaluator(
+                pool,
+                settings,
+                metrics,
+                lambda: {i: m.record for i, m in registry.models.items()},
+                webhook_wakeup,
+            ),
         )
         metrics.coins_tracked.set_function(lambda: service.coins_cached)
         service.tasks.append(supervise("health-monitor", health.run, metrics))
@@ -155,6 +164,8 @@ class Service:
         service.tasks.append(supervise("model-registry", lambda: registry.run(dsn), metrics))
         service.tasks.append(supervise("quality-monitor", service.quality.run, metrics))
         service.tasks.append(supervise("partition-keeper", service.partitions.run, metrics))
+        if settings.evaluation_enabled:
+            service.tasks.append(supervise("evaluator", service.evaluator.run, metrics))
         if settings.pipeline_enabled:
             service.tasks.append(supervise("notify-listener", service.listener.run, metrics))
             for k, worker in enumerate(service.workers):
@@ -222,6 +233,7 @@ class Service:
                 model_ids=model_ids,
                 at=at,
                 min_history_rows=self.settings.min_history_rows,
+                alert_reasons=self.settings.alert_reasons,
             )
 
     async def webhook_test(self, active_id: int) -> dict[str, Any]:

@@ -6,23 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
-
-
-@pytest.fixture
-def scratch() -> Iterator[Path]:
-    """The bench's TMPDIR: outside pytest's basetemp, whose permissions another pytest session
-    starting meanwhile resets (the embedded server's own user then cannot stop it)."""
-    folder = Path(tempfile.mkdtemp(prefix="mps-test-bench-"))
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_bench_prints_one_json_object_with_the_agreed_keys(tmp_path: Path, scratch: Path) -> None:

@@ -15,13 +15,10 @@ import pandas as pd
 from ml_prediction_service.features import BASE_COLUMNS, create_pump_detection_features
 
 
-async def expected_probability(
-    conn: asyncpg.Connection | asyncpg.Pool,
-    mint: str,
-    at: datetime,
-    model_file: Path,
-    input_columns: list[str],
-) -> float:
+async def expected_input(
+    conn: asyncpg.Connection | asyncpg.Pool, mint: str, at: datetime, input_columns: list[str]
+) -> np.ndarray:
+    """The model's input row (1 × columns) for the coin's snapshot at ``at``."""
     rows = await conn.fetch(
         'SELECT * FROM coin_metrics WHERE mint = $1 AND "timestamp" <= $2 ORDER BY "timestamp"',
         mint,
@@ -33,6 +30,16 @@ async def expected_probability(
     features = create_pump_detection_features(frame)
     last = features.iloc[-1]
     x = np.array([[float(last[c]) for c in input_columns]])
-    x = np.where(np.isfinite(x), x, 0.0)
+    return np.where(np.isfinite(x), x, 0.0)
+
+
+async def expected_probability(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    mint: str,
+    at: datetime,
+    model_file: Path,
+    input_columns: list[str],
+) -> float:
+    x = await expected_input(conn, mint, at, input_columns)
     estimator = joblib.load(model_file)
     return float(estimator.predict_proba(x)[0, 1])

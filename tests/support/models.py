@@ -71,7 +71,11 @@ def train_files(folder: Path) -> dict[str, TrainedFile]:
         path = folder / f"{name}.joblib"
         joblib.dump(est, path)
         out[name] = TrainedFile(path, width)
-    for name, est in [("rf_counts", _counts_forest(x, y)), ("rf_nan_corner", _nan_corner(x, y))]:
+    for name, est in [
+        ("rf_counts", _counts_forest(x, y)),
+        ("rf_nan_corner", _nan_corner(x, y)),
+        ("rf_unexplainable", _unexplainable(x, y)),
+    ]:
         path = folder / f"{name}.joblib"
         joblib.dump(est, path)
         out[name] = TrainedFile(path, n)
@@ -118,6 +122,19 @@ def _nan_corner(x: np.ndarray, y: np.ndarray) -> RandomForestClassifier:
     values[1], values[3], values[5] = [[1.0, 0.0]], [[0.0, 1.0]], [[1.0, 0.0]]
     values[6] = [[np.nan, np.nan]]
     tree.__setstate__({"max_depth": 3, "node_count": 7, "nodes": nodes, "values": values})
+    return forest
+
+
+def _unexplainable(x: np.ndarray, y: np.ndarray) -> RandomForestClassifier:
+    """A real forest whose first tree's root value is NaN: predict_proba reads only the leaves,
+    so it serves like any other forest, but its tree-path contributions (which start at the
+    root) are not finite: its alerts cannot be explained."""
+    forest = RandomForestClassifier(n_estimators=5, max_depth=4, random_state=5).fit(x, y)
+    tree = forest.estimators_[0].tree_
+    state = tree.__getstate__()
+    state["values"] = state["values"].copy()
+    state["values"][0] = np.nan
+    tree.__setstate__(state)
     return forest
 
 

@@ -16,7 +16,7 @@ from tests.support.models import TrainedFile, insert_ml_model
 from tests.support.wait import eventually
 from tests.support.world import World, make_world
 
-FAST_RETRY = {
+FAST_RETRY: dict[str, object] = {
     "webhook_retry_base_seconds": 0.05,
     "webhook_retry_max_seconds": 0.3,
     "webhook_poll_seconds": 0.1,
@@ -62,10 +62,13 @@ async def hooked_world(
     training_url: str,
     tmp_path: Path,
     receiver: ReceiverStats,
+    **overrides: object,
 ) -> AsyncIterator[World]:
-    """A service whose default webhook URL is a local receiver (any path), fast retries."""
+    """A service whose default webhook URL is a local receiver (any path), fast retries
+    (and any other settings ``overrides``)."""
+    settings = FAST_RETRY | overrides
     async with (
         serve_app(receiver_app(receiver, any_path=True)) as url,
-        make_world(db_dsn, pool, training_url, tmp_path, n8n_webhook_url=url, **FAST_RETRY) as w,
+        make_world(db_dsn, pool, training_url, tmp_path, n8n_webhook_url=url, **settings) as w,
     ):
         yield w

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ml_prediction_service import __version__
+from ml_prediction_service.models.explain import Reason
 from ml_prediction_service.models.metadata import ActiveModelRecord
 
 SERVICE_NAME = "ml-prediction-service"
@@ -21,6 +22,9 @@ class OutgoingPrediction:
     is_alert: bool
     alert_threshold: float
     tag: str  # negative / positive / alert
+    # alerts: the features that pushed the probability up most (None: not an alert, or
+    # ALERT_REASONS=0, or explaining failed)
+    reasons: list[Reason] | None = None
 
 
 def model_object(model: ActiveModelRecord) -> dict[str, Any]:
@@ -69,6 +73,7 @@ def build_payload(
                 "is_alert": p.is_alert,
                 "tag": p.tag,
                 "alert_threshold": float(p.alert_threshold),
+                "reasons": p.reasons,
                 "model": obj,
             }
         )
@@ -82,5 +87,78 @@ def build_payload(
             "service": SERVICE_NAME,
             "version": __version__,
             **metadata,
+        },
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingEvaluation:
+    """The outcome of one evaluated alert (docs/evaluation.md, "Evaluation webhooks")."""
+
+    model: ActiveModelRecord
+    prediction_id: int
+    prediction: int
+    probability: float
+    alert_threshold: float
+    evaluation: dict[str, Any]  # the stored evaluation's fields (evaluations_repo columns)
+
+
+_OUTCOME_FIELDS = (
+    "result",
+    "target_hit",
+    "realised_change_pct",
+    "start_value",
+    "end_value",
+    "max_change_pct",
+    "min_change_pct",
+    "note",
+)
+_OUTCOME_TIMES = ("horizon_at", "end_timestamp", "max_at", "min_at", "evaluated_at")
+
+
+def build_evaluation_payload(
+    coin_id: str,
+    timestamp: datetime,
+    evaluations: list[OutgoingEvaluation],
+    *,
+    model_objects: dict[int, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The follow-up of one coin snapshot's evaluated alerts (for one URL): the prediction
+    payload's shape with ``"event": "evaluation"`` and an ``evaluations`` list instead of
+    ``predictions``; each item has the alert (prediction, probability, threshold, model)
+    and its outcome."""
+    cache = model_objects if model_objects is not None else {}
+    items = []
+    for e in sorted(evaluations, key=lambda e: e.model.id):
+        obj = cache.get(e.model.id)
+        if obj is None:
+            obj = cache[e.model.id] = model_object(e.model)
+        outcome: dict[str, Any] = {k: e.evaluation.get(k) for k in _OUTCOME_FIELDS}
+        outcome |= {k: _iso(e.evaluation.get(k)) for k in _OUTCOME_TIMES}
+        items.append(
+            {
+                "prediction_id": e.prediction_id,
+                "prediction": e.prediction,
+                "probability": round(float(e.probability), 6),
+                "is_alert": True,
+                "alert_threshold": float(e.alert_threshold),
+                **outcome,
+                "model": obj,
+            }
+        )
+    return {
+        "event": "evaluation",
+        "coin_id": coin_id,
+        "timestamp": timestamp.isoformat(),
+        "evaluations": items,
+        "metadata": {
+            "total_evaluations": len(items),
+            "came_true": sum(1 for i in items if i["target_hit"] is True),
+            "service": SERVICE_NAME,
+            "version": __version__,
         },
     }

@@ -93,4 +93,5 @@ def outgoing(outcome: BatchOutcome, c: Candidate) -> OutgoingPrediction:
         bool(d.is_alert[c.row]),
         result.model.alert_threshold,
         c.tag,
+        result.reasons.get(c.row),
     )

@@ -14,6 +14,7 @@ from ml_prediction_service.api.errors import install_error_handlers
 from ml_prediction_service.api.middleware import ApiKeyMiddleware, RequestContextMiddleware
 from ml_prediction_service.api.routers import (
     coins,
+    evaluations,
     models,
     predictions,
     statistics,
@@ -61,6 +62,7 @@ def create_app(settings: Settings, dsn: str) -> FastAPI:
     app.include_router(coins.router)
     app.include_router(settings_router.router)
     app.include_router(statistics.router)
+    app.include_router(evaluations.router)
     # Added last = outermost: every response, even a 401, carries the request id.
     app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
     app.add_middleware(RequestContextMiddleware)

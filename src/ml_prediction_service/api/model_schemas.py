@@ -209,7 +209,7 @@ class ModelDefaultsUpdate(BaseModel):
     webhook_url: AnyHttpUrl | None = None
     webhook_enabled: bool | None = None
     webhook_send_mode: (
-        list[Literal["all", "alerts_only", "positive_only", "negative_only"]] | None
+        list[Literal["all", "alerts_only", "positive_only", "negative_only", "evaluations"]] | None
     ) = Field(None, min_length=1)
     ignore_alert_seconds: int | None = IgnoreSeconds
     ignore_positive_seconds: int | None = IgnoreSeconds

@@ -7,6 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ml_prediction_service.api.evaluation_schemas import (
+    EvaluationRead,
+    NoHorizonEvaluation,
+    PendingEvaluation,
+)
 from ml_prediction_service.api.params import BigInt, Text, Timestamp
 
 
@@ -23,6 +28,15 @@ class PredictRequest(BaseModel):
     )
 
 
+class AlertReason(BaseModel):
+    feature: str = Field(description="An input column of the model")
+    contribution: float = Field(
+        description="How much it pushed the output up: in probability (random_forest) or "
+        "log-odds (xgboost)"
+    )
+    value: float = Field(description="The input value the model saw")
+
+
 class ModelPrediction(BaseModel):
     active_model_id: int
     model_id: int
@@ -33,6 +47,9 @@ class ModelPrediction(BaseModel):
     probability: float | None = None
     is_alert: bool | None = None
     features: dict[str, float] | None = None
+    reasons: list[AlertReason] | None = Field(
+        default=None, description="An alert's top features (as stored for alerts); else null"
+    )
     reason: str | None = Field(default=None, description="Why the model refused (stable key)")
     detail: str | None = None
 
@@ -69,6 +86,12 @@ class PredictionRead(BaseModel):
     suppressed: bool = Field(
         False, description="Inside the model's ignore window: stored, not sent to n8n"
     )
+    reasons: list[AlertReason] | None = Field(
+        None,
+        description="Alerts only: the features that pushed the probability up most, largest "
+        "first (ALERT_REASONS of them at most); null for other predictions, with "
+        "ALERT_REASONS=0, or when explaining failed",
+    )
 
 
 class PredictionsListResponse(BaseModel):
@@ -81,3 +104,13 @@ class PredictionsListResponse(BaseModel):
 class LatestPredictionsResponse(BaseModel):
     coin_id: str
     predictions: list[PredictionRead]
+
+
+class PredictionDetail(PredictionRead):
+    """One prediction with its outcome evaluation (docs/evaluation.md)."""
+
+    evaluation: EvaluationRead | PendingEvaluation | NoHorizonEvaluation | None = Field(
+        None,
+        description="The stored evaluation; {result: pending, horizon_at} until then; "
+        "not_applicable for a rule-based model without a horizon; null when its model is gone",
+    )

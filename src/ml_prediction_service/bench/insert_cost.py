@@ -1,4 +1,4 @@
-"""What the list indexes of migration 0021 cost the prediction write (docs/indexes.md): the
+"""What the list indexes of migration 0022 cost the prediction write (docs/indexes.md): the
 pipeline's own statement (``predictions_repo.insert_batch``) timed alone, with and without
 those indexes, in alternating phases on one embedded PostgreSQL — so that the load of a
 shared machine hits both alike. Each phase starts from an empty table and writes the same
@@ -34,7 +34,7 @@ from ml_prediction_service.db.pool import connect
 from ml_prediction_service.db.schema import migrate
 from ml_prediction_service.db.sqlfiles import load_sql
 
-MIGRATION = "migrations/0021_list_indexes.sql"
+MIGRATION = "migrations/0022_list_indexes.sql"
 
 
 def predictions_indexes(sql: str) -> dict[str, str]:
@@ -112,7 +112,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         db = await asyncio.to_thread(start_embedded, workdir, cleanup="delete")
         conn = await connect(db.dsn)
         try:
-            await migrate(conn, up_to=20)
+            await migrate(conn, up_to=21)
             await partitions.convert_all(conn)
             await conn.execute("SET synchronous_commit = off")
             models = []

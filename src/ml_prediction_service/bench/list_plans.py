@@ -1,8 +1,8 @@
 """EXPLAIN (ANALYZE, BUFFERS) of every list query of the API, on a realistic amount of rows
 in daily partitions, before and after a migration (docs/indexes.md).
 
-Its own embedded PostgreSQL: the schema up to ``--before`` (default 20: without the list
-indexes of 0021), ``--events`` coin events over ``--days`` days with one prediction per model
+Its own embedded PostgreSQL: the schema up to ``--before`` (default 21: without the list
+indexes of 0022), ``--events`` coin events over ``--days`` days with one prediction per model
 (the data is ``db/sql/bench/list_plans_data.sql``), VACUUM (ANALYZE) — the state autovacuum
 keeps a table in —, the plans of the page query and the count of each listing; then the
 remaining migrations (timed: the index builds) and the same plans again. The queries are the
@@ -338,7 +338,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ml_prediction_service.bench.list_plans")
-    parser.add_argument("--before", type=int, default=20, help="schema version to start at")
+    parser.add_argument("--before", type=int, default=21, help="schema version to start at")
     parser.add_argument("--models", type=int, default=10)
     parser.add_argument("--events", type=int, default=60_000, help="coin events (60000)")
     parser.add_argument("--coins", type=int, default=3_000)

@@ -15,6 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -49,7 +51,8 @@ def say(message: str) -> None:
     print(f"[bench] {message}", flush=True)
 
 
-async def _train(conn: asyncpg.Connection, models_dir: Path, count: int) -> list[int]:
+async def train_models(conn: asyncpg.Connection, models_dir: Path, count: int) -> list[int]:
+    """``count`` demo models in ``ml_models`` (alternately Random Forest and XGBoost)."""
     history = await asyncio.to_thread(
         simulate_frame, SimConfig(n_coins=24, seed=7, launch_span_seconds=600.0)
     )
@@ -75,8 +78,12 @@ async def _train(conn: asyncpg.Connection, models_dir: Path, count: int) -> list
     return ids
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix="mps-bench-"))
+@asynccontextmanager
+async def scratch_database(prefix: str = "mps-bench-") -> AsyncIterator[tuple[Path, str]]:
+    """A fresh temporary folder with an embedded PostgreSQL that tracks commit timestamps:
+    ``(folder, dsn)``. Both are gone afterwards (the database is hundreds of MB after a
+    run)."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         db = await asyncio.to_thread(start_embedded, workdir, cleanup="delete")
         # commit timestamps let the latency be measured from commit to commit (needs a restart)
@@ -86,11 +93,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.to_thread(stop_embedded, workdir)
         db = await asyncio.to_thread(start_embedded, workdir, cleanup="delete")
         say(f"embedded PostgreSQL at {db.dsn}")
-        return await _run(args, workdir, db.dsn)
+        yield workdir, db.dsn
     finally:
         await asyncio.to_thread(stop_embedded, workdir)
-        # the database (hundreds of MB after a run) and the trained models go with it
         await asyncio.to_thread(shutil.rmtree, workdir, True)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    async with scratch_database() as (workdir, dsn):
+        return await _run(args, workdir, dsn)
 
 
 async def _run(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, Any]:
@@ -98,12 +109,20 @@ async def _run(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, A
     await migrate(conn)
     await create_dev_schema(conn)
     await install_coin_metrics_trigger(conn)
-    model_ids = await _train(conn, workdir / "trained", args.models)
+    model_ids = await train_models(conn, workdir / "trained", args.models)
     await conn.close()
 
     # the training-service stand-in on 127.0.0.1, on a port the OS picks
     async with serving("training-service stand-in", training_app(dsn)) as training:
-        hooks = WebhookReceiver(args) if args.webhooks != "off" else None
+        hooks = (
+            WebhookReceiver(
+                args.webhook_delay_ms,
+                args.webhook_fail_every,
+                args.duration + args.webhook_outage_s + 900,
+            )
+            if args.webhooks != "off"
+            else None
+        )
         settings = Settings(
             _env_file=None,
             data_dir=workdir,
@@ -111,6 +130,7 @@ async def _run(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, A
             batch_size=args.batch_size,
             batch_timeout_seconds=0.5,
             pipeline_workers=args.workers,
+            alert_reasons=args.alert_reasons,
             log_level="WARNING",
             n8n_webhook_url=hooks.url if hooks else None,
             webhook_concurrency=args.webhook_concurrency,
@@ -171,21 +191,22 @@ async def _disk_budget(dsn: str, result: dict[str, Any]) -> dict[str, Any]:
 class WebhookReceiver:
     """The n8n stand-in as its own process on 127.0.0.1 (``bench/receiver.py``)."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.port = _free_port()
+    def __init__(self, delay_ms: float, fail_every: int, max_seconds: float) -> None:
+        self.delay_ms = delay_ms
+        self.fail_every = fail_every
+        self.max_seconds = max_seconds  # it stops by itself after this long
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/webhook"
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        a = self.args
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "ml_prediction_service.bench.receiver",
-            *("--port", str(self.port), "--delay-ms", str(a.webhook_delay_ms)),
-            *("--fail-every", str(a.webhook_fail_every)),
-            *("--max-seconds", str(a.duration + a.webhook_outage_s + 900)),
+            *("--port", str(self.port), "--delay-ms", str(self.delay_ms)),
+            *("--fail-every", str(self.fail_every)),
+            *("--max-seconds", str(self.max_seconds)),
         )
         for _ in range(200):  # bounded: up to 10 s
             try:
@@ -203,7 +224,7 @@ class WebhookReceiver:
         self.proc = None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as sock:
@@ -298,6 +319,7 @@ async def _measure(
         elapsed = time.monotonic() - t0
         p50, p95, p99 = await predictions_repo.commit_latency_ms(conn)
         predictions = await predictions_repo.count(conn)
+        alerts, explained = await predictions_repo.alert_counts(conn)
     processed = service.events_processed - started_events
     firsts = [w.stats.first_claim for w in service.workers if w.stats.first_claim is not None]
     window = max(w.stats.last_done for w in service.workers) - min(firsts) if firsts else 0.0
@@ -323,6 +345,10 @@ async def _measure(
         "events_processed": processed,
         "events_left": pending,
         "predictions": predictions,
+        "alerts": alerts,
+        "alert_share": round(alerts / predictions, 4) if predictions else None,
+        "alerts_with_reasons": explained,
+        "alert_reasons": args.alert_reasons,
         "batches": (batches := sum(w.stats.batches for w in service.workers)),
         "mean_batch_events": round(processed / max(batches, 1), 1),
         "workers": len(service.workers),

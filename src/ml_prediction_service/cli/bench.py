@@ -29,6 +29,12 @@ def cmd_disk_budget(settings: Settings, args: argparse.Namespace) -> int:
     return disk_budget_main(resolve_dsn(settings), args)
 
 
+def cmd_soak(settings: Settings, args: argparse.Namespace) -> int:
+    from ml_prediction_service.bench.soak import main as soak_main
+
+    return soak_main(args)
+
+
 def cmd_bench_features(settings: Settings, args: argparse.Namespace) -> int:
     from ml_prediction_service.features.bench import main as features_bench
 
@@ -49,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         insert_batch=(positive_int, 200, "collector rows per INSERT statement (200)"),
         naive_seconds=(positive_float, 10.0, "how long the naive path runs (10)"),
         workers=(positive_int, 2, "PIPELINE_WORKERS for the run (2)"),
+        alert_reasons=(
+            non_negative_int,
+            3,
+            "service ALERT_REASONS for the run: features named per alert (3; 0: off)",
+        ),
         coin_cache_size=(
             non_negative_int,
             0,
@@ -124,6 +135,71 @@ def add_disk_budget_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
+    add_typed_arguments(
+        parser,
+        rate=(positive_float, 1000.0, "coin events per second the collector inserts (1000)"),
+        minutes=(positive_int, 30, "windows to run and sample (30)"),
+        sample_seconds=(
+            positive_float,
+            60.0,
+            "length of one window, a 'minute' of the report (60; shorter for a quick run)",
+        ),
+        models=(positive_int, 10, "active models, alternately RF and XGB (10: 5 + 5)"),
+        coins=(
+            non_negative_int,
+            0,
+            "simulated coins (0: enough for the whole run, rate x seconds / 200)",
+        ),
+        launch_span=(
+            positive_float,
+            3600.0,
+            "simulated seconds over which the coins launch (3600: new coins keep coming)",
+        ),
+        partition_interval=(
+            str,
+            "1 minute",
+            "PARTITION_INTERVAL of the run ('1 minute'; at least 10 seconds)",
+        ),
+        retention_seconds=(
+            positive_float,
+            180.0,
+            "retention of predictions, outbox, delivery log and evaluations in seconds "
+            "(180; passed as fractional *_RETENTION_DAYS); must exceed --sample-seconds + "
+            "the settle time",
+        ),
+        keeper_interval=(
+            positive_float,
+            10.0,
+            "PARTITION_KEEPER_INTERVAL_SECONDS of the run (10)",
+        ),
+        webhook_all_models=(
+            non_negative_int,
+            1,
+            "models whose send mode is 'all'; the others send alerts_only (1)",
+        ),
+        webhook_delay_ms=(non_negative_float, 1.0, "receiver answer time (1)"),
+        webhook_concurrency=(positive_int, 32, "WEBHOOK_CONCURRENCY (32)"),
+        batch_size=(positive_int, 500, "service BATCH_SIZE (500)"),
+        insert_batch=(positive_int, 200, "collector rows per INSERT statement (200)"),
+        workers=(positive_int, 2, "PIPELINE_WORKERS (2)"),
+        warmup_minutes=(
+            non_negative_int,
+            None,
+            "windows left out of the RSS growth fit (default: 5, or a third of a shorter run)",
+        ),
+        report_dir=(str, "soak-report", "where soak.json, soak.html and the logs go (soak-report)"),
+    )
+    parser.add_argument(
+        "--service-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="one more setting of the soak's service (repeatable), e.g. "
+        "HEALTH_CHECK_INTERVAL_SECONDS=3600",
+    )
+
+
 def register(subparsers: Subparsers) -> None:
     """Add ``bench`` and ``bench-features``."""
     bench = subparsers.add_parser(
@@ -140,6 +216,14 @@ def register(subparsers: Subparsers) -> None:
     )
     add_disk_budget_arguments(budget)
     budget.set_defaults(handler=cmd_disk_budget)
+
+    soak = subparsers.add_parser(
+        "soak",
+        help="run the service for N minutes at a fixed rate with retention dropping "
+        "partitions; per-minute series as JSON + HTML report; prints JSON last",
+    )
+    add_soak_arguments(soak)
+    soak.set_defaults(handler=cmd_soak)
 
     bench_features = subparsers.add_parser(
         "bench-features", help="micro-benchmark of the feature fast path (µs per coin)"

@@ -92,6 +92,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         progress_interval_seconds=args.progress_interval,
         flush_interval_seconds=args.flush_interval,
+        stamp=args.stamp,
     )
     pacing = (
         f"real time x{args.speed:g}"
@@ -259,6 +260,14 @@ def register(subparsers: Subparsers) -> None:
         ),
         null_fraction=(non_negative_float, 0.001, "chance that a NUMERIC value is NULL (0.001)"),
         progress_interval=(positive_float, 5.0, "seconds (5)"),
+    )
+    sim.add_argument(
+        "--stamp",
+        choices=["placed", "insert"],
+        default="placed",
+        help="placed: each coin's rows one phase interval apart, its past compressed behind "
+        "now (default); insert: every row stamped with the wall-clock time of its insert "
+        "(data timestamps follow the wall clock at any rate: the soak run)",
     )
     sim.add_argument(
         "--async-commit",

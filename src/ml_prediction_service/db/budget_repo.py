@@ -211,5 +211,5 @@ async def add_cost_model(conn: asyncpg.Connection, model_id: int, name: str) -> 
 
 
 async def drop_index(conn: asyncpg.Connection, name: str) -> None:
-    """Drop one of migration 0021's indexes by its name (a fixed name of the migration)."""
+    """Drop one of migration 0022's indexes by its name (a fixed name of the migration)."""
     await conn.execute(f'DROP INDEX IF EXISTS "{name}"')

@@ -18,7 +18,8 @@ from ml_prediction_service.features import BASE_COLUMNS
 _INTEGER_OR_BOOL = {"is_koth"}
 
 
-def _float_expr(column: str) -> str:
+def float_expr(column: str) -> str:
+    """``m."column"`` as float8 (a boolean as 1/0): only for ``BASE_COLUMNS``."""
     if column not in BASE_COLUMNS:  # defence in depth: never happens with our callers
         raise ValueError(f"not a coin_metrics base column: {column!r}")
     if column in _INTEGER_OR_BOOL:
@@ -38,7 +39,7 @@ def history_query() -> str:
     ``OR`` the planner falls back to scanning all of ``coin_metrics`` (measured: 20 ms at
     200k rows instead of 0.3 ms, growing with the table).
     """
-    values = ", ".join(f"COALESCE({_float_expr(c)}, 'NaN'::float8)" for c in BASE_COLUMNS)
+    values = ", ".join(f"COALESCE({float_expr(c)}, 'NaN'::float8)" for c in BASE_COLUMNS)
     return f"""
         SELECT q.idx::float8,
                floor(extract(epoch FROM m."timestamp") * 1000000)::float8,

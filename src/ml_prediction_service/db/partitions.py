@@ -6,7 +6,8 @@ is here; the decisions (which range, when) are the partition keeper's
 
 Every table is RANGE partitioned by ``data_timestamp`` (the coin time of the row, NOT NULL,
 part of every unique key), with a DEFAULT partition that catches a row outside the created
-ranges. A partition is named by its start in UTC: ``predictions_p20261202_0930``.
+ranges. A partition is named by its start in UTC: ``predictions_p20261202_0930`` (with the
+seconds, ``…_093010``, when it does not start on a whole minute).
 """
 
 from __future__ import annotations
@@ -120,7 +121,11 @@ def align_up(at: datetime, interval: timedelta) -> datetime:
 
 
 def partition_name(table: str, start: datetime) -> str:
-    return f"{table}_p{start.astimezone(UTC):%Y%m%d_%H%M}"
+    """``<table>_pYYYYMMDD_HHMM`` by the range's start (UTC); ``…_HHMMSS`` for a start
+    that is not on a whole minute (intervals under a minute: tests, short soak runs)."""
+    start = start.astimezone(UTC)
+    seconds = f"{start:%S}" if start.second else ""
+    return f"{table}_p{start:%Y%m%d_%H%M}{seconds}"
 
 
 def wanted_ranges(

@@ -2,39 +2,58 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from ml_prediction_service import jsoncodec
 from ml_prediction_service.db.filters import Filter, condition, fetch_page
 from ml_prediction_service.db.pool import Executor
+from ml_prediction_service.models.explain import Reason
 
 # One statement per batch. Coin-level values (text, timestamps) travel once per coin and
 # model-level ones once per model; each prediction is (coin index, model index, stored
 # probability, prediction, is_alert), decided once by models/decision.py on the value as
-# stored (4 decimals). Idempotent on (coin, data timestamp, model).
+# stored (4 decimals). Idempotent on (coin, data timestamp, model). Reasons (alerts only, a
+# few per batch) travel sparsely: (prediction index, JSON text) pairs.
 # The result: per model, how many rows were new, and which of those new rows' coins may
 # need a webhook (fresh rows of the models listed in $13; routing filters them further).
+# The same statement queues the outcome evaluation (docs/evaluation.md): one due row per
+# (coin, data timestamp, horizon) among the new rows of models with a horizon ($18, per model;
+# empty: none), checked first EVALUATION_SETTLE_SECONDS ($19) after the horizon. Reasons are
+# $20 (prediction indexes) and $21 (their JSON text).
 INSERT_BATCH = """
 WITH ins AS (
     INSERT INTO predictions (coin_id, data_timestamp, model_id, active_model_id, prediction,
                              probability, phase_id_at_time, prediction_duration_ms, is_stale,
                              is_alert, alert_threshold, event_received_at, created_at, tag,
-                             suppressed)
+                             suppressed, reasons)
     SELECT c.mint, c.ts, m.model_id, m.active_id, p.pred, p.prob::numeric(5, 4), c.phase,
            $9, c.stale, p.alert, m.threshold, c.received, clock_timestamp(),
-           (ARRAY['negative', 'positive', 'alert'])[p.tag + 1], p.quiet
+           (ARRAY['negative', 'positive', 'alert'])[p.tag + 1], p.quiet, r.reasons::jsonb
       FROM unnest($10::int[], $11::int[], $12::float8[], $14::int[], $15::bool[], $16::int[],
                   $17::bool[])
-           AS p(ci, mi, prob, pred, alert, tag, quiet)
+           WITH ORDINALITY AS p(ci, mi, prob, pred, alert, tag, quiet, i)
       JOIN unnest($1::text[], $2::timestamptz[], $3::int[], $4::timestamptz[], $5::bool[])
            WITH ORDINALITY AS c(mint, ts, phase, received, stale, i) ON c.i = p.ci + 1
       JOIN unnest($6::bigint[], $7::bigint[], $8::float8[])
            WITH ORDINALITY AS m(model_id, active_id, threshold, i) ON m.i = p.mi + 1
+      LEFT JOIN unnest($20::int[], $21::text[]) AS r(pi, reasons) ON r.pi = p.i - 1
     ON CONFLICT (coin_id, data_timestamp, active_model_id) DO NOTHING
-    RETURNING active_model_id, coin_id, is_stale
+    RETURNING active_model_id, coin_id, data_timestamp, is_stale
+), due AS (
+    INSERT INTO prediction_evaluation_due (coin_id, data_timestamp, future_minutes, horizon_at,
+                                           check_at)
+    SELECT DISTINCT ins.coin_id, ins.data_timestamp, h.minutes,
+           ins.data_timestamp + make_interval(mins => h.minutes),
+           ins.data_timestamp + make_interval(mins => h.minutes, secs => $19)
+      FROM ins
+      JOIN unnest($7::bigint[], $18::int[]) AS h(active_id, minutes)
+        ON h.active_id = ins.active_model_id
+     WHERE h.minutes > 0
+    ON CONFLICT DO NOTHING
 )
 SELECT active_model_id, count(*) AS n,
        array_agg(coin_id) FILTER (WHERE NOT is_stale AND active_model_id = ANY($13::bigint[]))
@@ -67,6 +86,11 @@ class PredictionBatch:
     tag: list[int]  # models/decision.py TAGS index
     suppressed: list[bool]  # inside the model's ignore window: stored, not sent
     duration_ms: int
+    # per model: its horizon (future_minutes) when its predictions are to be evaluated, else
+    # None; empty: nothing is queued for evaluation
+    horizons: list[int | None] = field(default_factory=list)
+    # (prediction index, its reasons) for the alerts that have them; the rest store NULL
+    reasons: list[tuple[int, list[Reason]]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.probability)
@@ -79,9 +103,15 @@ class InsertResult:
 
 
 async def insert_batch(
-    conn: asyncpg.Connection, batch: PredictionBatch, webhook_models: list[int]
+    conn: asyncpg.Connection,
+    batch: PredictionBatch,
+    webhook_models: list[int],
+    *,
+    settle_seconds: float = 0.0,
 ) -> InsertResult:
-    """Insert a batch in one round trip; reprocessed predictions are left as they are."""
+    """Insert a batch in one round trip; reprocessed predictions are left as they are. New
+    predictions of models with a horizon (``batch.horizons``) are queued for evaluation,
+    first checked ``settle_seconds`` after the horizon."""
     if not len(batch):
         return InsertResult({}, {})
     records = await conn.fetch(
@@ -103,6 +133,10 @@ async def insert_batch(
         batch.is_alert,
         batch.tag,
         batch.suppressed,
+        batch.horizons,
+        float(settle_seconds),
+        [i for i, _ in batch.reasons],
+        [jsoncodec.dumps_text(r) for _, r in batch.reasons],
     )
     return InsertResult(
         {int(r["active_model_id"]): int(r["n"]) for r in records},
@@ -145,7 +179,7 @@ PREDICTION_COLUMNS = """
     p.id, p.coin_id, p.data_timestamp, p.model_id, p.active_model_id, p.prediction,
     p.probability, p.phase_id_at_time, p.features, p.prediction_duration_ms, p.created_at,
     p.is_stale, p.is_alert, p.alert_threshold, p.event_received_at, p.tag, p.suppressed,
-    COALESCE(a.custom_name, a.model_name) AS model_name
+    p.reasons, COALESCE(a.custom_name, a.model_name) AS model_name
 """
 
 
@@ -175,7 +209,7 @@ async def list_predictions(
         # An active model's rows all carry its model_id (INSERT_BATCH writes both from the
         # one registry row), so the filter adds it: the (model_id, data_timestamp) index then
         # serves this listing too, and predictions need no index of their own for it
-        # (migration 0021). Without the registry row no prediction refers to it (the foreign
+        # (migration 0022). Without the registry row no prediction refers to it (the foreign
         # key sets NULL).
         model_id = await conn.fetchval(MODEL_OF_ACTIVE, flt.active_model_id)
         if model_id is None:
@@ -232,6 +266,16 @@ SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY ms), count
 async def count(conn: asyncpg.Connection) -> int:
     """All rows of ``predictions``."""
     return int(await conn.fetchval("SELECT count(*) FROM predictions"))
+
+
+async def alert_counts(conn: asyncpg.Connection) -> tuple[int, int]:
+    """Alert rows of ``predictions``, and how many of them have reasons."""
+    row = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE is_alert), count(*) FILTER (WHERE reasons IS NOT NULL)"
+        " FROM predictions"
+    )
+    assert row is not None
+    return int(row[0]), int(row[1])
 
 
 async def commit_latency_ms(

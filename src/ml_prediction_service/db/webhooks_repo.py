@@ -46,7 +46,8 @@ WITH ins AS (
     SELECT o.id
       FROM prediction_webhook_outbox o
       JOIN ins ON o.coin_id = ins.coin_id AND o.webhook_url = ins.webhook_url
-     WHERE o.status = 'pending' AND o.data_timestamp < ins.data_timestamp
+     WHERE o.status = 'pending' AND o.kind = 'prediction'
+       AND o.data_timestamp < ins.data_timestamp
      ORDER BY o.id
        FOR UPDATE OF o
 ), superseded AS (
@@ -57,12 +58,14 @@ SELECT count(*) FROM superseded
 
 
 def _newer(statuses: str) -> str:
-    """Whether delivery o's coin has a newer snapshot for the same URL in one of these
-    statuses (then o is not sent)."""
-    return f"""EXISTS (
+    """Whether prediction delivery o's coin has a newer snapshot for the same URL in one of
+    these statuses (then o is not sent). An evaluation delivery (kind 'evaluation', the
+    outcome of one alert) is never superseded and supersedes nothing."""
+    return f"""(o.kind = 'prediction' AND EXISTS (
                SELECT 1 FROM prediction_webhook_outbox p
                 WHERE p.coin_id = o.coin_id AND p.webhook_url = o.webhook_url
-                  AND p.status IN ({statuses}) AND p.data_timestamp > o.data_timestamp)"""
+                  AND p.kind = 'prediction'
+                  AND p.status IN ({statuses}) AND p.data_timestamp > o.data_timestamp))"""
 
 
 _NEWER_PENDING = _newer("'pending'")
@@ -300,6 +303,30 @@ async def enqueue(
     coins, stamps, urls, payloads, keys = (list(col) for col in zip(*rows, strict=True))
     texts = [jsoncodec.dumps_text(p) for p in payloads]
     return int(await conn.fetchval(ENQUEUE, coins, stamps, urls, texts, keys))
+
+
+# Evaluation deliveries (evaluation/evaluator.py, in the evaluator's transaction): queued
+# beside the prediction deliveries, never superseding one (see _newer).
+ENQUEUE_EVALUATIONS = """
+INSERT INTO prediction_webhook_outbox (coin_id, data_timestamp, webhook_url, payload,
+                                       idempotency_key, created_at, kind)
+SELECT c, t, u, p, k, clock_timestamp(), 'evaluation'
+  FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[])
+       AS n(c, t, u, p, k)
+ON CONFLICT DO NOTHING
+"""
+
+
+async def enqueue_evaluations(
+    conn: asyncpg.Connection,
+    rows: list[tuple[str, datetime, str, dict[str, Any], str]],
+) -> None:
+    """Queue evaluation deliveries (coin, data timestamp, URL, payload, idempotency key)."""
+    if not rows:
+        return
+    coins, stamps, urls, payloads, keys = (list(col) for col in zip(*rows, strict=True))
+    texts = [jsoncodec.dumps_text(p) for p in payloads]
+    await conn.execute(ENQUEUE_EVALUATIONS, coins, stamps, urls, texts, keys)
 
 
 async def claim_due(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from ml_prediction_service.features import (
 from ml_prediction_service.features.errors import FeatureContractError
 from ml_prediction_service.models.compat import Provenance
 from ml_prediction_service.models.errors import ModelFileError
+from ml_prediction_service.models.explain import Explainer, explainer
 from ml_prediction_service.models.loader import load_file
 from ml_prediction_service.models.metadata import ModelSpec
 from ml_prediction_service.models.runtime import Runtime, RuntimeChoice, build_runtime
@@ -43,6 +45,12 @@ class LoadedModel:
     @property
     def runtime_note(self) -> str | None:
         return self.choice.note
+
+    @cached_property
+    def explainer(self) -> Explainer:
+        """Built on first use (a model's first alert); raises ExplainError (not cached) for a
+        model that cannot be explained."""
+        return explainer(self.estimator)
 
 
 def resolve_inputs(spec: ModelSpec, estimator: Any) -> list[str]:

@@ -123,7 +123,7 @@ class Metrics:
         self.pipeline_stage_seconds = latency(
             "ml_pipeline_stage_seconds",
             "Time per stage of a prediction batch (claim, history_query, assemble, features, "
-            "models, build_rows, insert, outbox, write, commit)",
+            "models, reasons, build_rows, insert, outbox, write, commit)",
             ["stage"],
         )
         self.history_rows_total = counter(
@@ -176,6 +176,17 @@ class Metrics:
             "Evaluated alerts ml_model_alert_precision is computed over (at most "
             "ALERT_PRECISION_MIN_ALERTS)",
             ["model_id", "model_name"],
+        )
+        # Outcome evaluation (issue 15): written by the evaluator only
+        self.evaluations_total = counter(
+            "ml_evaluations_total",
+            "Predictions evaluated by this process, by result (success, failed, not_applicable)",
+            ["result"],
+        )
+        self.evaluation_backlog = gauge(
+            "ml_evaluation_backlog",
+            "Due evaluation rows (coin snapshot and horizon) whose check time has come, not "
+            "yet evaluated (as of the evaluator's last round)",
         )
         # Retention: the partition keeper is the one writer of these.
         self.partitions = gauge(

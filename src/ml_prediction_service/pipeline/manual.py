@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -35,6 +36,7 @@ async def predict_coin(
     model_ids: list[int] | None,
     at: datetime | None,
     min_history_rows: int,
+    alert_reasons: int = 0,
 ) -> ManualResult:
     models = registry.active()
     if model_ids is not None:
@@ -72,9 +74,17 @@ async def predict_coin(
         update_cache=False,
     )
     outcome = await asyncio.to_thread(
-        predict_batch, inputs, models, min_history_rows=min_history_rows, keep_features=True
+        partial(
+            predict_batch,
+            inputs,
+            models,
+            min_history_rows=min_history_rows,
+            keep_features=True,
+            alert_reasons=alert_reasons,
+        )
     )
     by_model = {row.model.id: row for row in outcome.rows()}
+    reasons = {r.model.id: r.reasons.get(0) for r in outcome.results}  # one coin: row 0
     coin_skip = next((s for s in outcome.skips if s.model_id is None), None)
     coin_features = outcome.features_by_coin.get(0, {})
     results: list[dict[str, Any]] = []
@@ -94,6 +104,7 @@ async def predict_coin(
                 prediction=row.prediction,
                 probability=round(row.probability, 6),
                 is_alert=row.is_alert,
+                reasons=reasons.get(model.id),
                 features={c: coin_features.get(c, 0.0) for c in row.model.loaded.input_columns}
                 if row.model.loaded is not None
                 else {},

@@ -22,13 +22,18 @@ from ml_prediction_service.features import (
     snapshot_base_values,
 )
 from ml_prediction_service.models.decision import Decisions, decide
+from ml_prediction_service.models.explain import Reason, explain_served, top_reasons
 from ml_prediction_service.models.registry import ActiveModel
-from ml_prediction_service.models.runtime import probability_problem
+from ml_prediction_service.models.runtime import ONNX_TOLERANCE, probability_problem
 from ml_prediction_service.pipeline.history import BatchInputs
 
 logger = logging.getLogger(__name__)
 
 FloatArray = NDArray[np.float64]
+
+# How far the probability that an alert's contributions add up to may be from the one served
+# (the served runtime may differ from the model's library by up to ONNX_TOLERANCE).
+REASONS_TOLERANCE = 10 * ONNX_TOLERANCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +60,8 @@ class ModelResult:
     model: ActiveModel
     coins: NDArray[np.int64]  # indices into BatchInputs.snapshots
     decisions: Decisions  # stored probability, prediction, is_alert (models/decision.py)
+    # alerts only: row index (into coins) -> the features that pushed the probability up most
+    reasons: dict[int, list[Reason]] = field(default_factory=dict)
 
     @property
     def alerts(self) -> NDArray[np.bool_]:
@@ -66,8 +73,10 @@ class BatchOutcome:
     results: list[ModelResult] = field(default_factory=list)
     skips: list[Skip] = field(default_factory=list)
     model_errors: dict[int, str] = field(default_factory=dict)
+    explain_errors: dict[int, str] = field(default_factory=dict)  # model id -> why no reasons
     feature_seconds: float = 0.0
     predict_seconds: float = 0.0
+    reasons_seconds: float = 0.0  # part of predict_seconds
     features_by_coin: dict[int, dict[str, float]] = field(default_factory=dict)
 
     def rows(self) -> list[PredictionRow]:
@@ -91,8 +100,10 @@ def predict_batch(
     *,
     min_history_rows: int,
     keep_features: bool = False,
+    alert_reasons: int = 0,
 ) -> BatchOutcome:
-    """Predict every eligible (coin, model) pair of the batch."""
+    """Predict every eligible (coin, model) pair of the batch; with ``alert_reasons`` > 0,
+    explain each alert by that many features (``ModelResult.reasons``)."""
     out = BatchOutcome()
     n = len(inputs.snapshots)
     usable = np.ones(n, dtype=bool)
@@ -175,9 +186,11 @@ def predict_batch(
             )
             continue
         local = np.flatnonzero(eligible)
-        out.results.append(
-            ModelResult(model, coins[local], decide(probabilities, model.alert_threshold))
-        )
+        decisions = decide(probabilities, model.alert_threshold)
+        reasons: dict[int, list[Reason]] = {}
+        if alert_reasons > 0 and decisions.is_alert.any():
+            reasons = _explain(out, model, x, decisions, alert_reasons)
+        out.results.append(ModelResult(model, coins[local], decisions, reasons))
         if keep_features:
             for row, j in enumerate(local.tolist()):
                 out.features_by_coin.setdefault(int(coins[j]), {}).update(
@@ -185,3 +198,36 @@ def predict_batch(
                 )
     out.predict_seconds = time.perf_counter() - started
     return out
+
+
+def _explain(
+    out: BatchOutcome,
+    model: ActiveModel,
+    x: FloatArray,
+    decisions: Decisions,
+    count: int,
+) -> dict[int, list[Reason]]:
+    """Reasons of a model's alert rows; a failure is recorded (``explain_errors``) and leaves
+    them without reasons: the predictions are stored and sent all the same."""
+    loaded = model.loaded
+    assert loaded is not None
+    started = time.perf_counter()
+    rows = np.flatnonzero(decisions.is_alert)
+    try:
+        alerts = x[rows]
+        served = decisions.raw[rows]
+        contributions = explain_served(loaded.explainer, alerts, served, REASONS_TOLERANCE)
+        found = top_reasons(contributions, alerts, loaded.input_columns, count)
+    except Exception as exc:  # explaining never stops a prediction
+        out.explain_errors[model.id] = f"{type(exc).__name__}: {exc}"
+        logger.warning(
+            "model %s (%s): %d alert(s) stored without reasons, explaining failed: %s",
+            model.id,
+            model.name,
+            len(rows),
+            exc,
+        )
+        return {}
+    finally:
+        out.reasons_seconds += time.perf_counter() - started
+    return dict(zip(rows.tolist(), found, strict=True))

@@ -40,7 +40,7 @@ from ml_prediction_service.pipeline.history import (
     Snapshot,
     assemble,
 )
-from ml_prediction_service.pipeline.predictor import BatchOutcome, predict_batch
+from ml_prediction_service.pipeline.predictor import BatchOutcome, ModelResult, predict_batch
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ STAGES = (
     "assemble",
     "features",
     "models",
+    "reasons",
     "build_rows",
     "insert",
     "outbox",
@@ -72,6 +73,11 @@ STAGES = (
 
 def _joined(parts: list[np.ndarray]) -> list[Any]:
     return np.concatenate(parts).tolist() if parts else []
+
+
+def _offsets(results: list[ModelResult]) -> list[int]:
+    """Where each result's predictions start in the batch's prediction arrays."""
+    return np.cumsum([0] + [len(r.coins) for r in results[:-1]]).tolist() if results else []
 
 
 def required_depth(models: list[ActiveModel]) -> int:
@@ -155,7 +161,9 @@ class PredictionWorker:
             inputs, outcome = await self._predict(conn, snapshots, models)
             t_predict = time.perf_counter()
             stage["features"].observe(outcome.feature_seconds)
-            stage["models"].observe(outcome.predict_seconds)
+            stage["models"].observe(outcome.predict_seconds - outcome.reasons_seconds)
+            if outcome.reasons_seconds:
+                stage["reasons"].observe(outcome.reasons_seconds)
             elapsed_ms = int((t_predict - started) * 1000)
             stale = self._stale(inputs.snapshots)
             cands = selection.candidates(
@@ -167,7 +175,12 @@ class PredictionWorker:
             batch = self._batch(inputs, outcome, elapsed_ms, stale, quiet)
             t_rows = time.perf_counter()
             stage["build_rows"].observe(t_rows - t_predict)
-            result = await predictions_repo.insert_batch(conn, batch, self._webhook_models(models))
+            result = await predictions_repo.insert_batch(
+                conn,
+                batch,
+                self._webhook_models(models),
+                settle_seconds=self.settings.evaluation_settle_seconds,
+            )
             stage["insert"].observe(time.perf_counter() - t_rows)
             t_outbox = time.perf_counter()
             sent = self._sent(outcome, cands, quiet, result.webhook_coins)
@@ -266,7 +279,12 @@ class PredictionWorker:
             coin_index, ts, values = metrics_repo.history_arrays(records)
             inputs = assemble(self.cache, snapshots, lower, coin_index, ts, values)
             stage["assemble"].observe(time.perf_counter() - t1)
-            outcome = predict_batch(inputs, models, min_history_rows=self.settings.min_history_rows)
+            outcome = predict_batch(
+                inputs,
+                models,
+                min_history_rows=self.settings.min_history_rows,
+                alert_reasons=self.settings.alert_reasons,
+            )
             return inputs, outcome
 
         return await asyncio.get_running_loop().run_in_executor(self.executor, work)
@@ -296,12 +314,20 @@ class PredictionWorker:
             prediction=_joined([r.decisions.prediction for r in results]),
             is_alert=_joined([r.decisions.is_alert for r in results]),
             tag=_joined([r.decisions.tag_code for r in results]),
+            reasons=[
+                (offset + k, reasons)
+                for offset, res in zip(_offsets(results), results, strict=True)
+                for k, reasons in res.reasons.items()
+            ],
             suppressed=[
                 (r, k) in quiet for r, res in enumerate(results) for k in range(len(res.coins))
             ]
             if quiet
             else [False] * sum(len(res.coins) for res in results),
             duration_ms=elapsed_ms,
+            horizons=[r.model.record.future_minutes for r in results]
+            if self.settings.evaluation_enabled
+            else [],
         )
 
     def _account(
@@ -326,6 +352,8 @@ class PredictionWorker:
                 m.alerts_triggered_total.labels(model_id=model_id).inc(alerts)
         for _ in outcome.model_errors:
             m.errors_total.labels(type="prediction").inc()
+        for _ in outcome.explain_errors:
+            m.errors_total.labels(type="alert_reasons").inc()
         self.registry.record_batch([r.model.id for r in outcome.results], outcome.model_errors)
         for skip in outcome.skips:
             m.predictions_skipped_total.labels(reason=skip.reason).inc()

@@ -17,6 +17,12 @@ newest inserted row is stamped about when it is inserted) and its rows stay one 
 interval apart. Before each insert the batch also waits, if need be, until the wall clock
 has reached its newest timestamp (a safety net against clock adjustments).
 
+``stamp="insert"`` (the soak run) stamps every row with the wall-clock time of its insert
+instead (rows of one batch a few microseconds apart, each coin's rows in time order): the
+data timestamps then follow the wall clock whatever the pacing, so partitions by
+``data_timestamp`` roll over with it. A coin's rows are then no longer one phase interval
+apart (their spacing is the pacing's).
+
 Rows that are due are inserted as soon as ``batch_size`` of them are ready, otherwise at most
 ``flush_interval_seconds`` after the previous insert (like a collector flushing its buffer).
 
@@ -31,7 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -70,6 +76,7 @@ class CollectorConfig:
     batch_size: int = 500
     progress_interval_seconds: float = 5.0
     flush_interval_seconds: float = 0.05  # a smaller batch waits at most this long
+    stamp: Literal["placed", "insert"] = "placed"  # see the module docstring
 
     def __post_init__(self) -> None:
         if self.duration_seconds <= 0 or self.speed <= 0 or self.batch_size < 1:
@@ -78,6 +85,8 @@ class CollectorConfig:
             raise ValueError("rate must be >= 0 (0: as fast as possible)")
         if self.progress_interval_seconds <= 0 or self.flush_interval_seconds < 0:
             raise ValueError("progress_interval_seconds must be > 0, flush interval >= 0")
+        if self.stamp not in ("placed", "insert"):
+            raise ValueError("stamp must be 'placed' or 'insert'")
 
 
 @dataclass
@@ -102,6 +111,9 @@ _SIM_CHUNK_SECONDS = 60.0
 # a batch waits for the wall clock to reach its newest timestamp; placement makes that wait
 # zero, so anything longer is a clock jump: wait at most this long per turn
 _MAX_CLOCK_WAIT = 1.0
+# stamp="insert": rows of one batch this far apart (seconds; distinct after the
+# microsecond rounding of timestamptz)
+_INSERT_STAMP_STEP = 2e-6
 
 
 class _Runner:
@@ -127,6 +139,7 @@ class _Runner:
         # into a catch-up burst
         self.pace_t0: float | None = None
         self.last_insert = self.t0 - config.flush_interval_seconds
+        self.last_stamp = 0.0  # stamp="insert": the newest stamp given so far
 
     def _pull(self, until: float) -> None:
         block = self.stream.take_until(until)
@@ -152,7 +165,18 @@ class _Runner:
 
     def _stamps(self, block: RowBlock) -> NDArray[np.float64]:
         """The rows' wall-clock timestamps (POSIX seconds)."""
+        if self.config.stamp == "insert":
+            return self._insert_stamps(len(block))
         stamps: NDArray[np.float64] = block.epoch_seconds() + self.shift[block.coins]
+        return stamps
+
+    def _insert_stamps(self, n: int) -> NDArray[np.float64]:
+        """``n`` stamps ending now, in increasing order and after every earlier one."""
+        first = max(
+            time.time() - (n - 1) * _INSERT_STAMP_STEP, self.last_stamp + _INSERT_STAMP_STEP
+        )
+        stamps = first + np.arange(n, dtype=np.float64) * _INSERT_STAMP_STEP
+        self.last_stamp = float(stamps[-1])
         return stamps
 
     async def _insert(self, batch: RowBlock) -> None:

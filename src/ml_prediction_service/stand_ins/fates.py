@@ -42,6 +42,8 @@ class Regime:
     dev_sell_row: int | None = None  # row where the dev dumps his tokens (rug)
     dev_sell_sol: float = 0.0
     dev_sell_price_factor: float = 1.0
+    buy_size_scale: FloatArray | None = None  # per row: buy sizes x this (None: 1)
+    wallet_lift: FloatArray | None = None  # per row: unique ratio moves this share to 1
 
 
 def _decay(t: FloatArray, start: float, tau: float) -> FloatArray:

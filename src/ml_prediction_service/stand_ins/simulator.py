@@ -33,6 +33,7 @@ from ml_prediction_service.stand_ins.fates import (
     Regime,
     build_regime,
 )
+from ml_prediction_service.stand_ins.pumps import PumpEvent, apply_pump_events, plan_pump_events
 
 WHALE_TRADE_SOL = 1.0  # whale trades are >= 1 SOL
 MICRO_TRADE_SOL = 0.01  # micro trades are < 0.01 SOL
@@ -92,6 +93,7 @@ class SimConfig:
     max_age_minutes: int = 1440
     max_idle_minutes: float = 30.0
     fate_weights: tuple[float, ...] = DEFAULT_FATE_WEIGHTS
+    pump_patterns: bool = True  # plant learnable pump events and decoys (stand_ins/pumps.py)
 
     def __post_init__(self) -> None:
         if self.n_coins < 0:
@@ -178,12 +180,18 @@ def _segment_max(values: FloatArray, row_of: IntArray, n: int) -> FloatArray:
 
 
 def _trades(
-    counts: IntArray, regime: Regime, rng: np.random.Generator
+    counts: IntArray,
+    regime: Regime,
+    rng: np.random.Generator,
+    scale: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, IntArray]:
-    """Per-row sum, max, whale volume, whale count and micro count of ``counts`` trades."""
+    """Per-row sum, max, whale volume, whale count and micro count of ``counts`` trades
+    (sizes multiplied by the row's ``scale``, if given)."""
     n = counts.shape[0]
     sizes = rng.lognormal(np.log(regime.size_median), regime.size_sigma, size=int(counts.sum()))
     row_of = np.repeat(np.arange(n, dtype=np.int64), counts)
+    if scale is not None:
+        sizes = sizes * scale[row_of]
     whale = sizes >= WHALE_TRADE_SOL
     return (
         _segment_sum(sizes, row_of, n),
@@ -210,6 +218,24 @@ def _round(values: FloatArray, scale: int) -> FloatArray:
     return np.asarray(np.round(values, scale), dtype=np.float64)
 
 
+def coin_pump_events(
+    spec: CoinSpec, config: SimConfig, regime: Regime | None = None
+) -> list[PumpEvent]:
+    """The planted pump events and decoys of a coin (empty without ``pump_patterns``).
+
+    They come from the coin's own generator ``(seed, 3, index)``: the fate's draws do not
+    change when events are planned. ``regime``: the fate's regime if already built."""
+    if not config.pump_patterns:
+        return []
+    minutes = sampling_schedule(config.max_age_minutes)[0] / 60.0
+    if regime is None:
+        regime = build_regime(
+            spec.fate, minutes, np.random.default_rng([config.seed, 1, spec.index])
+        )
+    rng = np.random.default_rng([config.seed, 3, spec.index])
+    return plan_pump_events(spec.fate, minutes, regime, rng)
+
+
 def simulate_coin(spec: CoinSpec, config: SimConfig) -> CoinRows:
     """The full sampled life of one coin (pure: depends on ``config`` and ``spec`` only)."""
     rng = np.random.default_rng([config.seed, 1, spec.index])
@@ -218,12 +244,16 @@ def simulate_coin(spec: CoinSpec, config: SimConfig) -> CoinRows:
     dt = np.diff(ages, prepend=0).astype(np.float64) / 60.0
     dt[0] = PHASES[0].interval_seconds / 60.0
     regime = build_regime(spec.fate, minutes, rng)
+    if config.pump_patterns:
+        regime = apply_pump_events(regime, minutes, coin_pump_events(spec, config, regime))
     n = ages.shape[0]
 
     lam = np.clip(regime.trade_rate * dt, 0.0, MAX_TRADES_PER_ROW)
     num_buys = np.minimum(rng.poisson(lam * regime.buy_share), MAX_TRADES_PER_ROW)
     num_sells = np.minimum(rng.poisson(lam * (1.0 - regime.buy_share)), MAX_TRADES_PER_ROW)
-    buy_vol, max_buy, whale_buy_vol, whale_buys, micro_b = _trades(num_buys, regime, rng)
+    buy_vol, max_buy, whale_buy_vol, whale_buys, micro_b = _trades(
+        num_buys, regime, rng, regime.buy_size_scale
+    )
     sell_vol, max_sell, whale_sell_vol, whale_sells, micro_s = _trades(num_sells, regime, rng)
     dev_sold = np.zeros(n)
     log_ret = regime.drift * dt + regime.volatility * np.sqrt(dt) * rng.standard_normal(n)
@@ -264,6 +294,8 @@ def simulate_coin(spec: CoinSpec, config: SimConfig) -> CoinRows:
     has_trades = n_trades > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = rng.uniform(regime.unique_ratio_low, regime.unique_ratio_high, size=end)
+        if regime.wallet_lift is not None:
+            ratio = ratio + (1.0 - ratio) * regime.wallet_lift[s]
         unique = np.where(has_trades, np.clip(np.rint(ratio * n_trades), 1, n_trades), 0)
         volume = _round(buy_vol[s] + sell_vol[s], 6)
         columns: dict[str, NDArray[np.generic]] = {

@@ -1,4 +1,4 @@
-"""The list indexes of migration 0021 (docs/indexes.md): on every partition, and chosen by the
+"""The list indexes of migration 0022 (docs/indexes.md): on every partition, and chosen by the
 planner for the API's listings on enough rows that a sequential scan would be cheaper if the
 index were not there — the real repository queries, EXPLAIN ANALYZE, no planner settings
 changed."""

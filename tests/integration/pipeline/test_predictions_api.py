@@ -115,7 +115,9 @@ async def test_list_get_and_latest(world: World, trained: dict[str, TrainedFile]
 
     one = everything["predictions"][0]
     got = (await api.get(f"/api/predictions/{one['id']}")).json()
+    evaluation = got.pop("evaluation")  # the detail adds the prediction's evaluation
     assert got == one
+    assert evaluation["result"] == "not_applicable" and evaluation["horizon_at"] is None
     assert (await api.get("/api/predictions/999999")).status_code == 404
 
     latest = (await api.get("/api/predictions/latest/L1")).json()

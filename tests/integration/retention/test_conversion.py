@@ -80,11 +80,21 @@ async def test_tables_with_rows_become_partitioned_keeping_every_row(
     conn = await connect(old_shape_dsn)
     try:
         active = await _fill(conn, now)
-        before = await _snapshot(conn)
+        filled = await _snapshot(conn)
         indexes = {t: await _index_names(conn, t) for t in KEYS}
 
         # too big for migrate's own conversion (1 byte allowed): left for migrate --partition
-        assert (await migrate(conn, partition_max_bytes=1))[0] == "0020_retention"
+        assert await migrate(conn, partition_max_bytes=1) == [
+            "0020_retention",
+            "0021_evaluation_webhooks",
+            "0022_list_indexes",
+        ]
+        # 0021 gave the existing deliveries their kind; nothing else changed
+        before = await _snapshot(conn)
+        outbox = "prediction_webhook_outbox"
+        assert [r.pop("kind") for r in before[outbox]] == ["prediction"] * len(filled[outbox])
+        assert before == filled
+        before = await _snapshot(conn)
         for table in KEYS:
             state = await partitions.inspect(conn, table)
             assert state is not None and not state.partitioned

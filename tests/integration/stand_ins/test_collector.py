@@ -232,3 +232,30 @@ async def test_insert_rows_works_through_the_service_pool(pool: asyncpg.Pool) ->
     assert nulls == int(np.isnan(rows.columns["volume_sol"].astype(float)).sum()) > 0
     mints = set(rows.mints.tolist())
     assert await collector_repo.known_mints(pool, [*mints, "unknown"]) == mints
+
+
+async def test_insert_stamps_follow_the_wall_clock_in_each_coins_order(db_dsn: str) -> None:
+    conn = await asyncpg.connect(db_dsn)
+    try:
+        await create_dev_schema(conn)
+        await conn.execute(BATCH_CLOCK)
+        before = await conn.fetchval("SELECT now()")
+        # coins launched a day back: placed stamps would lie hours in the past
+        sim = SimConfig(n_coins=30, seed=4, start=START)
+        stats = await run_collector(
+            conn,
+            SimulationStream(sim),
+            CollectorConfig(duration_seconds=1.5, rate=400, batch_size=40, stamp="insert"),
+            progress=None,
+        )
+        batches = await conn.fetch("SELECT newest, db_now, n FROM batch_clock")
+        assert stats.rows_inserted > 100 and len(batches) == stats.batches
+        assert all(b["newest"] <= b["db_now"] for b in batches)
+        oldest = await conn.fetchval('SELECT min("timestamp") FROM coin_metrics')
+        assert oldest >= before - timedelta(seconds=1)
+        distinct = await conn.fetchval(
+            'SELECT count(DISTINCT (mint, "timestamp")) FROM coin_metrics'
+        )
+        assert distinct == stats.rows_inserted
+    finally:
+        await conn.close()

@@ -26,6 +26,22 @@ def test_boundaries_are_multiples_of_the_interval_in_utc() -> None:
     assert partition_name("predictions", at("2026-12-02 09:30:00")) == "predictions_p20261202_0930"
 
 
+def test_intervals_under_a_minute_align_and_name_by_the_second() -> None:
+    ten_s = timedelta(seconds=10)
+    assert align_down(at("2026-12-02 09:30:17"), ten_s) == at("2026-12-02 09:30:10")
+    assert align_up(at("2026-12-02 09:30:17"), ten_s) == at("2026-12-02 09:30:20")
+    names = [
+        partition_name("predictions", lo)
+        for lo, _ in wanted_ranges(None, at("2026-12-02 09:29:47"), ten_s, 2)
+    ]
+    # on a whole minute the name keeps its minute form; every name is distinct
+    assert names == [
+        "predictions_p20261202_092940",
+        "predictions_p20261202_092950",
+        "predictions_p20261202_0930",
+    ]
+
+
 def test_ranges_continue_from_the_newest_and_reach_ahead() -> None:
     now = at("2026-12-02 09:37:00")
     ranges = wanted_ranges(at("2026-12-02 09:50:00"), now, TEN, 3)
@@ -63,7 +79,16 @@ def test_a_changed_interval_first_fills_up_to_its_next_boundary() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("1 day", 86400), ("10 minutes", 600), ("10 min", 600), ("6h", 21600), ("2 days", 172800)],
+    [
+        ("1 day", 86400),
+        ("10 minutes", 600),
+        ("10 min", 600),
+        ("6h", 21600),
+        ("2 days", 172800),
+        ("30 s", 30),
+        ("90 seconds", 90),
+        ("10 seconds", 10),
+    ],
 )
 def test_interval_texts(text: str, seconds: int) -> None:
     assert parse_interval(text) == timedelta(seconds=seconds)
@@ -71,7 +96,7 @@ def test_interval_texts(text: str, seconds: int) -> None:
     assert settings.partition_interval == timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize("text", ["30 s", "90 seconds", "40 days", "often"])
+@pytest.mark.parametrize("text", ["5 s", "90.5 seconds", "40 days", "often"])
 def test_intervals_that_cannot_name_partitions_are_refused(text: str) -> None:
     with pytest.raises(SettingsError, match="PARTITION_INTERVAL"):
         load_settings(_env_file=None, partition_interval=text)

@@ -7,6 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ml_prediction_service.api.deps import ServiceDep
+from ml_prediction_service.api.evaluation_schemas import (
+    EvaluationRead,
+    NoHorizonEvaluation,
+    PendingEvaluation,
+)
 from ml_prediction_service.api.params import (
     Limit,
     Offset,
@@ -18,6 +23,7 @@ from ml_prediction_service.api.params import (
 from ml_prediction_service.api.prediction_schemas import (
     LatestPredictionsResponse,
     ModelPrediction,
+    PredictionDetail,
     PredictionRead,
     PredictionsListResponse,
     PredictRequest,
@@ -26,6 +32,7 @@ from ml_prediction_service.api.prediction_schemas import (
 from ml_prediction_service.api.schemas import ErrorResponse
 from ml_prediction_service.db import predictions_repo
 from ml_prediction_service.errors import NotFoundError
+from ml_prediction_service.evaluation.lookup import prediction_evaluation
 
 router = APIRouter(prefix="/api", tags=["predictions"])
 
@@ -99,11 +106,20 @@ async def latest(coin_id: Text, service: ServiceDep) -> LatestPredictionsRespons
 
 @router.get(
     "/predictions/{prediction_id}",
-    response_model=PredictionRead,
+    response_model=PredictionDetail,
     responses={404: {"model": ErrorResponse}},
+    summary="One prediction with its outcome evaluation",
 )
-async def get_prediction(prediction_id: PathId, service: ServiceDep) -> PredictionRead:
+async def get_prediction(prediction_id: PathId, service: ServiceDep) -> PredictionDetail:
     row = await predictions_repo.get_prediction(service.pool, prediction_id)
     if row is None:
         raise NotFoundError(f"no prediction with id {prediction_id}")
-    return PredictionRead(**row)
+    found = await prediction_evaluation(service.pool, row)
+    evaluation: EvaluationRead | PendingEvaluation | NoHorizonEvaluation | None = None
+    if found is not None and "evaluated_at" in found:
+        evaluation = EvaluationRead(**found)
+    elif found is not None and found["result"] == "pending":
+        evaluation = PendingEvaluation(horizon_at=found["horizon_at"])
+    elif found is not None:
+        evaluation = NoHorizonEvaluation(note=found["note"])
+    return PredictionDetail(**row, evaluation=evaluation)

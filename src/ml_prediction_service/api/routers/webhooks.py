@@ -28,7 +28,7 @@ from ml_prediction_service.models.manager import UNSET, Unset
 
 router = APIRouter(prefix="/api", tags=["webhooks"])
 
-SendMode = Literal["all", "alerts_only", "positive_only", "negative_only"]
+SendMode = Literal["all", "alerts_only", "positive_only", "negative_only", "evaluations"]
 assert set(SendMode.__args__) == set(SEND_MODES)  # type: ignore[attr-defined]
 
 
@@ -41,7 +41,8 @@ class WebhookSettingsUpdate(BaseModel):
     send_mode: list[SendMode] | None = Field(
         default=None,
         min_length=1,
-        description="Any of all, alerts_only, positive_only, negative_only (OR)",
+        description="Any of all, alerts_only, positive_only, negative_only (OR), and "
+        "evaluations: the outcome of each evaluated alert as a follow-up webhook",
     )
 
 

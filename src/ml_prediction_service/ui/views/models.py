@@ -31,6 +31,7 @@ SEND_MODES = {
     "alerts_only": "alerts",
     "positive_only": "positive predictions",
     "negative_only": "negative predictions",
+    "evaluations": "outcome of each evaluated alert (follow-up)",
 }
 TAGS = {"alert": "alerts", "positive": "positive", "negative": "negative"}
 COIN_FILTER_MODES = {

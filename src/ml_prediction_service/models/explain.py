@@ -1,0 +1,208 @@
+"""Why a model alerted: per-row feature contributions of the tree models we serve.
+
+``explainer(estimator)`` gives an object whose ``explain(x)`` returns, for each row, one
+contribution per input column and a base value, with ``base + contributions.sum()`` equal to
+the model's own output for that row:
+
+- **XGBoost**: the booster's native tree SHAP (``pred_contribs=True`` on a ``DMatrix``); the
+  output is the *margin* (log-odds; the probability is its logistic), the base value the
+  booster's bias column.
+- **Random Forest** (scikit-learn): tree-path contributions (Saabas): each tree's decision path
+  is walked from the root; the change of the positive class's share from a node to the child
+  the row goes to is credited to the node's split feature; averaged over the trees. The base
+  value is the mean root share and the output ``predict_proba[:, 1]`` itself (a probability).
+
+Both push the probability up where a contribution is positive, so :func:`top_reasons` takes the
+largest positive ones. Run only for alerts (a few rows per batch), never on the whole batch.
+The forest's arrays are built once per model, on its first alert (``LoadedModel.explainer``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypedDict
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ml_prediction_service.models.loader import estimator_kind
+
+FloatMatrix = NDArray[np.float64]
+FloatVector = NDArray[np.float64]
+IntVector = NDArray[np.int64]
+
+
+class ExplainError(Exception):
+    """The model cannot be explained (unsupported kind or shape)."""
+
+
+class Reason(TypedDict):
+    feature: str
+    contribution: float  # RF: probability; XGBoost: log-odds (margin)
+    value: float  # the input the model saw
+
+
+class Explainer(Protocol):
+    @property
+    def output(self) -> str:
+        """What base + contributions add up to: ``probability`` or ``margin``."""
+        ...
+
+    def explain(self, x: FloatMatrix) -> tuple[FloatMatrix, FloatVector]:
+        """(contributions rows × columns, base value per row) for the rows of ``x``."""
+        ...
+
+
+@dataclass(frozen=True)
+class BoosterExplainer:
+    booster: Any
+    n_features: int
+    output: str = "margin"
+
+    def explain(self, x: FloatMatrix) -> tuple[FloatMatrix, FloatVector]:
+        import xgboost
+
+        matrix = xgboost.DMatrix(np.asarray(x, dtype=np.float64), nthread=1)
+        out = np.asarray(
+            self.booster.predict(matrix, pred_contribs=True, validate_features=False),
+            dtype=np.float64,
+        )
+        if out.ndim != 2 or out.shape[1] != self.n_features + 1:
+            raise ExplainError(f"pred_contribs returned shape {out.shape} for {x.shape}")
+        return out[:, :-1], out[:, -1]
+
+
+@dataclass(frozen=True)
+class ForestExplainer:
+    """Every tree's nodes in one set of arrays (node ids offset per tree)."""
+
+    roots: IntVector  # per tree
+    left: IntVector  # global child ids, -1 at a leaf
+    right: IntVector
+    feature: IntVector
+    threshold: FloatVector
+    share: FloatVector  # the positive class's share of the node's (weighted) samples
+    n_features: int
+    output: str = "probability"
+
+    @property
+    def bias(self) -> float:
+        return float(self.share[self.roots].mean())
+
+    def explain(self, x: FloatMatrix) -> tuple[FloatMatrix, FloatVector]:
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise ExplainError(f"expected rows of {self.n_features} inputs, got {x.shape}")
+        n, width, trees = x.shape[0], self.n_features, len(self.roots)
+        # scikit-learn compares float32 inputs with float64 thresholds
+        x32 = x.astype(np.float32).astype(np.float64)
+        node = np.tile(self.roots, n)  # row-major: row r, tree t at r * trees + t
+        row = np.repeat(np.arange(n, dtype=np.int64), trees)
+        flat = np.zeros(n * width, dtype=np.float64)
+        for _ in range(len(self.left)):  # a path is never longer than a tree
+            inner = np.flatnonzero(self.left[node] >= 0)
+            if not inner.size:
+                break
+            at, r = node[inner], row[inner]
+            f = self.feature[at]
+            child = np.where(x32[r, f] <= self.threshold[at], self.left[at], self.right[at])
+            flat += np.bincount(
+                r * width + f, weights=self.share[child] - self.share[at], minlength=n * width
+            )
+            node[inner] = child
+        return flat.reshape(n, width) / trees, np.full(n, self.bias)
+
+
+def _forest(estimator: Any) -> ForestExplainer:
+    trees = [t.tree_ for t in getattr(estimator, "estimators_", [])]
+    if not trees:
+        raise ExplainError("the forest has no trees")
+    if len(getattr(estimator, "classes_", ())) != 2:
+        raise ExplainError("only binary classifiers are explained")
+    sizes = np.array([t.node_count for t in trees], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+
+    def joined(kind: str) -> IntVector:
+        parts = []
+        for t, offset in zip(trees, offsets.tolist(), strict=True):
+            children = np.asarray(getattr(t, kind), dtype=np.int64)
+            parts.append(np.where(children >= 0, children + offset, -1))
+        return np.concatenate(parts)
+
+    shares = []
+    for t in trees:
+        value = np.asarray(t.value, dtype=np.float64)
+        if value.ndim != 3 or value.shape[1] != 1 or value.shape[2] != 2:
+            raise ExplainError(f"tree values of shape {value.shape}: not one binary output")
+        totals = value[:, 0, :].sum(axis=1)
+        shares.append(value[:, 0, 1] / np.where(totals == 0.0, 1.0, totals))  # as predict_proba
+    return ForestExplainer(
+        roots=offsets,
+        left=joined("children_left"),
+        right=joined("children_right"),
+        feature=np.concatenate([np.asarray(t.feature, dtype=np.int64) for t in trees]),
+        threshold=np.concatenate([np.asarray(t.threshold, dtype=np.float64) for t in trees]),
+        share=np.concatenate(shares),
+        n_features=int(estimator.n_features_in_),
+    )
+
+
+def explainer(estimator: Any) -> Explainer:
+    """The explainer of a loaded estimator; :class:`ExplainError` for another kind."""
+    kind = estimator_kind(estimator)
+    if kind == "xgboost":
+        return BoosterExplainer(estimator.get_booster(), int(estimator.n_features_in_))
+    if kind == "random_forest":
+        return _forest(estimator)
+    raise ExplainError(f"no explainer for {type(estimator).__name__}")
+
+
+def probability_of(explainer: Explainer, output: FloatVector) -> FloatVector:
+    """The probability that an explainer's output (base + contributions) stands for."""
+    if explainer.output == "margin":
+        return np.asarray(1.0 / (1.0 + np.exp(-output)), dtype=np.float64)
+    return np.asarray(output, dtype=np.float64)
+
+
+def explain_served(
+    explainer: Explainer, x: FloatMatrix, served: FloatVector, tolerance: float
+) -> FloatMatrix:
+    """Contributions of the rows of ``x``, checked against the probabilities they were served
+    with: a model whose contributions do not add up to what it predicted (within
+    ``tolerance``; the served runtime may differ from the library by up to ONNX_TOLERANCE)
+    is not explained (:class:`ExplainError`)."""
+    contributions, base = explainer.explain(x)
+    if not np.isfinite(contributions).all() or not np.isfinite(base).all():
+        raise ExplainError("contributions are not finite")
+    total = probability_of(explainer, base + contributions.sum(axis=1))
+    off = float(np.max(np.abs(total - served), initial=0.0))
+    if off > tolerance:
+        raise ExplainError(
+            f"contributions add up to a probability {off:.3g} away from the served one"
+        )
+    return contributions
+
+
+def top_reasons(
+    contributions: FloatMatrix, x: FloatMatrix, names: Sequence[str], count: int
+) -> list[list[Reason]]:
+    """Per row, the ``count`` inputs with the largest positive contributions, largest first
+    (fewer when fewer pushed the output up; ties by input order)."""
+    if len(names) != contributions.shape[1]:
+        raise ExplainError(f"{len(names)} names for {contributions.shape[1]} contributions")
+    order = np.argsort(-contributions, axis=1, kind="stable")[:, :count]
+    out: list[list[Reason]] = []
+    for r, columns in enumerate(order.tolist()):
+        out.append(
+            [
+                Reason(
+                    feature=names[j],
+                    contribution=float(contributions[r, j]),
+                    value=float(x[r, j]),
+                )
+                for j in columns
+                if contributions[r, j] > 0.0
+            ]
+        )
+    return out
