@@ -160,8 +160,9 @@ class Settings(UiSettings):
     coin_cache_size: int = Field(
         default=50_000,
         ge=1,
-        description="Coins whose recent history is kept in memory (whole process; about "
-        "4.5 KB per coin at the default depth of 20 rows, so ~220 MB at 50,000).",
+        description="Coins whose recent history is kept in memory (whole process; measured "
+        "5.0 KB per coin at the default depth of 20 rows, so ~240 MB at 50,000; "
+        "docs/pipeline.md).",
     )
     max_concurrent_predictions: int = Field(
         default=10,
