@@ -205,12 +205,34 @@ async def list_for_model(conn: Executor, active_model_id: int, limit: int) -> li
     return [dict(r) for r in rows]
 
 
-# One statement per chunk of coins: coin-level values once per coin, per row the rest.
+# The columns a replay writes, after replay_id and coin_id (``evaluation/replay.py``).
+EVALUATION_COLUMNS = (
+    "data_timestamp",
+    "probability",
+    "prediction",
+    "is_alert",
+    "horizon_at",
+    "start_value",
+    "end_value",
+    "end_timestamp",
+    "realised_change_pct",
+    "max_change_pct",
+    "max_at",
+    "min_change_pct",
+    "min_at",
+    "target_hit",
+    "result",
+    "note",
+)
+
+
+# One statement per chunk of coins: each coin's id once, per row the rest (``r.ci`` indexes
+# the coins).
 INSERT_EVALUATIONS = """
-INSERT INTO prediction_replay_evaluations (
-    replay_id, coin_id, data_timestamp, probability, prediction, is_alert, horizon_at,
-    start_value, end_value, end_timestamp, realised_change_pct, max_change_pct, max_at,
-    min_change_pct, min_at, target_hit, result, note)
+INSERT INTO prediction_replay_evaluations (replay_id, coin_id, data_timestamp, probability,
+    prediction, is_alert, horizon_at, start_value, end_value, end_timestamp,
+    realised_change_pct, max_change_pct, max_at, min_change_pct, min_at, target_hit, result,
+    note)
 SELECT $1, c.mint, r.ts, r.prob::numeric(5, 4), r.pred, r.alert, r.horizon, r.start_v,
        r.end_v, r.end_ts, r.change, r.max_c, r.max_at, r.min_c, r.min_at, r.hit, r.result,
        r.note
@@ -226,9 +248,9 @@ ON CONFLICT (replay_id, coin_id, data_timestamp) DO NOTHING
 
 
 async def insert_evaluations(
-    conn: Executor, replay_id: int, mints: list[str], columns: list[list[Any]]
+    conn: Executor, replay_id: int, mints: list[str], rows: list[tuple[Any, ...]]
 ) -> None:
-    """Rows of one chunk: ``columns`` in the order of ``INSERT_EVALUATIONS``' ``r`` (``ci``
-    indexes ``mints``)."""
-    if columns and columns[0]:
+    """One chunk's rows, each ``(coin index into mints, *EVALUATION_COLUMNS)``."""
+    if rows:
+        columns = [list(column) for column in zip(*rows, strict=True)]
         await conn.execute(INSERT_EVALUATIONS, replay_id, *columns, mints)

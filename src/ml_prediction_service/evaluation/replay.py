@@ -46,9 +46,9 @@ from ml_prediction_service.pipeline.predictor import predict_batch
 
 logger = logging.getLogger(__name__)
 
-CHUNK_ROWS = 50_000
+CHUNK_ROWS = 100_000
 """Rows of the range per chunk of coins (the chunk's whole histories are in memory at once)."""
-CHUNK_COINS = 500
+CHUNK_COINS = 1000
 
 _NS_PER_MINUTE = 60 * 1_000_000_000
 _PHASE = COLUMN_INDEX["phase_id_at_time"]
@@ -230,15 +230,12 @@ def _not_applicable(note: str) -> rules.Outcome:
     return rules.Outcome("not_applicable", None, None, None, None, None, None, note)
 
 
-def _optional(value: float) -> float | None:
-    return None if np.isnan(value) else float(value)
-
-
 @dataclass
-class EvaluationColumns:
-    """Rows for ``replays_repo.INSERT_EVALUATIONS`` (its ``r`` columns, in order)."""
+class EvaluationRows:
+    """Rows of ``prediction_replay_evaluations`` without the replay id, the coin as its index
+    into the chunk's coins (``replays_repo.EVALUATION_COLUMNS`` order)."""
 
-    columns: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(17)])
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
 
     def add(
         self,
@@ -254,27 +251,27 @@ class EvaluationColumns:
         start = end = end_ts = None
         if facts is not None:
             start, end, end_ts = facts.start_value, facts.end_value, facts.end_timestamp
-        row = (
-            coin,
-            ts,
-            probability,
-            prediction,
-            is_alert,
-            horizon,
-            start,
-            end,
-            end_ts,
-            outcome.realised_change_pct,
-            outcome.max_change_pct,
-            outcome.max_at,
-            outcome.min_change_pct,
-            outcome.min_at,
-            outcome.target_hit,
-            outcome.result,
-            outcome.note,
+        self.rows.append(
+            (
+                coin,
+                ts,
+                probability,
+                prediction,
+                is_alert,
+                horizon,
+                start,
+                end,
+                end_ts,
+                outcome.realised_change_pct,
+                outcome.max_change_pct,
+                outcome.max_at,
+                outcome.min_change_pct,
+                outcome.min_at,
+                outcome.target_hit,
+                outcome.result,
+                outcome.note,
+            )
         )
-        for column, value in zip(self.columns, row, strict=True):
-            column.append(value)
 
 
 def target_of(model: ActiveModel) -> rules.EvaluationTarget:
@@ -298,7 +295,7 @@ def evaluate_chunk(
     *,
     now: datetime,
     dead_coin_seconds: float,
-) -> EvaluationColumns:
+) -> EvaluationRows:
     """The outcome of every replayed prediction of a chunk by ``rules.evaluate``.
 
     ``newest``: each coin's newest row overall (the live evaluator's "rows after the horizon"
@@ -306,7 +303,7 @@ def evaluate_chunk(
     are still counted); a horizon that had not passed yet (no row after it, and less than
     ``dead_coin_seconds`` ago) too, with a note — the live evaluator would still wait.
     """
-    out = EvaluationColumns()
+    out = EvaluationRows()
     target = target_of(model)
     column = COLUMN_INDEX.get(model.record.target_variable)
     order = np.lexsort((found.rows, coin_index[found.rows]))
@@ -316,18 +313,24 @@ def evaluate_chunk(
     counts = np.bincount(coin_index, minlength=n)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
     dead_wait = timedelta(seconds=dead_coin_seconds)
+    probability = found.probability.tolist()
+    prediction = found.prediction.tolist()
+    is_alert = found.is_alert.tolist()
     for c in np.unique(coins).tolist():
         mine = order[coins == c]
         local_rows = found.rows[mine] - starts[c]
         s, e = int(starts[c]), int(starts[c] + counts[c])
         t = ts[s:e]
+        stamps = [EPOCH + timedelta(microseconds=us) for us in (t // 1000).tolist()]
         windows = None
         if target.has_horizon and column is not None:
             horizon_ns = t[local_rows] + int(target.future_minutes or 0) * _NS_PER_MINUTE
-            windows = window_indices(t, values[s:e, column], local_rows, horizon_ns)
-        for i, j in enumerate(mine.tolist()):
-            row = int(local_rows[i])
-            stamp = to_datetime(int(t[row]))
+            v = values[s:e, column]
+            windows = window_indices(t, v, local_rows, horizon_ns)
+            vs = [None if x != x else x for x in v.tolist()]  # NaN (NULL) → None
+            ends, highs, lows = (w.tolist() for w in (windows.end, windows.max_i, windows.min_i))
+        for i, (row, j) in enumerate(zip(local_rows.tolist(), mine.tolist(), strict=True)):
+            stamp = stamps[row]
             horizon = target.horizon_at(stamp)
             facts = None
             if horizon is None:
@@ -336,32 +339,22 @@ def evaluate_chunk(
                 note = f"target_variable {model.record.target_variable!r} is not a column read"
                 outcome = _not_applicable(note)
             else:
-                v = values[s:e, column]
-                mx, mn, end = int(windows.max_i[i]), int(windows.min_i[i]), int(windows.end[i])
+                mx, mn, end = highs[i], lows[i], ends[i]
                 facts = rules.WindowFacts(
-                    start_value=_optional(v[row]),
-                    end_value=_optional(v[end]),
-                    end_timestamp=to_datetime(int(t[end])),
-                    max_value=float(v[mx]) if mx >= 0 else None,
-                    max_at=to_datetime(int(t[mx])) if mx >= 0 else None,
-                    min_value=float(v[mn]) if mn >= 0 else None,
-                    min_at=to_datetime(int(t[mn])) if mn >= 0 else None,
+                    start_value=vs[row],
+                    end_value=vs[end],
+                    end_timestamp=stamps[end],
+                    max_value=vs[mx] if mx >= 0 else None,
+                    max_at=stamps[mx] if mx >= 0 else None,
+                    min_value=vs[mn] if mn >= 0 else None,
+                    min_at=stamps[mn] if mn >= 0 else None,
                     last_timestamp=newest[c],
                 )
                 if rules.is_dead(facts, horizon) and now < horizon + dead_wait:
                     outcome = _not_applicable(PENDING_NOTE)
                 else:
-                    outcome = rules.evaluate(facts, target, int(found.prediction[j]), horizon)
-            out.add(
-                c,
-                stamp,
-                float(found.probability[j]),
-                int(found.prediction[j]),
-                bool(found.is_alert[j]),
-                horizon,
-                facts,
-                outcome,
-            )
+                    outcome = rules.evaluate(facts, target, prediction[j], horizon)
+            out.add(c, stamp, probability[j], prediction[j], is_alert[j], horizon, facts, outcome)
     return out
 
 
@@ -446,7 +439,7 @@ async def run_replay(
     end_ns = (end - EPOCH) // timedelta(microseconds=1) * 1000
     errors: list[str] = []
     loop = asyncio.get_running_loop()
-    work: asyncio.Future[tuple[ChunkPredictions, EvaluationColumns]] | None = None
+    work: asyncio.Future[tuple[ChunkPredictions, EvaluationRows]] | None = None
     try:
         await replays_repo.start(conn, replay_id)
         for mints, _ in chunks(plan):
@@ -465,7 +458,7 @@ async def run_replay(
                 newest: list[datetime | None] = newest,
                 now: datetime = now,
                 live: Progress = live,
-            ) -> tuple[ChunkPredictions, EvaluationColumns]:
+            ) -> tuple[ChunkPredictions, EvaluationRows]:
                 coin_index, ts, values = metrics_repo.history_arrays(records)
                 found = predict_chunk(
                     model,
@@ -501,7 +494,7 @@ async def run_replay(
             found, evaluated = work.result()
             work = None
             progress.rows_done = live.rows_done
-            await replays_repo.insert_evaluations(conn, replay_id, mints, evaluated.columns)
+            await replays_repo.insert_evaluations(conn, replay_id, mints, evaluated.rows)
             errors.extend(found.errors)
             progress.rows_total = max(progress.rows_total, progress.rows_done)
             if not found.stopped:

@@ -8,7 +8,13 @@ import numpy as np
 
 from ml_prediction_service.db.replays_repo import CoinPlan
 from ml_prediction_service.evaluation import rules
-from ml_prediction_service.evaluation.replay import chunks, to_datetime, window_indices
+from ml_prediction_service.evaluation.replay import (
+    CHUNK_COINS,
+    CHUNK_ROWS,
+    chunks,
+    to_datetime,
+    window_indices,
+)
 
 
 def test_window_indices_equal_facts_from_rows_with_gaps_ties_and_nulls() -> None:
@@ -38,7 +44,10 @@ def test_window_indices_equal_facts_from_rows_with_gaps_ties_and_nulls() -> None
 
 
 def test_chunks_cover_every_coin_once_within_the_bounds() -> None:
-    plan = CoinPlan([f"C{i}" for i in range(7)], [30_000, 30_000, 20_000, 10, 10, 10, 10])
+    half, third = CHUNK_ROWS // 2, CHUNK_ROWS // 3
+    plan = CoinPlan([f"C{i}" for i in range(7)], [half, half, third, 10, 10, 10, 10])
     got = chunks(plan)
     assert [m for mints, _ in got for m in mints] == plan.mints
-    assert [rows for _, rows in got] == [60_000, 20_040]
+    assert [rows for _, rows in got] == [2 * half, third + 40]
+    many = CoinPlan([f"C{i}" for i in range(CHUNK_COINS + 1)], [1] * (CHUNK_COINS + 1))
+    assert [len(mints) for mints, _ in chunks(many)] == [CHUNK_COINS, 1]
