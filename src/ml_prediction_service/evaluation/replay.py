@@ -51,6 +51,7 @@ CHUNK_ROWS = 100_000
 CHUNK_COINS = 1000
 
 _NS_PER_MINUTE = 60 * 1_000_000_000
+_NOT_READ = "coin_metrics column the service reads"  # the live evaluator's words
 _PHASE = COLUMN_INDEX["phase_id_at_time"]
 
 PENDING_NOTE = (
@@ -336,7 +337,10 @@ def evaluate_chunk(
             if horizon is None:
                 outcome = _not_applicable(NOT_EVALUABLE)
             elif windows is None:
-                note = f"target_variable {model.record.target_variable!r} is not a column read"
+                variable = model.record.target_variable
+                note = (
+                    f"target variable {variable!r} is not a coin_metrics column the service reads"
+                )
                 outcome = _not_applicable(note)
             else:
                 mx, mn, end = highs[i], lows[i], ends[i]
