@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 from tests.support.metrics import T0, coin_rows, insert_metrics
 from tests.support.models import TrainedFile
 from tests.support.statistics_rows import import_model
+from tests.support.wait import eventually
 from tests.support.world import World
 
 
@@ -84,3 +86,45 @@ async def test_replay_command_failures_are_one_line(
         assert code == 1 and out == "", (args, out, err)
         assert err.startswith("ml-prediction-service: error: ") and message in err, err
         assert "Traceback" not in err
+
+
+async def test_ctrl_c_cancels_the_replay(
+    world: World, trained: dict[str, TrainedFile], tmp_path: Path
+) -> None:
+    model = await import_model(world, trained["rf"], "rf-cli-int")
+    await insert_metrics(world.pool, coin_rows("CLI4", 20, step_seconds=60))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "API_", "LOG_"))}
+    env.update(DB_DSN=world.db_dsn, DATA_DIR=str(tmp_path / "cli"), LOG_LEVEL="WARNING")
+    async with world.pool.acquire() as blocker, blocker.transaction():
+        # the command's first write waits behind this lock: it is still running at Ctrl-C
+        await blocker.execute("LOCK TABLE prediction_replay_evaluations IN EXCLUSIVE MODE")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "ml_prediction_service",
+            "replay",
+            str(model["id"]),
+            "--start",
+            T0.isoformat(),
+            "--end",
+            (T0 + timedelta(minutes=19)).isoformat(),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+
+        async def waiting() -> bool:
+            return bool(
+                await world.pool.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE '%INSERT INTO prediction_replay_evaluations%'"
+                )
+            )
+
+        assert await eventually(waiting, 60), "the command never reached its first write"
+        proc.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 130, err.decode()
+    assert out == b"" and b"Traceback" not in err, err.decode()
+    row = await world.pool.fetchrow("SELECT status, error FROM prediction_replays")
+    assert row["status"] == "cancelled" and "interrupted" in row["error"], dict(row)
