@@ -367,3 +367,28 @@ async def test_start_up_fails_replays_left_by_a_dead_process_only(
         assert [r["status"] for r in rows] == ["failed", "failed", "running"]
         assert "stopped before it finished" in rows[0]["error"]
         await owner.execute(f"SELECT pg_advisory_unlock({REPLAY_LOCK_CLASS}, $1::int)", ids[2])
+
+
+async def test_an_inactive_model_is_replayed_from_its_verified_file(
+    world: World, trained: dict[str, TrainedFile]
+) -> None:
+    """Before activation: the model is not in the live set; its file is loaded (hash checked)
+    for the replay, and a missing or changed file is a 409 that says what to do."""
+    model = await import_model(world, trained["xgb"], "xgb-inactive", model_type="xgboost")
+    resp = await world.api.post(f"/api/models/{model['id']}/deactivate")
+    assert resp.status_code == 200, resp.text
+    assert await eventually(lambda: model["id"] not in world.service.registry.models)
+    await insert_metrics(world.pool, coin_rows("I1", 20, step_seconds=STEP))
+    body = {"start": _iso(T0), "end": _iso(T0 + timedelta(minutes=19))}
+    done = await replay(world, model["id"], **body)
+    assert done["status"] == "done" and done["predictions"]["total"] == 16, done
+    assert await world.pool.fetchval("SELECT count(*) FROM predictions") == 0
+    path = Path(model["local_model_path"])
+    path.write_bytes(path.read_bytes() + b"\0")
+    changed = await world.api.post(f"/api/models/{model['id']}/replay", json=body)
+    assert changed.status_code == 409, changed.text
+    assert changed.json()["code"] == "model_not_loadable"
+    assert "changed on disk" in changed.json()["detail"] and "re-import" in changed.json()["detail"]
+    path.unlink()
+    missing = await world.api.post(f"/api/models/{model['id']}/replay", json=body)
+    assert missing.status_code == 409 and "does not exist" in missing.json()["detail"]
