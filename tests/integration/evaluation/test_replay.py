@@ -392,3 +392,54 @@ async def test_an_inactive_model_is_replayed_from_its_verified_file(
     path.unlink()
     missing = await world.api.post(f"/api/models/{model['id']}/replay", json=body)
     assert missing.status_code == 409 and "does not exist" in missing.json()["detail"]
+
+
+async def test_replay_evaluations_equal_the_live_evaluators(
+    db_dsn: str,
+    pool: asyncpg.Pool,
+    training_url: str,
+    tmp_path: Path,
+    trained: dict[str, TrainedFile],
+) -> None:
+    """The live evaluator's prediction_evaluations and the replay's rows for the same rows:
+    the same outcome, field by field."""
+    pytest.importorskip("ml_prediction_service.evaluation.evaluator")  # branch i15-eval
+    async with make_world(
+        db_dsn,
+        pool,
+        training_url,
+        tmp_path,
+        evaluation_settle_seconds=0,
+        evaluation_interval_seconds=0.2,
+    ) as world:
+        model = await import_model(world, trained["xgb"], "xgb-both", model_type="xgboost")
+        coins = stream(30)
+        await feed_live(world, coins)
+        predicted = await world.pool.fetchval("SELECT count(*) FROM predictions")
+
+        async def evaluated() -> bool:
+            n = await world.pool.fetchval("SELECT count(*) FROM prediction_evaluations")
+            return bool(n == predicted)
+
+        assert await eventually(evaluated, 60), "the live evaluator did not evaluate them all"
+        done = await replay(
+            world, model["id"], start=_iso(T0), end=_iso(T0 + timedelta(minutes=29))
+        )
+        assert done["status"] == "done", done
+        columns = (
+            "coin_id, data_timestamp, probability, prediction, is_alert, horizon_at, "
+            "start_value, end_value, end_timestamp, realised_change_pct, max_change_pct, "
+            "max_at, min_change_pct, min_at, target_hit, result, note"
+        )
+        live = await world.pool.fetch(
+            f"SELECT {columns} FROM prediction_evaluations WHERE active_model_id = $1 "
+            "ORDER BY coin_id, data_timestamp",
+            model["id"],
+        )
+        replayed = await world.pool.fetch(
+            f"SELECT {columns} FROM prediction_replay_evaluations WHERE replay_id = $1 "
+            "ORDER BY coin_id, data_timestamp",
+            done["id"],
+        )
+        assert len(live) == predicted and {r["result"] for r in live} >= {"success", "failed"}
+        assert [dict(r) for r in replayed] == [dict(r) for r in live]
