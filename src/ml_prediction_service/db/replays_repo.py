@@ -55,6 +55,22 @@ async def plan(conn: Executor, start: datetime, end: datetime) -> CoinPlan:
     return CoinPlan([r["mint"] for r in rows], [int(r["n"]) for r in rows])
 
 
+async def history_rows(conn: Executor, mints: list[str], upper: datetime) -> list[int]:
+    """How many rows each coin's history read up to ``upper`` returns (its whole history:
+    the replay's memory per chunk), one index-only count per coin."""
+    rows = await conn.fetch(
+        """
+        SELECT (SELECT count(*) FROM coin_metrics m
+                 WHERE m.mint = q.mint AND m."timestamp" <= $2) AS n
+          FROM unnest($1::text[]) WITH ORDINALITY AS q(mint, i)
+         ORDER BY q.i
+        """,
+        mints,
+        upper,
+    )
+    return [int(r["n"]) for r in rows]
+
+
 async def newest_timestamps(conn: Executor, mints: list[str]) -> dict[str, datetime]:
     """Each coin's newest row overall (to tell a coin with rows after a horizon from a dead
     one): one index lookup per coin."""

@@ -8,7 +8,7 @@ worker's history query returns for that event), the same decision rule
 the horizon. Nothing goes to ``predictions`` and nothing is sent; each replayed prediction and
 its outcome is one row of ``prediction_replay_evaluations``.
 
-Coins are processed in chunks (``CHUNK_ROWS`` rows of the range, at most ``CHUNK_COINS``
+Coins are processed in chunks (about ``CHUNK_ROWS`` history rows, at most ``CHUNK_COINS``
 coins): one history query per chunk, then all the CPU work of the chunk in a worker thread,
 stepping through the coins' rows in time order (step k = each coin's k-th row, one batch), so
 the event loop — and the live pipeline beside it — keeps running.
@@ -47,7 +47,8 @@ from ml_prediction_service.pipeline.predictor import predict_batch
 logger = logging.getLogger(__name__)
 
 CHUNK_ROWS = 100_000
-"""Rows of the range per chunk of coins (the chunk's whole histories are in memory at once)."""
+"""History rows read per chunk of coins (each coin's rows from its first one: the chunk's
+whole histories are in memory at once, ~1 KB per row while they are driver records)."""
 CHUNK_COINS = 1000
 
 _NS_PER_MINUTE = 60 * 1_000_000_000
@@ -372,20 +373,21 @@ class ReplayStopped(Exception):
     """The replay hit a bound (time or rows): the message says which and what to do."""
 
 
-def chunks(plan: CoinPlan) -> list[tuple[list[str], int]]:
-    """The plan's coins in chunks of about ``CHUNK_ROWS`` range rows (at most
-    ``CHUNK_COINS`` coins); each with its range rows."""
-    out: list[tuple[list[str], int]] = []
+def chunks(plan: CoinPlan, history: list[int]) -> list[list[str]]:
+    """The plan's coins (most range rows first) in chunks whose history reads return about
+    ``CHUNK_ROWS`` rows together (``history``: per coin; a longer coin is a chunk of its own),
+    at most ``CHUNK_COINS`` coins each."""
+    out: list[list[str]] = []
     mints: list[str] = []
     rows = 0
-    for mint, n in zip(plan.mints, plan.rows, strict=True):
+    for mint, n in zip(plan.mints, history, strict=True):
+        if mints and (rows + n > CHUNK_ROWS or len(mints) >= CHUNK_COINS):
+            out.append(mints)
+            mints, rows = [], 0
         mints.append(mint)
         rows += n
-        if rows >= CHUNK_ROWS or len(mints) >= CHUNK_COINS:
-            out.append((mints, rows))
-            mints, rows = [], 0
     if mints:
-        out.append((mints, rows))
+        out.append(mints)
     return out
 
 
@@ -446,7 +448,8 @@ async def run_replay(
     work: asyncio.Future[tuple[ChunkPredictions, EvaluationRows]] | None = None
     try:
         await replays_repo.start(conn, replay_id)
-        for mints, _ in chunks(plan):
+        history = await replays_repo.history_rows(conn, plan.mints, upper)
+        for mints in chunks(plan, history):
             records = await metrics_repo.fetch_history_records(
                 conn, mints, [None] * len(mints), [upper] * len(mints)
             )

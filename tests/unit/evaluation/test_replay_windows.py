@@ -45,9 +45,10 @@ def test_window_indices_equal_facts_from_rows_with_gaps_ties_and_nulls() -> None
 
 def test_chunks_cover_every_coin_once_within_the_bounds() -> None:
     half, third = CHUNK_ROWS // 2, CHUNK_ROWS // 3
-    plan = CoinPlan([f"C{i}" for i in range(7)], [half, half, third, 10, 10, 10, 10])
-    got = chunks(plan)
-    assert [m for mints, _ in got for m in mints] == plan.mints
-    assert [rows for _, rows in got] == [2 * half, third + 40]
+    plan = CoinPlan([f"C{i}" for i in range(7)], [9, 8, 7, 6, 5, 4, 3])
+    history = [half, half, 2 * CHUNK_ROWS, third, 10, 10, 10]  # one coin longer than a chunk
+    got = chunks(plan, history)
+    assert [m for mints in got for m in mints] == plan.mints
+    assert got == [["C0", "C1"], ["C2"], ["C3", "C4", "C5", "C6"]]
     many = CoinPlan([f"C{i}" for i in range(CHUNK_COINS + 1)], [1] * (CHUNK_COINS + 1))
-    assert [len(mints) for mints, _ in chunks(many)] == [CHUNK_COINS, 1]
+    assert [len(m) for m in chunks(many, [1] * (CHUNK_COINS + 1))] == [CHUNK_COINS, 1]
