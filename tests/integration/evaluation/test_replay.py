@@ -303,7 +303,7 @@ async def test_a_horizon_not_passed_yet_is_not_applicable_with_a_note(
         assert (r["result"] == "not_applicable" and "had not passed" in r["note"]) == waiting, r
 
 
-async def test_shutdown_cancels_a_running_replay(
+async def test_shutdown_cancels_a_running_replay_and_one_more_is_refused(
     db_dsn: str,
     pool: asyncpg.Pool,
     training_url: str,
@@ -311,7 +311,9 @@ async def test_shutdown_cancels_a_running_replay(
     trained: dict[str, TrainedFile],
 ) -> None:
     async with pool.acquire() as blocker:
-        async with make_world(db_dsn, pool, training_url, tmp_path) as world:
+        async with make_world(
+            db_dsn, pool, training_url, tmp_path, replay_max_concurrent=1
+        ) as world:
             model = await import_model(world, trained["rf"], "rf-cancel")
             await insert_metrics(world.pool, coin_rows("C1", 20, step_seconds=STEP))
             # the replay's writes wait behind this lock: it is still running at shutdown
@@ -334,6 +336,12 @@ async def test_shutdown_cancels_a_running_replay(
                 )
 
             assert await eventually(waiting), "the replay never reached its first write"
+            busy = await world.api.post(
+                f"/api/models/{model['id']}/replay",
+                json={"start": _iso(T0), "end": _iso(T0 + timedelta(minutes=19))},
+            )
+            assert busy.status_code == 429 and busy.json()["code"] == "replay_busy", busy.text
+            assert "REPLAY_MAX_CONCURRENT" in busy.json()["detail"]
         await tx.rollback()
     row = await pool.fetchrow("SELECT * FROM prediction_replays WHERE id = $1", replay_id)
     assert row["status"] == "cancelled" and "service stopped" in row["error"], dict(row)
