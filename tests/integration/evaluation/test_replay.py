@@ -417,7 +417,6 @@ async def test_replay_evaluations_equal_the_live_evaluators(
     arrive), and a dead-coin wait longer than the test: the live evaluator evaluates each
     prediction once a row after its horizon exists, and leaves the last ones pending — which
     the replay marks as not passed yet."""
-    pytest.importorskip("ml_prediction_service.evaluation.evaluator")  # branch i15-eval
     async with make_world(
         db_dsn,
         pool,
