@@ -223,6 +223,25 @@ class Settings(UiSettings):
         "probability up most; predictions.reasons and the webhook payload); 0 = off.",
     )
 
+    # --- replay (docs/evaluation.md "Replay") ---------------------------------------
+    replay_max_rows: int = Field(
+        default=2_000_000,
+        ge=1,
+        description="The most coin_metrics rows one replay may cover (a request's max_rows "
+        "may be lower, not higher).",
+    )
+    replay_max_seconds: float = Field(
+        default=600,
+        gt=0,
+        description="A replay still running after this long stops and is marked failed.",
+    )
+    replay_max_concurrent: int = Field(
+        default=2,
+        ge=1,
+        description="Replays one process runs at once; a request beyond that is refused "
+        "(429) until one ends.",
+    )
+
     # --- logging --------------------------------------------------------------------
     log_level: LogLevel = Field(default="INFO", description="DEBUG … CRITICAL.")
     log_format: LogFormat = Field(default="text", description="text or json.")

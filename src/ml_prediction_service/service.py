@@ -23,6 +23,7 @@ from ml_prediction_service.db.pool import create_pool
 from ml_prediction_service.db.schema import migrate
 from ml_prediction_service.evaluation.evaluator import Evaluator
 from ml_prediction_service.evaluation.quality import QualityMonitor
+from ml_prediction_service.evaluation.replays import ReplayManager
 from ml_prediction_service.models.manager import ModelManager
 from ml_prediction_service.models.registry import ModelRegistry, settle_heap
 from ml_prediction_service.observability.health import (
@@ -65,6 +66,7 @@ class Service:
     quality: QualityMonitor
     partitions: PartitionKeeper
     evaluator: Evaluator
+    replays: ReplayManager
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -158,7 +160,14 @@ class Service:
                 lambda: {i: m.record for i, m in registry.models.items()},
                 webhook_wakeup,
             ),
+            replays=ReplayManager(pool, dsn, settings, registry),
         )
+        try:
+            await service.replays.recover()
+        except BaseException:
+            await http.aclose()
+            await pool.close()
+            raise
         metrics.coins_tracked.set_function(lambda: service.coins_cached)
         service.tasks.append(supervise("health-monitor", health.run, metrics))
         service.tasks.append(supervise("trigger-keeper", trigger.run, metrics))
@@ -265,6 +274,7 @@ class Service:
         return sum(len(w.cache) for w in self.workers)
 
     async def stop(self) -> None:
+        await self.replays.stop()  # each ends 'cancelled'
         await cancel_all(self.tasks)
         self.tasks.clear()
         for worker in self.workers:
