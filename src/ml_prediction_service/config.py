@@ -222,6 +222,12 @@ class Settings(UiSettings):
         description="Features named as the reason of each alert (those that pushed its "
         "probability up most; predictions.reasons and the webhook payload); 0 = off.",
     )
+    alert_reasons_method: Literal["path", "shap"] = Field(
+        default="path",
+        description="How alerts are explained: 'path' = tree-path contributions (Saabas) for "
+        "forests and XGBoost; 'shap' = exact tree SHAP for XGBoost (forests stay 'path'), "
+        "8-90x slower per batch of alerts.",
+    )
 
     # --- replay (docs/evaluation.md "Replay") ---------------------------------------
     replay_max_rows: int = Field(

@@ -244,6 +244,7 @@ class Service:
                 at=at,
                 min_history_rows=self.settings.min_history_rows,
                 alert_reasons=self.settings.alert_reasons,
+                exact_reasons=self.settings.alert_reasons_method == "shap",
             )
 
     async def webhook_test(self, active_id: int) -> dict[str, Any]:
