@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 SUMMARY_KEYS = {
@@ -92,3 +94,37 @@ def test_soak_samples_every_window_and_retention_drops_partitions(
         'xmlns="http://www.w3.org/2000/svg"', ""
     )  # opens without network
     assert list(scratch.glob("mps-soak-*")) == []  # database and trained models removed
+
+
+def test_sigterm_stops_the_soak_and_removes_its_database(tmp_path: Path, scratch: Path) -> None:
+    """Stopped from outside (SIGTERM, as `timeout` or a CI runner does) while it samples:
+    the service, the collector and the embedded server stop, the scratch folder goes."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "API_"))}
+    env["TMPDIR"] = str(scratch)
+    report = tmp_path / "report"
+    command = [
+        *(sys.executable, "-m", "ml_prediction_service", "soak"),
+        *("--minutes", "30", "--sample-seconds", "20", "--rate", "50", "--models", "2"),
+        *("--report-dir", str(report)),
+    ]
+    proc = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 300
+        # running once the collector writes its log (database, service and models are up)
+        while not (report / "collector.log").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the soak did not start in 300 s"
+            time.sleep(0.5)
+        assert list(scratch.glob("mps-soak-*")), "its database folder exists while it runs"
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode != 0  # interrupted, not a finished soak
+    assert list(scratch.glob("mps-soak-*")) == [], err[-3000:]
+    servers = subprocess.run(["pgrep", "-f", str(scratch)], capture_output=True, text=True)
+    assert servers.stdout.strip() == "", servers.stdout

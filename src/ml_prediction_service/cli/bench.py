@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
+from collections.abc import Callable
 
 from ml_prediction_service.cli.args import (
     Subparsers,
@@ -16,10 +18,20 @@ from ml_prediction_service.cli.args import (
 from ml_prediction_service.config import Settings
 
 
+def _stopped_by_sigterm_too(run: Callable[[], int]) -> int:
+    """SIGTERM stops a benchmark as Ctrl-C does (KeyboardInterrupt), so its own database
+    and service processes are stopped and removed, not left running."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        return run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     from ml_prediction_service.bench.runner import main as bench_main
 
-    return bench_main(args)
+    return _stopped_by_sigterm_too(lambda: bench_main(args))
 
 
 def cmd_disk_budget(settings: Settings, args: argparse.Namespace) -> int:
@@ -32,7 +44,7 @@ def cmd_disk_budget(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_soak(settings: Settings, args: argparse.Namespace) -> int:
     from ml_prediction_service.bench.soak import main as soak_main
 
-    return soak_main(args)
+    return _stopped_by_sigterm_too(lambda: soak_main(args))
 
 
 def cmd_bench_features(settings: Settings, args: argparse.Namespace) -> int:
