@@ -191,8 +191,9 @@ async def evaluate_stored(
     moves: tuple[float, ...] = MOVES,
 ) -> list[dict[str, Any]]:
     """Evaluation rows for the model's stored predictions with data time before ``before``
-    (as the evaluator would write them, the facts copied from each prediction): the k-th
-    (by id) realised ``moves[k % len(moves)]``, the window's high 2 points above and low 3
+    (as the evaluator would write them, the facts copied from each prediction): a coin's k-th
+    (by data time) realised ``moves[k % len(moves)]`` (so a coin with two has one that came
+    true and one that did not), the window's high 2 points above and low 3
     below it, the target hit when the move reaches the model's ``price_change_percent``. The
     rows as written (``prediction_id``, ``coin_id``, ``is_alert``, ``realised_change_pct``,
     ``target_hit``, ``result``)."""
@@ -200,14 +201,17 @@ async def evaluate_stored(
         """
         SELECT id, data_timestamp, coin_id, model_id, active_model_id, probability,
                prediction, is_alert, tag
-        FROM predictions WHERE active_model_id = $1 AND data_timestamp < $2 ORDER BY id
+        FROM predictions WHERE active_model_id = $1 AND data_timestamp < $2
+        ORDER BY coin_id, data_timestamp, id
         """,
         model["id"],
         before,
     )
     target = float(model["price_change_percent"])
     written = []
-    for k, p in enumerate(preds):
+    seen: dict[str, int] = {}
+    for p in preds:
+        k = seen[p["coin_id"]] = seen.get(p["coin_id"], -1) + 1
         move = moves[k % len(moves)]
         hit = move >= target
         written.append(

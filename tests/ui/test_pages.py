@@ -206,8 +206,23 @@ def test_coin_view_chart(ui_env: UiWorld) -> None:
         "P(UI Forest rule)",
         "P(UI Boost rule)",
         "alert: UI Boost rule",
+        "alert: UI Forest time",
     ):
         assert name in figure
+    # alerts marked by their outcomes, with the realised move and the reasons on hover
+    for text in ("alert came true", "alert did not come true", "realised move +8.0%"):
+        assert text in figure
+    newest = ui_env.http.get(
+        "/api/predictions",
+        params={
+            "coin_id": coin,
+            "active_model_id": ui_env.models["UI Forest time"]["id"],
+            "is_alert": True,
+            "limit": 1,
+        },
+    ).json()["predictions"][0]
+    assert newest["reasons"], newest  # alerts carry their top features
+    assert f"{newest['reasons'][0]['feature']} = " in figure
     assert set(at.dataframe[0].value["coin"]) == {coin}
 
 
