@@ -91,7 +91,13 @@ def _model_detail(model: Json, window: str, health: Json) -> None:
     cols[2].metric("Evaluated alerts", fmt_int(stats["alerts"]))
     cols[3].metric("Base rate", fmt_prob(stats["base_rate"]))
     cols[4].metric("Mean move after alert", fmt_move(stats["mean_move_after_alert"]))
-    if not stats["evaluated"]:
+    if not stats["evaluated"] and alerts["total"]:
+        st.info(
+            "No evaluated predictions in this window: choose a longer one (its evaluated "
+            "alerts of any time are listed below).",
+            icon=":material/date_range:",
+        )
+    elif not stats["evaluated"]:
         st.info(
             NO_ALERTS_YET.format(minutes=stats.get("future_minutes") or "?"),
             icon=":material/hourglass_empty:",
@@ -122,10 +128,11 @@ def _alert_list(alerts: Json, stats: Json) -> None:
     items: list[Json] = alerts["items"]
     st.markdown(f"##### Evaluated alerts ({fmt_int(alerts['total'])}, newest first)")
     if not items:
-        st.info(
-            NO_ALERTS_YET.format(minutes=stats.get("future_minutes") or "?"),
-            icon=":material/hourglass_empty:",
-        )
+        if stats["evaluated"]:  # else the empty state above already says why
+            st.info(
+                "None of its evaluated predictions was an alert (in any window yet).",
+                icon=":material/notifications_off:",
+            )
         return
     st.table(pd.DataFrame(alert_rows(items)).set_index("coin"))
     if alerts["total"] > len(items):
