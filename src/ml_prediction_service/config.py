@@ -160,8 +160,9 @@ class Settings(UiSettings):
     coin_cache_size: int = Field(
         default=50_000,
         ge=1,
-        description="Coins whose recent history is kept in memory (whole process; about "
-        "4.5 KB per coin at the default depth of 20 rows, so ~220 MB at 50,000).",
+        description="Coins whose recent history is kept in memory (whole process; measured "
+        "5.0 KB per coin at the default depth of 20 rows, so ~240 MB at 50,000; "
+        "docs/pipeline.md).",
     )
     max_concurrent_predictions: int = Field(
         default=10,
@@ -220,6 +221,31 @@ class Settings(UiSettings):
         le=50,
         description="Features named as the reason of each alert (those that pushed its "
         "probability up most; predictions.reasons and the webhook payload); 0 = off.",
+    )
+    alert_reasons_method: Literal["path", "shap"] = Field(
+        default="path",
+        description="How alerts are explained: 'path' = tree-path contributions (Saabas) for "
+        "forests and XGBoost; 'shap' = exact tree SHAP for XGBoost (forests stay 'path'), "
+        "8-90x slower per batch of alerts.",
+    )
+
+    # --- replay (docs/evaluation.md "Replay") ---------------------------------------
+    replay_max_rows: int = Field(
+        default=2_000_000,
+        ge=1,
+        description="The most coin_metrics rows one replay may cover (a request's max_rows "
+        "may be lower, not higher).",
+    )
+    replay_max_seconds: float = Field(
+        default=600,
+        gt=0,
+        description="A replay still running after this long stops and is marked failed.",
+    )
+    replay_max_concurrent: int = Field(
+        default=2,
+        ge=1,
+        description="Replays one process runs at once; a request beyond that is refused "
+        "(429) until one ends.",
     )
 
     # --- logging --------------------------------------------------------------------

@@ -23,6 +23,7 @@ from ml_prediction_service.db.pool import create_pool
 from ml_prediction_service.db.schema import migrate
 from ml_prediction_service.evaluation.evaluator import Evaluator
 from ml_prediction_service.evaluation.quality import QualityMonitor
+from ml_prediction_service.evaluation.replays import ReplayManager
 from ml_prediction_service.models.manager import ModelManager
 from ml_prediction_service.models.registry import ModelRegistry, settle_heap
 from ml_prediction_service.observability.health import (
@@ -65,6 +66,7 @@ class Service:
     quality: QualityMonitor
     partitions: PartitionKeeper
     evaluator: Evaluator
+    replays: ReplayManager
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -85,6 +87,7 @@ class Service:
                 )
             health = HealthMonitor(pool, metrics, interval=settings.health_check_interval_seconds)
             await health.check_once(deadline_seconds=10)
+            await health.refresh_last_hour()
             trigger = TriggerKeeper(pool, interval=settings.health_check_interval_seconds)
             await trigger.check_once(deadline_seconds=10)
         except BaseException:
@@ -157,7 +160,14 @@ class Service:
                 lambda: {i: m.record for i, m in registry.models.items()},
                 webhook_wakeup,
             ),
+            replays=ReplayManager(pool, dsn, settings, registry),
         )
+        try:
+            await service.replays.recover()
+        except BaseException:
+            await http.aclose()
+            await pool.close()
+            raise
         metrics.coins_tracked.set_function(lambda: service.coins_cached)
         service.tasks.append(supervise("health-monitor", health.run, metrics))
         service.tasks.append(supervise("trigger-keeper", trigger.run, metrics))
@@ -234,6 +244,7 @@ class Service:
                 at=at,
                 min_history_rows=self.settings.min_history_rows,
                 alert_reasons=self.settings.alert_reasons,
+                exact_reasons=self.settings.alert_reasons_method == "shap",
             )
 
     async def webhook_test(self, active_id: int) -> dict[str, Any]:
@@ -264,6 +275,7 @@ class Service:
         return sum(len(w.cache) for w in self.workers)
 
     async def stop(self) -> None:
+        await self.replays.stop()  # each ends 'cancelled'
         await cancel_all(self.tasks)
         self.tasks.clear()
         for worker in self.workers:

@@ -44,6 +44,9 @@ def test_bench_prints_one_json_object_with_the_agreed_keys(tmp_path: Path, scrat
     assert result["events_left"] == 0
     assert result["models"] == 2 and sorted(result["runtimes"]) == ["onnxruntime"] * 2
     assert result["predictions"] > 0
+    memory = result["memory"]
+    assert 0 < memory["coins_cached"] <= 40 and memory["cache_capacity"] == 50_000
+    assert memory["rss_before_collector_mb"] > 0 and memory["cache_array_bytes_per_slot"] > 0
     lat = result["latency_ms"]
     assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"]
     assert result["events_per_s"] > 0 and result["naive_events_per_s"] > 0

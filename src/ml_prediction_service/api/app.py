@@ -17,6 +17,7 @@ from ml_prediction_service.api.routers import (
     evaluations,
     models,
     predictions,
+    replays,
     statistics,
     system,
     webhooks,
@@ -63,6 +64,7 @@ def create_app(settings: Settings, dsn: str) -> FastAPI:
     app.include_router(settings_router.router)
     app.include_router(statistics.router)
     app.include_router(evaluations.router)
+    app.include_router(replays.router)
     # Added last = outermost: every response, even a 401, carries the request id.
     app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
     app.add_middleware(RequestContextMiddleware)

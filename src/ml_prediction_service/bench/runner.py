@@ -25,6 +25,8 @@ import asyncpg
 
 from ml_prediction_service.alerts.delivery import encode
 from ml_prediction_service.alerts.payload import OutgoingPrediction, build_payload
+from ml_prediction_service.bench.disk_budget import measure as measure_disk_budget
+from ml_prediction_service.bench.memory import rss_mb, store_figures
 from ml_prediction_service.config import Settings
 from ml_prediction_service.db import (
     events_repo,
@@ -133,6 +135,7 @@ async def _run(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, A
             n8n_webhook_url=hooks.url if hooks else None,
             webhook_concurrency=args.webhook_concurrency,
             webhook_health_max_pending_seconds=3600,
+            **({"coin_cache_size": args.coin_cache_size} if args.coin_cache_size else {}),
         )
         service = await Service.start(settings, dsn)
         try:
@@ -147,9 +150,17 @@ async def _run(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, A
             drain = None
             if hooks is not None and args.webhook_drain:
                 drain = await _drain(service, args.webhook_drain)
+            rss_before = rss_mb()
             result = await _measure(args, service, dsn, hooks)
             if drain is not None:
                 result["webhook_drain"] = drain
+            result["memory"] = {
+                "rss_before_collector_mb": rss_before,
+                "rss_after_run_mb": rss_mb(),
+                **store_figures([w.cache for w in service.workers]),
+            }
+            if args.disk_budget:
+                result["disk_budget"] = await _disk_budget(dsn, result)
             if hooks is None:
                 result["naive_events_per_s"] = await _naive(args, service, dsn)
         finally:
@@ -160,6 +171,21 @@ async def _run(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, A
     result["speedup"] = round(result["events_per_s"] / naive, 1) if naive else None
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return result
+
+
+async def _disk_budget(dsn: str, result: dict[str, Any]) -> dict[str, Any]:
+    """Bytes per row of the run's tables, and rows per processed event (docs/disk-budget.md)."""
+    conn = await connect(dsn)
+    try:
+        tables = await measure_disk_budget(conn, synthesize=True)
+    finally:
+        await conn.close()
+    events = max(result["events_processed"], 1)
+    stored = ("predictions", "prediction_webhook_outbox", "prediction_webhook_log")
+    return {
+        "tables": tables,
+        "rows_per_event": {t: round(tables[t]["rows"] / events, 3) for t in stored if t in tables},
+    }
 
 
 class WebhookReceiver:

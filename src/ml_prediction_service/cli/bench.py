@@ -22,6 +22,13 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     return bench_main(args)
 
 
+def cmd_disk_budget(settings: Settings, args: argparse.Namespace) -> int:
+    from ml_prediction_service.bench.disk_budget import main as disk_budget_main
+    from ml_prediction_service.db.embedded import resolve_dsn
+
+    return disk_budget_main(resolve_dsn(settings), args)
+
+
 def cmd_soak(settings: Settings, args: argparse.Namespace) -> int:
     from ml_prediction_service.bench.soak import main as soak_main
 
@@ -53,6 +60,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             3,
             "service ALERT_REASONS for the run: features named per alert (3; 0: off)",
         ),
+        coin_cache_size=(
+            non_negative_int,
+            0,
+            "COIN_CACHE_SIZE for the run (0: the setting's default); the JSON's memory "
+            "key reports RSS and the coins cached",
+        ),
+    )
+    parser.add_argument(
+        "--disk-budget",
+        action="store_true",
+        help="after the run, measure bytes per row of every growing table (disk_budget in "
+        "the JSON; docs/disk-budget.md)",
     )
     hooks = parser.add_argument_group("webhook mode (a local n8n stand-in on 127.0.0.1)")
     hooks.add_argument(
@@ -81,6 +100,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             0,
             "before the run, queue this many deliveries (every model's prediction, distinct "
             "coins) and time how fast the sender drains them: webhook_drain in the JSON (0: skip)",
+        ),
+    )
+
+
+def add_disk_budget_arguments(parser: argparse.ArgumentParser) -> None:
+    from ml_prediction_service.bench.disk_budget import parse_rates
+
+    parser.add_argument(
+        "--rates",
+        type=parse_rates,
+        default=[100.0, 500.0, 2000.0],
+        help="coin events per second to project, comma-separated (100,500,2000)",
+    )
+    add_typed_arguments(
+        parser,
+        models=(non_negative_float, 10.0, "prediction rows per event: active models (10)"),
+        horizon_models=(
+            non_negative_float,
+            4.0,
+            "evaluation rows per event: active models with a horizon (4)",
+        ),
+        outbox_per_event=(
+            non_negative_float,
+            1.0,
+            "deliveries per event per webhook URL: 1 with send mode all, the share of events "
+            "with an alert with alerts_only, 0 without webhooks (1)",
+        ),
+        attempts_per_delivery=(
+            non_negative_float,
+            1.0,
+            "delivery log rows per delivery (1 without retries)",
         ),
     )
 
@@ -158,6 +208,14 @@ def register(subparsers: Subparsers) -> None:
     )
     add_arguments(bench)
     bench.set_defaults(handler=cmd_bench)
+
+    budget = subparsers.add_parser(
+        "disk-budget",
+        help="bytes per row of every growing table of the service's database, and GB/day at "
+        "given rates (JSON; counts every row: run it off-peak on a large database)",
+    )
+    add_disk_budget_arguments(budget)
+    budget.set_defaults(handler=cmd_disk_budget)
 
     soak = subparsers.add_parser(
         "soak",

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ml_prediction_service import __version__
-from ml_prediction_service.cli import bench, demo, service, stand_ins, ui
+from ml_prediction_service.cli import bench, demo, replay, service, stand_ins, ui
 from ml_prediction_service.config import Settings, SettingsError, load_settings
 from ml_prediction_service.errors import CommandError
 from ml_prediction_service.observability.logging import setup_logging
@@ -20,7 +20,7 @@ logger = logging.getLogger("ml_prediction_service.cli")
 
 Handler = Callable[[Settings, argparse.Namespace], int]
 
-GROUPS = (service, stand_ins, bench, ui, demo)
+GROUPS = (service, replay, stand_ins, bench, ui, demo)
 """The command groups, in the order ``--help`` lists them."""
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -187,6 +187,9 @@ PREDICTION_COLUMNS = """
 _WITH_MODEL_NAME = "predictions p LEFT JOIN prediction_active_models a ON a.id = p.active_model_id"
 
 
+MODEL_OF_ACTIVE = "SELECT model_id FROM prediction_active_models WHERE id = $1"
+
+
 @dataclass(frozen=True)
 class PredictionFilter(Filter):
     coin_id: str | None = condition("p.coin_id")
@@ -202,6 +205,16 @@ class PredictionFilter(Filter):
 async def list_predictions(
     conn: Executor, flt: PredictionFilter, *, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
+    if flt.active_model_id is not None and flt.model_id is None:
+        # An active model's rows all carry its model_id (INSERT_BATCH writes both from the
+        # one registry row), so the filter adds it: the (model_id, data_timestamp) index then
+        # serves this listing too, and predictions need no index of their own for it
+        # (migration 0022). Without the registry row no prediction refers to it (the foreign
+        # key sets NULL).
+        model_id = await conn.fetchval(MODEL_OF_ACTIVE, flt.active_model_id)
+        if model_id is None:
+            return [], 0
+        flt = replace(flt, model_id=model_id)
     return await fetch_page(
         conn,
         flt,

@@ -4,9 +4,11 @@
 contribution per input column and a base value, with ``base + contributions.sum()`` equal to
 the model's own output for that row:
 
-- **XGBoost**: the booster's native tree SHAP (``pred_contribs=True`` on a ``DMatrix``); the
-  output is the *margin* (log-odds; the probability is its logistic), the base value the
-  booster's bias column.
+- **XGBoost**: the booster's native contributions (``pred_contribs=True`` on a ``DMatrix``):
+  by default its tree-path ones (``approx_contribs=True``, the same Saabas method as the
+  forests, 8-90x cheaper at a batch's alerts), with ``exact=True`` (``ALERT_REASONS_METHOD=shap``)
+  exact tree SHAP; the output is the *margin* (log-odds; the probability is its logistic), the
+  base value the booster's bias column.
 - **Random Forest** (scikit-learn): tree-path contributions (Saabas): each tree's decision path
   is walked from the root; the change of the positive class's share from a node to the child
   the row goes to is credited to the node's split feature; averaged over the trees. The base
@@ -49,8 +51,9 @@ class Explainer(Protocol):
         """What base + contributions add up to: ``probability`` or ``margin``."""
         ...
 
-    def explain(self, x: FloatMatrix) -> tuple[FloatMatrix, FloatVector]:
-        """(contributions rows × columns, base value per row) for the rows of ``x``."""
+    def explain(self, x: FloatMatrix, exact: bool = False) -> tuple[FloatMatrix, FloatVector]:
+        """(contributions rows × columns, base value per row) for the rows of ``x``;
+        ``exact``: exact tree SHAP where the model kind has it (else tree-path)."""
         ...
 
 
@@ -60,12 +63,17 @@ class BoosterExplainer:
     n_features: int
     output: str = "margin"
 
-    def explain(self, x: FloatMatrix) -> tuple[FloatMatrix, FloatVector]:
+    def explain(self, x: FloatMatrix, exact: bool = False) -> tuple[FloatMatrix, FloatVector]:
         import xgboost
 
         matrix = xgboost.DMatrix(np.asarray(x, dtype=np.float64), nthread=1)
         out = np.asarray(
-            self.booster.predict(matrix, pred_contribs=True, validate_features=False),
+            self.booster.predict(
+                matrix,
+                pred_contribs=True,
+                approx_contribs=not exact,
+                validate_features=False,
+            ),
             dtype=np.float64,
         )
         if out.ndim != 2 or out.shape[1] != self.n_features + 1:
@@ -90,7 +98,7 @@ class ForestExplainer:
     def bias(self) -> float:
         return float(self.share[self.roots].mean())
 
-    def explain(self, x: FloatMatrix) -> tuple[FloatMatrix, FloatVector]:
+    def explain(self, x: FloatMatrix, exact: bool = False) -> tuple[FloatMatrix, FloatVector]:
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ExplainError(f"expected rows of {self.n_features} inputs, got {x.shape}")
@@ -166,13 +174,18 @@ def probability_of(explainer: Explainer, output: FloatVector) -> FloatVector:
 
 
 def explain_served(
-    explainer: Explainer, x: FloatMatrix, served: FloatVector, tolerance: float
+    explainer: Explainer,
+    x: FloatMatrix,
+    served: FloatVector,
+    tolerance: float,
+    *,
+    exact: bool = False,
 ) -> FloatMatrix:
     """Contributions of the rows of ``x``, checked against the probabilities they were served
     with: a model whose contributions do not add up to what it predicted (within
     ``tolerance``; the served runtime may differ from the library by up to ONNX_TOLERANCE)
     is not explained (:class:`ExplainError`)."""
-    contributions, base = explainer.explain(x)
+    contributions, base = explainer.explain(x, exact)
     if not np.isfinite(contributions).all() or not np.isfinite(base).all():
         raise ExplainError("contributions are not finite")
     total = probability_of(explainer, base + contributions.sum(axis=1))

@@ -210,6 +210,42 @@ class ModelRegistry:
         self.metrics.model_load_duration_seconds.observe(time.perf_counter() - started)
         return loaded
 
+    async def serving_copy(self, row: ActiveModelRecord) -> ActiveModel:
+        """The model of ``row`` (active or not) as the pipeline serves it, for a replay: an
+        active model's loaded copy, else its file loaded and verified against the hash
+        recorded at import (through the cache, which it does not fill). ``ServiceError``
+        (409) when the file is missing, changed or cannot be loaded."""
+        current = self.models.get(row.id)
+        if current is not None and current.loaded is not None:
+            return ActiveModel(record=row, loaded=current.loaded)
+        path = Path(row.local_model_path)
+        if _file_stat(path) is None:
+            raise ServiceError(
+                f"model file {path} does not exist: re-import the model",
+                code="model_not_loadable",
+                status=409,
+            )
+        on_disk = await asyncio.to_thread(sha256_of, path)
+        recorded = row.model_sha256 or on_disk
+        if on_disk != recorded:
+            raise ServiceError(
+                f"model file {path} changed on disk: sha256 {on_disk[:12]}… is not the "
+                f"{recorded[:12]}… recorded at import (re-import the model)",
+                code="model_not_loadable",
+                status=409,
+            )
+        loaded = self.cache.get((str(path), recorded))
+        if loaded is None:
+            try:
+                loaded = await self.load_file(row.spec, path, recorded)
+            except ServiceError as exc:
+                raise ServiceError(
+                    f"model {row.id} cannot be loaded: {exc.message}",
+                    code="model_not_loadable",
+                    status=409,
+                ) from exc
+        return ActiveModel(record=row, loaded=loaded)
+
     # -- refresh ----------------------------------------------------------------------
     async def refresh(self) -> None:
         """Bring the in-memory set in line with the database."""

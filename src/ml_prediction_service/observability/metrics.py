@@ -195,6 +195,11 @@ class Metrics:
         self.partitions_dropped_total = counter(
             "ml_partitions_dropped_total", "Partitions dropped by retention", ["table"]
         )
+        self.partition_lock_retries_total = counter(
+            "ml_partition_lock_retries_total",
+            "Partition keeper steps that gave up waiting for a lock and are retried next round",
+            ["table"],
+        )
         self.partition_default_rows = gauge(
             "ml_partition_default_rows",
             "Rows in a table's DEFAULT partition (outside every created range; never dropped)",

@@ -37,6 +37,7 @@ async def predict_coin(
     at: datetime | None,
     min_history_rows: int,
     alert_reasons: int = 0,
+    exact_reasons: bool = False,
 ) -> ManualResult:
     models = registry.active()
     if model_ids is not None:
@@ -81,6 +82,7 @@ async def predict_coin(
             min_history_rows=min_history_rows,
             keep_features=True,
             alert_reasons=alert_reasons,
+            exact_reasons=exact_reasons,
         )
     )
     by_model = {row.model.id: row for row in outcome.rows()}

@@ -101,9 +101,11 @@ def predict_batch(
     min_history_rows: int,
     keep_features: bool = False,
     alert_reasons: int = 0,
+    exact_reasons: bool = False,
 ) -> BatchOutcome:
     """Predict every eligible (coin, model) pair of the batch; with ``alert_reasons`` > 0,
-    explain each alert by that many features (``ModelResult.reasons``)."""
+    explain each alert by that many features (``ModelResult.reasons``; ``exact_reasons``:
+    exact tree SHAP for XGBoost instead of tree-path contributions)."""
     out = BatchOutcome()
     n = len(inputs.snapshots)
     usable = np.ones(n, dtype=bool)
@@ -189,7 +191,7 @@ def predict_batch(
         decisions = decide(probabilities, model.alert_threshold)
         reasons: dict[int, list[Reason]] = {}
         if alert_reasons > 0 and decisions.is_alert.any():
-            reasons = _explain(out, model, x, decisions, alert_reasons)
+            reasons = _explain(out, model, x, decisions, alert_reasons, exact_reasons)
         out.results.append(ModelResult(model, coins[local], decisions, reasons))
         if keep_features:
             for row, j in enumerate(local.tolist()):
@@ -206,6 +208,7 @@ def _explain(
     x: FloatArray,
     decisions: Decisions,
     count: int,
+    exact: bool = False,
 ) -> dict[int, list[Reason]]:
     """Reasons of a model's alert rows; a failure is recorded (``explain_errors``) and leaves
     them without reasons: the predictions are stored and sent all the same."""
@@ -216,7 +219,9 @@ def _explain(
     try:
         alerts = x[rows]
         served = decisions.raw[rows]
-        contributions = explain_served(loaded.explainer, alerts, served, REASONS_TOLERANCE)
+        contributions = explain_served(
+            loaded.explainer, alerts, served, REASONS_TOLERANCE, exact=exact
+        )
         found = top_reasons(contributions, alerts, loaded.input_columns, count)
     except Exception as exc:  # explaining never stops a prediction
         out.explain_errors[model.id] = f"{type(exc).__name__}: {exc}"

@@ -284,6 +284,7 @@ class PredictionWorker:
                 models,
                 min_history_rows=self.settings.min_history_rows,
                 alert_reasons=self.settings.alert_reasons,
+                exact_reasons=self.settings.alert_reasons_method == "shap",
             )
             return inputs, outcome
 

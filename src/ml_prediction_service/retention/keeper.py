@@ -3,8 +3,9 @@ drops those whose whole range is past its table's retention (docs/retention.md).
 
 One replica keeps at a time (a session advisory lock, tried: another replica that holds it
 keeps this round). Every step is idempotent and reads the catalog again, so a keeper that
-died half-way is finished by the next round. An error on one table is logged and counted
-(``ml_errors_total{type="partition_keeper"}``) and the other tables are still kept.
+died half-way is finished by the next round. A lock not granted in time is retried next round
+(``ml_partition_lock_retries_total``); another error on one table is logged and counted
+(``ml_errors_total{type="partition_keeper"}``); the other tables are still kept.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class Round:
     kept_open: list[str] = field(default_factory=list)  # expired, but open rows in it
     dropped: list[partitions.Dropped] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    lock_retries: list[str] = field(default_factory=list)  # gave up on a lock: next round
     default_rows: dict[str, int] = field(default_factory=dict)
 
 
@@ -106,6 +108,16 @@ class PartitionKeeper:
                         await self._keep(conn, spec, report)
                     except CONNECTION_ERRORS:
                         raise
+                    except asyncpg.LockNotAvailableError as exc:
+                        # lock_timeout: busy table, not a fault; the next round does it
+                        self.metrics.partition_lock_retries_total.labels(table=spec.name).inc()
+                        report.lock_retries.append(spec.name)
+                        logger.info(
+                            "partition keeper: %s: lock not granted in time (%s); "
+                            "tried again next round",
+                            spec.name,
+                            exc,
+                        )
                     except asyncpg.PostgresError as exc:
                         self.metrics.errors_total.labels(type="partition_keeper").inc()
                         report.errors.append(f"{spec.name}: {type(exc).__name__}: {exc}")
@@ -170,6 +182,11 @@ class PartitionKeeper:
             dropped = await partitions.finish_detached(conn)
         except CONNECTION_ERRORS:
             raise
+        except asyncpg.LockNotAvailableError as exc:
+            self.metrics.partition_lock_retries_total.labels(table="detached").inc()
+            report.lock_retries.append("detached")
+            logger.info("partition keeper: drop waited too long for a lock (%s); next round", exc)
+            return
         except asyncpg.PostgresError as exc:
             self.metrics.errors_total.labels(type="partition_keeper").inc()
             report.errors.append(f"drop: {type(exc).__name__}: {exc}")

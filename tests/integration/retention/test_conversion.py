@@ -87,6 +87,7 @@ async def test_tables_with_rows_become_partitioned_keeping_every_row(
         assert await migrate(conn, partition_max_bytes=1) == [
             "0020_retention",
             "0021_evaluation_webhooks",
+            "0022_list_indexes",
         ]
         # 0021 gave the existing deliveries their kind; nothing else changed
         before = await _snapshot(conn)

@@ -297,3 +297,34 @@ async def test_two_keepers_at_once_do_each_step_once(minutes_db: MinutesDb, tmp_
     assert await db.pool.fetchval("SELECT count(*) FROM predictions") == sum(
         1 for k in range(8) if t0 + INTERVAL * (k + 1) > final - timedelta(minutes=20)
     )
+
+
+async def test_a_lock_not_granted_in_time_is_a_retry_not_an_error(
+    minutes_db: MinutesDb, tmp_path: Path
+) -> None:
+    db, t0 = minutes_db, minutes_db.t0
+    metrics = Metrics()
+    keeper = db.keeper(tmp_path, metrics)
+    active = await add_model(db.pool)
+    early = await add_prediction(db.pool, active, "A", t0 + timedelta(minutes=5))
+    async with db.pool.acquire() as reader, reader.transaction():
+        # a long reader of predictions: the keeper's DETACH cannot get its lock in time
+        await reader.execute("LOCK TABLE predictions IN ACCESS SHARE MODE")
+        busy = await keeper.run_once(t0 + timedelta(minutes=35))
+    assert not busy.errors, busy.errors
+    assert "predictions" in busy.lock_retries
+    assert await where_is(db.pool, "predictions", early) == partitions.partition_name(
+        "predictions", t0
+    )
+    assert _sample(metrics, "ml_partition_lock_retries_total", "predictions") >= 1
+    errors = [
+        s.value
+        for f in metrics.registry.collect()
+        for s in f.samples
+        if s.name == "ml_errors_total" and s.labels.get("type") == "partition_keeper"
+    ]
+    assert sum(errors) == 0
+    # the next round, with the reader gone, does it
+    free = await keeper.run_once(t0 + timedelta(minutes=35))
+    assert not free.errors and not free.lock_retries
+    assert await where_is(db.pool, "predictions", early) is None

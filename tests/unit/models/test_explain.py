@@ -51,12 +51,13 @@ def _xgb_probe(estimator: XGBClassifier) -> np.ndarray:
     return probe_batch(estimator, width, thresholds=thresholds, float32=True)
 
 
+@pytest.mark.parametrize("exact", [False, True], ids=["tree-path", "tree-shap"])
 @pytest.mark.parametrize("scale", [1.0, 1e-8], ids=["unit", "memecoin-prices"])
-def test_xgboost_contributions_plus_base_equal_the_margin(scale: float) -> None:
+def test_xgboost_contributions_plus_base_equal_the_margin(scale: float, exact: bool) -> None:
     x, y = _data(1, scale=scale)
     est = XGBClassifier(n_estimators=60, max_depth=5, random_state=0, n_jobs=1).fit(x, y)
     probe = np.vstack([_xgb_probe(est), x[:200]])
-    contributions, base = explainer(est).explain(probe)
+    contributions, base = explainer(est).explain(probe, exact)
     assert contributions.shape == probe.shape
     assert np.max(np.abs(base + contributions.sum(axis=1) - _margin(est, probe))) <= 1e-5
     # and that margin is the probability the model serves with
@@ -114,6 +115,9 @@ def test_models_of_the_training_services_versions_are_explained(model: Reference
     if model.meta["model_type"] == "xgboost":
         assert np.max(np.abs(total - _margin(loaded.estimator, rows))) <= 1e-5
         assert np.max(np.abs(probability_of(loaded.explainer, total) - original)) <= 1e-5
+        shap, shap_base = loaded.explainer.explain(rows, True)  # ALERT_REASONS_METHOD=shap
+        shap_total = shap_base + shap.sum(axis=1)
+        assert np.max(np.abs(shap_total - _margin(loaded.estimator, rows))) <= 1e-5
     else:
         assert np.max(np.abs(total - original)) <= 1e-9
     reasons = top_reasons(contributions, rows, loaded.input_columns, 3)
@@ -158,3 +162,12 @@ def test_what_cannot_be_explained_says_so(trained: dict[str, TrainedFile]) -> No
     good = joblib.load(trained["rf"].path)
     with pytest.raises(ExplainError, match="away from the served one"):
         explain_served(explainer(good), rows, np.clip(served + 0.3, 0, 1), 1e-4)
+
+
+def test_xgboost_tree_path_and_tree_shap_are_two_methods() -> None:
+    """Both add up to the margin, but they split it differently (the setting matters)."""
+    x, y = _data(4)
+    est = XGBClassifier(n_estimators=30, max_depth=4, random_state=0, n_jobs=1).fit(x, y)
+    path, _ = explainer(est).explain(x[:50])
+    shap, _ = explainer(est).explain(x[:50], True)
+    assert np.max(np.abs(path - shap)) > 1e-3
