@@ -230,6 +230,12 @@ def test_coin_figure_marks_alerts_by_outcome_with_reasons() -> None:
     assert all("volume_sol = 12.5 (+0.21)" in h for h in alerts.hovertext)
     legend = {t.name for t in fig.data if t.x == (None,)}
     assert legend == {"alert came true", "alert did not come true", "alert not evaluated (yet)"}
+    # a model without a horizon: its alerts are not evaluable rather than pending
+    nowcast = {"id": 1, "name": "one", "alert_threshold": 0.7, "future_minutes": None}
+    fig = coin_figure(metrics, preds[3:], [nowcast], evaluations=found)
+    alerts = next(t for t in fig.data if t.name == "alert: one")
+    assert list(alerts.marker.color) == [grey] and "not evaluable" in alerts.hovertext[0]
+    assert "no horizon: a nowcast" in alerts.hovertext[0]
 
 
 def test_outcomes_and_quality_rows() -> None:

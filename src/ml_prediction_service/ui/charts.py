@@ -22,6 +22,7 @@ OUTCOME_COLORS: dict[Outcome, str] = {
     "not_applicable": "#9e9e9e",
     "pending": "#9e9e9e",
 }
+NO_HORIZON = {"result": "not_applicable", "target_hit": None, "note": "no horizon: a nowcast"}
 MARK_EDGE = "#333333"  # not the model's colour: a grey mark on a green line must stay grey
 LEGEND: dict[Outcome, str] = {
     "came_true": "alert came true",
@@ -102,6 +103,8 @@ def coin_figure(
         )
     )
     names = {int(m["id"]): str(m["name"]) for m in models}
+    # models known to have no horizon: their alerts are never evaluated (not "pending")
+    nowcasts = {int(m["id"]) for m in models if "future_minutes" in m and not m["future_minutes"]}
     thresholds = {int(m["id"]): float(m["alert_threshold"]) for m in models}
     by_model: dict[int, list[dict[str, Any]]] = {}
     for p in predictions:
@@ -123,6 +126,8 @@ def coin_figure(
         )
         alerts = [p for p in points if p.get("is_alert")]
         found = [(evaluations or {}).get(int(p["id"])) if "id" in p else None for p in alerts]
+        if mid in nowcasts:
+            found = [e or NO_HORIZON for e in found]
         marks = [outcome(e) for e in found]
         seen.update(marks)
         fig.add_trace(
