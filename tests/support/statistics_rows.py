@@ -176,3 +176,87 @@ async def import_model(
     assert resp.status_code == 201, resp.text
     body: dict[str, Any] = resp.json()
     return body
+
+
+# Realised moves (%) given in turn to stored predictions by ``evaluate_stored`` (a +5 % up
+# target is hit by the first and third).
+MOVES = (8.0, -2.5, 6.0, 1.0)
+
+
+async def evaluate_stored(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    model: dict[str, Any],
+    *,
+    before: datetime,
+    moves: tuple[float, ...] = MOVES,
+) -> list[dict[str, Any]]:
+    """Evaluation rows for the model's stored predictions with data time before ``before``
+    (as the evaluator would write them, the facts copied from each prediction): a coin's k-th
+    (by data time) realised ``moves[k % len(moves)]`` (so a coin with two has one that came
+    true and one that did not), the window's high 2 points above and low 3
+    below it, the target hit when the move reaches the model's ``price_change_percent``. The
+    rows as written (``prediction_id``, ``coin_id``, ``is_alert``, ``realised_change_pct``,
+    ``target_hit``, ``result``)."""
+    preds = await conn.fetch(
+        """
+        SELECT id, data_timestamp, coin_id, model_id, active_model_id, probability,
+               prediction, is_alert, tag
+        FROM predictions WHERE active_model_id = $1 AND data_timestamp < $2
+        ORDER BY coin_id, data_timestamp, id
+        """,
+        model["id"],
+        before,
+    )
+    target = float(model["price_change_percent"])
+    written = []
+    seen: dict[str, int] = {}
+    for p in preds:
+        k = seen[p["coin_id"]] = seen.get(p["coin_id"], -1) + 1
+        move = moves[k % len(moves)]
+        hit = move >= target
+        written.append(
+            {
+                "prediction_id": p["id"],
+                "coin_id": p["coin_id"],
+                "is_alert": p["is_alert"],
+                "realised_change_pct": move,
+                "target_hit": hit,
+                "result": "success" if hit == (p["prediction"] == 1) else "failed",
+                "row": p,
+            }
+        )
+    await conn.executemany(
+        """
+        INSERT INTO prediction_evaluations (
+            prediction_id, data_timestamp, coin_id, model_id, active_model_id, probability,
+            prediction, is_alert, tag, target_variable, future_minutes, price_change_percent,
+            target_direction, horizon_at, start_value, end_value, end_timestamp,
+            realised_change_pct, max_change_pct, max_at, min_change_pct, min_at, target_hit,
+            result)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'price_close', $10, $11, $12,
+                $2::timestamptz + make_interval(mins => $10::int), 1.0, 1.0 + $13 / 100.0,
+                $2::timestamptz + make_interval(mins => $10::int), $13, $13 + 2, $2, $13 - 3,
+                $2, $14, $15)
+        """,
+        [
+            (
+                w["prediction_id"],
+                w["row"]["data_timestamp"],
+                w["coin_id"],
+                w["row"]["model_id"],
+                w["row"]["active_model_id"],
+                w["row"]["probability"],
+                w["row"]["prediction"],
+                w["row"]["is_alert"],
+                w["row"]["tag"],
+                model["future_minutes"],
+                model["price_change_percent"],
+                model["target_direction"],
+                w["realised_change_pct"],
+                w["target_hit"],
+                w["result"],
+            )
+            for w in written
+        ],
+    )
+    return [{k: v for k, v in w.items() if k != "row"} for w in written]

@@ -32,6 +32,7 @@ from tests.support.metrics import coin_rows, insert_metrics
 from tests.support.models import TrainedFile, insert_ml_model
 from tests.support.pg import PgTestServer, with_database
 from tests.support.settings import service_settings
+from tests.support.statistics_rows import evaluate_stored
 from tests.support.wait import eventually, eventually_sync
 
 T = TypeVar("T")
@@ -65,6 +66,7 @@ class UiWorld:
     models: dict[str, dict[str, Any]]  # name → active model (as the API returned it)
     spare_ml_id: int  # a READY training-service model that is not imported
     alert_coin: str
+    evaluations: list[dict[str, Any]]  # outcomes written for "UI Forest time"'s predictions
     receiver: ReceiverStats
     flaky: ReceiverStats  # answers ``flaky.statuses`` in turn, then 200
     flaky_url: str
@@ -178,13 +180,15 @@ async def _build(
         resp = await api.post("/api/models/import", json={"model_id": ids[label]})
         assert resp.status_code == 201, resp.text
         models[label] = resp.json()
-    # Every prediction of this model is an alert: alerts are certain in every page.
-    resp = await api.patch(
-        f"/api/models/{models['UI Boost rule']['id']}/alert-threshold",
-        json={"alert_threshold": 0.01},
-    )
-    assert resp.status_code == 200, resp.text
-    models["UI Boost rule"] = resp.json()
+    # Every prediction of these models is an alert: alerts are certain in every page, and
+    # the time-based model's can be marked with their outcomes.
+    for label in ("UI Boost rule", "UI Forest time"):
+        resp = await api.patch(
+            f"/api/models/{models[label]['id']}/alert-threshold",
+            json={"alert_threshold": 0.01},
+        )
+        assert resp.status_code == 200, resp.text
+        models[label] = resp.json()
 
     # Fresh data (not stale), written in several statements like a collector does, so
     # each coin gets a probability curve and not just one point.
@@ -216,12 +220,17 @@ async def _build(
     alert_coin = await pool.fetchval(
         "SELECT coin_id FROM predictions WHERE is_alert ORDER BY data_timestamp DESC LIMIT 1"
     )
+    # Outcomes of the time-based model's predictions (written as the evaluator would; its
+    # 10-minute horizon is far in the future of this session): all but the newest snapshot's,
+    # which stay pending.
+    evaluations = await evaluate_stored(pool, models["UI Forest time"], before=newest)
     return UiWorld(
         api_url=api_url,
         dsn=dsn,
         models=models,
         spare_ml_id=ids["UI Spare import"],
         alert_coin=str(alert_coin),
+        evaluations=evaluations,
         receiver=receiver,
         flaky=flaky,
         flaky_url=flaky_url,

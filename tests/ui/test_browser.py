@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from ml_prediction_service.ui.commands import streamlit_command
-from ml_prediction_service.ui.format import fmt_int, fmt_ms
+from ml_prediction_service.ui.format import fmt_int, fmt_ms, fmt_prob
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, NEEDS_CHROMIUM
 from tests.support.http import free_port
 from tests.support.ui_world import COINS, UiWorld
@@ -101,6 +101,12 @@ def shoot(page: Any, name: str) -> Path:
 
 def see(page: Any, text: str) -> None:
     page.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=WAIT_MS)
+
+
+def legend(page: Any, text: str) -> None:
+    """A legend entry of a Plotly chart on the page."""
+    entry = page.locator(".js-plotly-plot .legendtext", has_text=text).first
+    entry.wait_for(state="visible", timeout=WAIT_MS)
 
 
 def test_every_page_in_a_real_browser(browser: Any, ui_url: str, world_ui: UiWorld) -> None:
@@ -298,4 +304,52 @@ def test_resend_a_failed_delivery_by_clicking(browser: Any, ui_url: str, world_u
     assert len(world_ui.flaky.requests) == received + 1
     settle(page)
     shoot(page, "webhooks-resent")
+    page.close()
+
+
+def test_alert_quality_page_and_outcome_marks(browser: Any, ui_url: str, world_ui: UiWorld) -> None:
+    """The new page with evaluated alerts of a real model, then the coin view's marks."""
+    alerts = [e for e in world_ui.evaluations if e["is_alert"]]
+    assert alerts
+    precision = sum(e["target_hit"] for e in alerts) / len(alerts)
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    page.goto(f"{ui_url}/quality")
+    see(page, "Evaluated alerts (")
+    assert metric_value(page, "Alert precision") == fmt_prob(precision)
+    assert metric_value(page, "Evaluated alerts") == fmt_int(len(alerts))
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.wait_for(state="visible", timeout=WAIT_MS)
+    # the grid draws on a canvas; its accessible table holds the rows (model and figures)
+    row = grid.locator('tr:has(td:text-is("UI Forest time"))')
+    row.wait_for(state="attached", timeout=WAIT_MS)
+    cells = row.locator("td").all_inner_texts()  # raw values: alerts, precision, …
+    assert str(len(alerts)) in cells and str(precision) in cells, cells
+    charts = page.locator(".js-plotly-plot")
+    charts.nth(1).wait_for(state="visible", timeout=WAIT_MS)
+    legend(page, "perfectly calibrated")  # the calibration chart
+    legend(page, "alert precision")  # precision over time
+    rows = page.locator('[data-testid="stTable"] tbody tr')
+    first = rows.first
+    first.wait_for(state="visible", timeout=WAIT_MS)
+    assert rows.count() == min(len(alerts), 100)
+    newest = first.inner_text()
+    move = next(m for m in ("+8.0%", "-2.5%", "+6.0%", "+1.0%") if f"\n{m}\n" in newest)
+    result = "came true" if move in ("+8.0%", "+6.0%") else "did not come true"
+    assert f"\n{result}\n" in newest, newest  # the realised move decides the outcome
+    settle(page)
+    shoot(page, "quality")
+
+    hit = next(e for e in alerts if e["target_hit"])
+    page.goto(f"{ui_url}/predictions?coin={hit['coin_id']}")
+    page.locator(".js-plotly-plot").first.wait_for(state="visible", timeout=WAIT_MS)
+    see(page, "P(UI Forest time)")
+    legend(page, "alert came true")  # legend entries of the marks on the chart
+    legend(page, "alert did not come true")
+    legend(page, "alert not evaluated (yet)")  # the newest snapshot's alerts
+    settle(page)
+    shoot(page, "coin-view-outcomes")
+    assert not errors, errors
     page.close()

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import ml_prediction_service.ui.app as ui_app
-from ml_prediction_service.ui.format import fmt_int, fmt_ms
+from ml_prediction_service.ui.format import fmt_int, fmt_ms, fmt_prob
 from tests.support.http import free_port
 from tests.support.ui_world import COINS, UiWorld
 from tests.support.wait import eventually_sync
@@ -206,8 +206,23 @@ def test_coin_view_chart(ui_env: UiWorld) -> None:
         "P(UI Forest rule)",
         "P(UI Boost rule)",
         "alert: UI Boost rule",
+        "alert: UI Forest time",
     ):
         assert name in figure
+    # alerts marked by their outcomes, with the realised move and the reasons on hover
+    for text in ("alert came true", "alert did not come true", "realised move +8.0%"):
+        assert text in figure
+    newest = ui_env.http.get(
+        "/api/predictions",
+        params={
+            "coin_id": coin,
+            "active_model_id": ui_env.models["UI Forest time"]["id"],
+            "is_alert": True,
+            "limit": 1,
+        },
+    ).json()["predictions"][0]
+    assert newest["reasons"], newest  # alerts carry their top features
+    assert f"{newest['reasons'][0]['feature']} = " in figure
     assert set(at.dataframe[0].value["coin"]) == {coin}
 
 
@@ -373,3 +388,39 @@ def test_unreachable_api_shows_a_banner(ui_env: UiWorld, monkeypatch: pytest.Mon
         at = open_page(page)
         assert any("The API is not reachable" in str(e.value) for e in at.error), page
         assert not at.exception
+
+
+def expected_quality(world: UiWorld) -> tuple[int, float]:
+    """(evaluated alerts, their precision) of "UI Forest time" as the world wrote them."""
+    alerts = [e for e in world.evaluations if e["is_alert"]]
+    assert alerts, "the world wrote no evaluated alerts"
+    return len(alerts), sum(e["target_hit"] for e in alerts) / len(alerts)
+
+
+def test_alert_quality_page_with_outcomes(ui_env: UiWorld) -> None:
+    at = open_page("quality")
+    assert at.title[0].value == "Alert quality"
+    table = at.dataframe[0].value.set_index("model")
+    alerts, precision = expected_quality(ui_env)
+    forest = table.loc["UI Forest time"]
+    assert (forest["alerts"], forest["horizon"]) == (alerts, "10 min")
+    assert forest["alert precision"] == pytest.approx(precision)
+    assert "rule-based model without a horizon" in table.loc["UI Boost rule", "note"]
+    # the time-based model is chosen first: its figures, two charts, its evaluated alerts
+    assert at.selectbox(key="quality_model").value == ui_env.models["UI Forest time"]["id"]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Alert precision"] == fmt_prob(precision)
+    assert metrics["Evaluated alerts"] == fmt_int(alerts)
+    assert len(at.get("plotly_chart")) == 2
+    listed = at.table[0].value
+    assert set(listed["realised move"]) <= {"+8.0%", "-2.5%", "+6.0%", "+1.0%"}
+    assert "+8.0%" in set(listed["realised move"])
+    assert {"came true", "did not come true"} == set(listed["result"])
+    # a rule-based model says why it has no evaluation instead of showing empty charts
+    at.selectbox(key="quality_model").set_value(ui_env.models["UI Boost rule"]["id"]).run()
+    assert not at.exception
+    assert any("rule-based model without a horizon" in str(i.value) for i in at.info)
+    assert not at.get("plotly_chart")
+    # the last hour still has them (data of the last minutes); the window is passed on
+    at.radio(key="quality_window").set_value("Last hour").run()
+    assert at.dataframe[0].value.set_index("model").loc["UI Forest time", "alerts"] == alerts

@@ -8,7 +8,12 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from ml_prediction_service.ui.charts import coin_figure
+from ml_prediction_service.ui.charts import (
+    OUTCOME_COLORS,
+    calibration_figure,
+    coin_figure,
+    precision_figure,
+)
 from ml_prediction_service.ui.client import ApiClient, ApiError, ApiUnavailable
 from ml_prediction_service.ui.format import (
     ago,
@@ -17,6 +22,14 @@ from ml_prediction_service.ui.format import (
     parse_mints,
     short_coin,
     target_text,
+)
+from ml_prediction_service.ui.outcomes import (
+    alert_rows,
+    by_prediction,
+    floor_entry,
+    outcome,
+    quality_rows,
+    reasons_text,
 )
 from ml_prediction_service.ui.rates import RateTracker
 
@@ -155,10 +168,175 @@ def test_coin_figure_traces_alerts_and_thresholds() -> None:
     fig = coin_figure(metrics, preds, models)
     names = [t.name for t in fig.data]
     assert names[0] == "price_close (SOL)"
-    assert {"P(one)", "P(two)", "alert: one", "alert: two", "alert"} <= set(names)
+    assert {"P(one)", "P(two)", "alert: one", "alert: two", "alert not evaluated (yet)"} <= set(
+        names
+    )
     alert_one = next(t for t in fig.data if t.name == "alert: one")
     assert list(alert_one.y) == pytest.approx([0.6, 0.8])
+    assert list(alert_one.marker.color) == [OUTCOME_COLORS["pending"]] * 2
     lines = [s for s in fig.layout.shapes if s.yref == "y2"]
     assert len(lines) == 1 and lines[0].y0 == 0.5  # one line for the shared threshold
     assert "2 models" in fig.layout.annotations[0].text
     assert fig.layout.yaxis.type == "log"
+
+
+def evaluation(pid: int, hit: bool | None, move: float | None, **extra: object) -> dict:
+    result = "not_applicable" if hit is None else ("success" if hit else "failed")
+    return {
+        "prediction_id": pid,
+        "coin_id": "CoinAAAAAAAAAAAAAAAAAAAAAApump",
+        "data_timestamp": "2026-01-01T00:00:05+00:00",
+        "probability": 0.9,
+        "realised_change_pct": move,
+        "max_change_pct": None if move is None else move + 2,
+        "min_change_pct": None if move is None else move - 3,
+        "target_hit": hit,
+        "result": result,
+        "note": None,
+        **extra,
+    }
+
+
+def test_coin_figure_marks_alerts_by_outcome_with_reasons() -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    stamps = [(t0 + timedelta(seconds=5 * i)).isoformat() for i in range(4)]
+    metrics = [{"timestamp": t, "price_close": 1e-8} for t in stamps]
+    reasons = [{"feature": "volume_sol", "contribution": 0.21, "value": 12.5}]
+    preds = [
+        {
+            "id": 10 + i,
+            "active_model_id": 1,
+            "data_timestamp": t,
+            "probability": 0.9,
+            "is_alert": True,
+            "reasons": reasons,
+        }
+        for i, t in enumerate(stamps)
+    ]
+    found = by_prediction(
+        [evaluation(10, True, 8.0), evaluation(11, False, -2.5), evaluation(12, None, None)]
+    )
+    fig = coin_figure(
+        metrics, preds, [{"id": 1, "name": "one", "alert_threshold": 0.7}], evaluations=found
+    )
+    alerts = next(t for t in fig.data if t.name == "alert: one")
+    green, red, grey = (OUTCOME_COLORS[k] for k in ("came_true", "not_true", "pending"))
+    assert list(alerts.marker.color) == [green, red, grey, grey]  # 13: no evaluation yet
+    assert "came true" in alerts.hovertext[0] and "+8.0%" in alerts.hovertext[0]
+    assert "high +10.0%, low +5.0%" in alerts.hovertext[0]
+    assert "did not come true" in alerts.hovertext[1] and "-2.5%" in alerts.hovertext[1]
+    assert "not evaluable" in alerts.hovertext[2]
+    assert "not evaluated yet" in alerts.hovertext[3]
+    assert all("volume_sol = 12.5 (+0.21)" in h for h in alerts.hovertext)
+    legend = {t.name for t in fig.data if t.x == (None,)}
+    assert legend == {"alert came true", "alert did not come true", "alert not evaluated (yet)"}
+    # a model without a horizon: its alerts are not evaluable rather than pending
+    nowcast = {"id": 1, "name": "one", "alert_threshold": 0.7, "future_minutes": None}
+    fig = coin_figure(metrics, preds[3:], [nowcast], evaluations=found)
+    alerts = next(t for t in fig.data if t.name == "alert: one")
+    assert list(alerts.marker.color) == [grey] and "not evaluable" in alerts.hovertext[0]
+    assert "no horizon: a nowcast" in alerts.hovertext[0]
+
+
+def test_outcomes_and_quality_rows() -> None:
+    assert outcome(None) == "pending"
+    assert outcome({"result": "pending", "horizon_at": "…"}) == "pending"
+    assert outcome(evaluation(1, None, None)) == "not_applicable"
+    assert outcome(evaluation(1, True, 8.0)) == "came_true"
+    # an alert is judged by its target, not by result (a 0-prediction alert that hit "failed")
+    assert outcome(evaluation(1, True, 8.0, result="failed")) == "came_true"
+    assert outcome(evaluation(1, False, 1.0)) == "not_true"
+    rows = alert_rows([evaluation(7, False, -2.5, note="no rows after x")])
+    assert rows == [
+        {
+            "coin": "CoinAA…pump",
+            "data time (UTC)": "2026-01-01 00:00:05",
+            "probability": "90.0%",
+            "realised move": "-2.5%",
+            "window high": "-0.5%",
+            "window low": "-5.5%",
+            "result": "did not come true",
+            "note": "no rows after x",
+        }
+    ]
+    summary = {
+        "name": "m",
+        "is_active": True,
+        "evaluable": True,
+        "reason": None,
+        "future_minutes": 10,
+        "evaluated": 8,
+        "not_applicable": 1,
+        "alerts": 4,
+        "alerts_true": 3,
+        "alert_precision": 0.75,
+        "positive_hit_rate": 0.6,
+        "base_rate": 0.25,
+        "mean_move_after_alert": 4.5,
+        "accuracy": 0.5,
+        "training_precision": None,
+        "training_base_rate": 0.2,
+    }
+    rule = {
+        **summary,
+        "name": "r",
+        "evaluable": False,
+        "reason": "rule-based model without a horizon",
+        "future_minutes": None,
+        "alert_precision": None,
+    }
+    live, nowcast = quality_rows([summary, rule])
+    assert (live["alert precision"], live["training precision"], live["horizon"]) == (
+        0.75,
+        None,
+        "10 min",
+    )
+    assert (live["came true"], live["mean move after alert"], live["note"]) == (3, 4.5, "")
+    assert (nowcast["horizon"], nowcast["note"]) == ("none", "rule-based model without a horizon")
+    health = {
+        "models_below_precision_floor": [
+            {"id": 5, "name": "m", "precision": 0.1, "alerts": 50, "floor": 0.3}
+        ]
+    }
+    assert floor_entry(health, 5) == health["models_below_precision_floor"][0]
+    assert floor_entry(health, 6) is None and floor_entry({}, 5) is None
+    assert reasons_text(None) == "no reasons stored"
+
+
+def test_calibration_and_precision_figures() -> None:
+    bins = [
+        {
+            "lower": k / 10,
+            "upper": (k + 1) / 10,
+            "count": c,
+            "mean_probability": m,
+            "observed_frequency": o,
+        }
+        for k, (c, m, o) in enumerate([(0, None, None)] * 8 + [(4, 0.85, 0.5), (2, 0.95, 1.0)])
+    ]
+    fig = calibration_figure(bins)
+    diagonal, observed = fig.data
+    assert (list(diagonal.x), list(diagonal.y)) == ([0, 1], [0, 1])
+    assert list(observed.x) == [0.85, 0.95] and list(observed.y) == [0.5, 1.0]
+    assert list(observed.text) == ["n=4", "n=2"]  # empty deciles are left out
+    points = [
+        {
+            "start": "2026-01-01T00:00:00+00:00",
+            "evaluated": 5,
+            "alerts": 2,
+            "alerts_true": 1,
+            "precision": 0.5,
+        },
+        {
+            "start": "2026-01-01T01:00:00+00:00",
+            "evaluated": 3,
+            "alerts": 0,
+            "alerts_true": 0,
+            "precision": None,
+        },
+    ]
+    fig = precision_figure(points, floor=0.3)
+    bars, line = fig.data
+    assert list(bars.y) == [2, 0] and list(line.y) == [0.5, None]
+    assert fig.layout.shapes[0].y0 == 0.3 and "floor 30%" in fig.layout.annotations[0].text
+    assert not precision_figure(points).layout.shapes

@@ -22,6 +22,7 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
     ("models.py", "Models", ":material/model_training:", "models"),
     ("predictions.py", "Predictions", ":material/query_stats:", "predictions"),
     ("alerts.py", "Alerts", ":material/notifications_active:", "alerts"),
+    ("quality.py", "Alert quality", ":material/verified:", "quality"),
     ("webhooks.py", "Webhooks", ":material/webhook:", "webhooks"),
 )
 

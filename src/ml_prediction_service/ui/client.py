@@ -188,6 +188,20 @@ class ApiClient:
             {"from": iso(since), "limit": limit},
         )
 
+    # -- outcomes and live quality ----------------------------------------------------
+    def evaluations(self, **filters: str | int | float | bool | None) -> Json:
+        """``GET /api/evaluations`` (``items``, ``total``); pass ``from_`` for ``from``."""
+        params = dict(filters)
+        if "from_" in params:
+            params["from"] = params.pop("from_")
+        return self.get("/api/evaluations", params)
+
+    def alert_statistics(self, window: str = "all") -> Json:
+        return self.get("/api/alerts/statistics", {"window": window})
+
+    def model_statistics(self, active_id: int, window: str = "all") -> Json:
+        return self.get(f"/api/models/{active_id}/statistics", {"window": window})
+
     # -- webhooks ---------------------------------------------------------------------
     def webhook_log(self, **filters: str | int | None) -> Json:
         return self.get("/api/webhooks/log", filters)

@@ -140,3 +140,8 @@ def parse_mints(text: str) -> list[str]:
             if mint:
                 seen.setdefault(mint, None)
     return list(seen)
+
+
+def fmt_move(value: Any) -> str:
+    """A price move in percent with its sign: ``+8.0%``, ``-2.5%``; ``–`` for None."""
+    return f"{float(value):+.1f}%" if value is not None else "–"

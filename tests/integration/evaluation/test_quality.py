@@ -4,9 +4,10 @@ is below ALERT_PRECISION_FLOOR — real service, real database, real HTTP, real 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +185,58 @@ async def test_a_deactivated_model_no_longer_degrades_health(
     assert healthy.status_code == 200, healthy.text
     assert healthy.json()["models_below_precision_floor"] == []
     assert world.service.quality.below_floor  # the monitor's own list is from its last run
+
+
+async def test_the_alert_quality_page_flags_a_model_below_the_floor(
+    floored: World, trained: dict[str, TrainedFile], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The UI's Alert quality page (Streamlit AppTest, talking to this service over HTTP)
+    shows /health's verdict for the model and draws the floor on its precision chart; a
+    model with a horizon but nothing evaluated yet says when its first outcomes come, one with
+    nothing in the window says so and still lists its older alerts."""
+    from streamlit.testing.v1 import AppTest
+
+    import ml_prediction_service.ui.app as ui_app
+
+    weak = await import_model(floored, trained["rf"], "rf-weak")
+    fresh = await import_model(floored, trained["xgb"], "xgb-fresh", model_type="xgboost")
+    old = await import_model(floored, trained["rf"], "rf-old")
+    await insert_live(floored.pool, old, [FIXED_SET[9]], base=datetime.now(UTC))  # 3 days
+    await insert_live(floored.pool, weak, FIXED_SET, base=datetime.now(UTC))  # 2 / 3 < 0.7
+    await floored.service.quality.check_once()
+    monkeypatch.setenv("API_URL", str(floored.api.base_url).rstrip("/"))
+    monkeypatch.setenv("API_KEY", "k")
+
+    def page() -> AppTest:
+        at = AppTest.from_file(ui_app.__file__, default_timeout=30).run()
+        at.switch_page("views/quality.py").run()
+        return at
+
+    at = await asyncio.to_thread(page)  # the API answers on this loop meanwhile
+    assert not at.exception, [e.value for e in at.exception]
+    [banner] = [e.value for e in at.error]
+    assert "Below the precision floor" in banner
+    assert "66.7% over its last 3 evaluated alerts" in banner
+    assert "ALERT_PRECISION_FLOOR 70.0%" in banner
+    charts = [c.proto.spec for c in at.get("plotly_chart")]
+    assert len(charts) == 2 and "floor 70%" in charts[1]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Alert precision"] == "50.0%"  # the last 24 h: rows 1, 2, 6, 9
+
+    def choose_fresh() -> AppTest:
+        return at.selectbox(key="quality_model").set_value(fresh["id"]).run()
+
+    at = await asyncio.to_thread(choose_fresh)
+    assert not at.exception and not at.error and not at.get("plotly_chart")
+    [note] = [str(i.value) for i in at.info]
+    assert note.startswith("No evaluated alerts yet"), note
+    assert "future_minutes (10 min) after an alert" in note
+
+    def choose_old() -> AppTest:
+        return at.selectbox(key="quality_model").set_value(old["id"]).run()
+
+    at = await asyncio.to_thread(choose_old)  # an alert of 3 days ago, none in the last 24 h
+    [note] = [str(i.value) for i in at.info]
+    assert note.startswith("No evaluated predictions in this window"), note
+    [listed] = [t.value for t in at.table]
+    assert list(listed["realised move"]) == ["+20.0%"] and list(listed["result"]) == ["came true"]

@@ -13,6 +13,7 @@ from ml_prediction_service.ui import common
 from ml_prediction_service.ui.charts import coin_figure
 from ml_prediction_service.ui.client import ApiClient, Json
 from ml_prediction_service.ui.format import fmt_int, fmt_ts, short_coin
+from ml_prediction_service.ui.outcomes import by_prediction
 
 ALL = "All"
 ALERT_CHOICES = {"All": None, "Alerts only": True, "No alerts": False}
@@ -69,11 +70,16 @@ def _filters(
 
 
 def _coin_view(coin: str, models: list[Json], model_id: int | None) -> None:
-    def load(api: ApiClient) -> tuple[Json, Json]:
+    def load(api: ApiClient) -> tuple[Json, Json, Json]:
         preds = api.predictions(coin_id=coin, active_model_id=model_id, limit=COIN_PREDICTIONS)
-        return preds, api.coin_metrics(coin, limit=COIN_METRICS)
+        # One list call for the outcomes of the coin's alerts (not one request per alert),
+        # joined to the predictions by prediction id.
+        outcomes = api.evaluations(
+            coin_id=coin, active_model_id=model_id, is_alert=True, limit=COIN_PREDICTIONS
+        )
+        return preds, api.coin_metrics(coin, limit=COIN_METRICS), outcomes
 
-    preds, metrics = common.fetch(load)
+    preds, metrics, outcomes = common.fetch(load)
     rows: list[Json] = preds["predictions"]
     points: list[Json] = metrics["metrics"]
     st.subheader(f"Coin {short_coin(coin)}")
@@ -90,9 +96,16 @@ def _coin_view(coin: str, models: list[Json], model_id: int | None) -> None:
     cols[2].metric("Metric rows", fmt_int(metrics["total"]))
     cols[3].metric("Predictions", fmt_int(preds["total"]))
     cols[4].metric("Alerts", fmt_int(alerts))
+    st.caption(
+        "Alerts are triangles on their model's line: green when the alert came true (its "
+        "target was hit at the horizon), red when it did not, grey before its evaluation (or "
+        "for a model without a horizon). Hover one for its reasons and realised move."
+    )
     log_price = st.toggle("Logarithmic price axis", value=True, key="coin_log")
     st.plotly_chart(
-        coin_figure(points, rows, shown, log_price=log_price),
+        coin_figure(
+            points, rows, shown, evaluations=by_prediction(outcomes["items"]), log_price=log_price
+        ),
         key="coin_chart",
         config={"displaylogo": False},
     )
