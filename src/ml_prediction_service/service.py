@@ -87,7 +87,6 @@ class Service:
                 )
             health = HealthMonitor(pool, metrics, interval=settings.health_check_interval_seconds)
             await health.check_once(deadline_seconds=10)
-            await health.refresh_last_hour()
             trigger = TriggerKeeper(pool, interval=settings.health_check_interval_seconds)
             await trigger.check_once(deadline_seconds=10)
         except BaseException:

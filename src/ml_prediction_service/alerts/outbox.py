@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ml_prediction_service.alerts.payload import (
     OutgoingEvaluation,
@@ -37,19 +38,7 @@ def outbox_rows(
     ``items`` are (coin_id, data timestamp, prediction) of predictions already selected for
     sending (``alerts/selection.py``: routed, fresh, by send mode, outside ignore windows).
     """
-    groups: dict[tuple[str, datetime, str], list[OutgoingPrediction]] = defaultdict(list)
-    for coin_id, timestamp, pred in items:
-        url = target_url(pred.model, default_url)
-        if url is not None:
-            groups[(coin_id, timestamp, url)].append(pred)
-    rows: list[OutboxRow] = []
-    models: dict[int, dict[str, Any]] = {}  # one object per model for the whole batch
-    for (coin_id, timestamp, url), preds in groups.items():
-        key = idempotency_key(coin_id, timestamp, url, [p.model.id for p in preds])
-        payload = build_payload(coin_id, timestamp, preds, model_objects=models)
-        rows.append((coin_id, timestamp, url, payload, key))
-    rows.sort(key=lambda r: (r[1], r[0]))
-    return rows
+    return _grouped_rows(items, default_url, build_payload)
 
 
 def evaluation_outbox_rows(
@@ -58,18 +47,32 @@ def evaluation_outbox_rows(
 ) -> list[OutboxRow]:
     """One row per (coin snapshot, URL) with the outcomes of its evaluated alerts, for the
     models whose webhook is on and whose send modes include ``evaluations``."""
-    groups: dict[tuple[str, datetime, str], list[OutgoingEvaluation]] = defaultdict(list)
+    chosen = [item for item in items if sends_evaluations(item[2].model)]
+    return _grouped_rows(chosen, default_url, build_evaluation_payload, kind="evaluation")
+
+
+Item = TypeVar("Item", OutgoingPrediction, OutgoingEvaluation)
+
+
+def _grouped_rows(
+    items: list[tuple[str, datetime, Item]],
+    default_url: str | None,
+    build: Callable[..., dict[str, Any]],
+    *,
+    kind: str = "",
+) -> list[OutboxRow]:
+    """Group by (coin, timestamp, the model's URL), one payload and key per group, oldest
+    first; ``build(coin_id, timestamp, group, model_objects=...)`` makes the payload."""
+    groups: dict[tuple[str, datetime, str], list[Item]] = defaultdict(list)
     for coin_id, timestamp, item in items:
         url = target_url(item.model, default_url)
-        if url is not None and sends_evaluations(item.model):
+        if url is not None:
             groups[(coin_id, timestamp, url)].append(item)
     rows: list[OutboxRow] = []
-    models: dict[int, dict[str, Any]] = {}
+    models: dict[int, dict[str, Any]] = {}  # one object per model for the whole batch
     for (coin_id, timestamp, url), group in groups.items():
-        key = idempotency_key(
-            coin_id, timestamp, url, [e.model.id for e in group], kind="evaluation"
-        )
-        payload = build_evaluation_payload(coin_id, timestamp, group, model_objects=models)
+        key = idempotency_key(coin_id, timestamp, url, [i.model.id for i in group], kind=kind)
+        payload = build(coin_id, timestamp, group, model_objects=models)
         rows.append((coin_id, timestamp, url, payload, key))
     rows.sort(key=lambda r: (r[1], r[0]))
     return rows

@@ -49,6 +49,15 @@ def model_object(model: ActiveModelRecord) -> dict[str, Any]:
     }
 
 
+def _cached_model_object(
+    cache: dict[int, dict[str, Any]], model: ActiveModelRecord
+) -> dict[str, Any]:
+    obj = cache.get(model.id)
+    if obj is None:
+        obj = cache[model.id] = model_object(model)
+    return obj
+
+
 def build_payload(
     coin_id: str,
     timestamp: datetime,
@@ -63,9 +72,7 @@ def build_payload(
     cache = model_objects if model_objects is not None else {}
     items = []
     for p in sorted(predictions, key=lambda p: p.model.id):
-        obj = cache.get(p.model.id)
-        if obj is None:
-            obj = cache[p.model.id] = model_object(p.model)
+        obj = _cached_model_object(cache, p.model)
         items.append(
             {
                 "prediction": p.prediction,
@@ -134,9 +141,7 @@ def build_evaluation_payload(
     cache = model_objects if model_objects is not None else {}
     items = []
     for e in sorted(evaluations, key=lambda e: e.model.id):
-        obj = cache.get(e.model.id)
-        if obj is None:
-            obj = cache[e.model.id] = model_object(e.model)
+        obj = _cached_model_object(cache, e.model)
         outcome: dict[str, Any] = {k: e.evaluation.get(k) for k in _OUTCOME_FIELDS}
         outcome |= {k: _iso(e.evaluation.get(k)) for k in _OUTCOME_TIMES}
         items.append(

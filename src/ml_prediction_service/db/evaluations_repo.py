@@ -171,6 +171,21 @@ async def window_facts(
 # Exactly once per prediction: the primary key (prediction_id, data_timestamp) and ON
 # CONFLICT DO NOTHING (no target: it holds on the partitioned table). RETURNING: the rows
 # that are new (the evaluator counts and sends only those).
+# What an outcome is (rules.Outcome + the horizon), in the live and the replay table alike.
+OUTCOME_COLUMNS = (
+    "horizon_at",
+    "start_value",
+    "end_value",
+    "end_timestamp",
+    "realised_change_pct",
+    "max_change_pct",
+    "max_at",
+    "min_change_pct",
+    "min_at",
+    "target_hit",
+    "result",
+    "note",
+)
 EVALUATION_COLUMNS = (
     "prediction_id",
     "data_timestamp",
@@ -185,18 +200,7 @@ EVALUATION_COLUMNS = (
     "future_minutes",
     "price_change_percent",
     "target_direction",
-    "horizon_at",
-    "start_value",
-    "end_value",
-    "end_timestamp",
-    "realised_change_pct",
-    "max_change_pct",
-    "max_at",
-    "min_change_pct",
-    "min_at",
-    "target_hit",
-    "result",
-    "note",
+    *OUTCOME_COLUMNS,
 )
 _TYPES = (
     "bigint",

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from ml_prediction_service.db.evaluations_repo import OUTCOME_COLUMNS
 from ml_prediction_service.db.pool import Executor
 
 REPLAY_LOCK_CLASS = 7_331_101
@@ -227,18 +228,7 @@ EVALUATION_COLUMNS = (
     "probability",
     "prediction",
     "is_alert",
-    "horizon_at",
-    "start_value",
-    "end_value",
-    "end_timestamp",
-    "realised_change_pct",
-    "max_change_pct",
-    "max_at",
-    "min_change_pct",
-    "min_at",
-    "target_hit",
-    "result",
-    "note",
+    *OUTCOME_COLUMNS,
 )
 
 
