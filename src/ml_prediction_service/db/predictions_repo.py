@@ -17,13 +17,14 @@ from ml_prediction_service.models.explain import Reason
 # model-level ones once per model; each prediction is (coin index, model index, stored
 # probability, prediction, is_alert), decided once by models/decision.py on the value as
 # stored (4 decimals). Idempotent on (coin, data timestamp, model). Reasons (alerts only, a
-# few per batch) travel sparsely: (prediction index, JSON text) pairs.
+# few per batch) travel as JSON text in a per-prediction array, NULL for the rest (unnest pads a
+# shorter array with NULLs: it ends at the last alert with reasons).
 # The result: per model, how many rows were new, and which of those new rows' coins may
 # need a webhook (fresh rows of the models listed in $13; routing filters them further).
 # The same statement queues the outcome evaluation (docs/evaluation.md): one due row per
 # (coin, data timestamp, horizon) among the new rows of models with a horizon ($18, per model;
 # empty: none), checked first EVALUATION_SETTLE_SECONDS ($19) after the horizon. Reasons are
-# $20 (prediction indexes) and $21 (their JSON text).
+# $20.
 INSERT_BATCH = """
 WITH ins AS (
     INSERT INTO predictions (coin_id, data_timestamp, model_id, active_model_id, prediction,
@@ -32,15 +33,14 @@ WITH ins AS (
                              suppressed, reasons)
     SELECT c.mint, c.ts, m.model_id, m.active_id, p.pred, p.prob::numeric(5, 4), c.phase,
            $9, c.stale, p.alert, m.threshold, c.received, clock_timestamp(),
-           (ARRAY['negative', 'positive', 'alert'])[p.tag + 1], p.quiet, r.reasons::jsonb
+           (ARRAY['negative', 'positive', 'alert'])[p.tag + 1], p.quiet, p.reasons::jsonb
       FROM unnest($10::int[], $11::int[], $12::float8[], $14::int[], $15::bool[], $16::int[],
-                  $17::bool[])
-           WITH ORDINALITY AS p(ci, mi, prob, pred, alert, tag, quiet, i)
+                  $17::bool[], $20::text[])
+           AS p(ci, mi, prob, pred, alert, tag, quiet, reasons)
       JOIN unnest($1::text[], $2::timestamptz[], $3::int[], $4::timestamptz[], $5::bool[])
            WITH ORDINALITY AS c(mint, ts, phase, received, stale, i) ON c.i = p.ci + 1
       JOIN unnest($6::bigint[], $7::bigint[], $8::float8[])
            WITH ORDINALITY AS m(model_id, active_id, threshold, i) ON m.i = p.mi + 1
-      LEFT JOIN unnest($20::int[], $21::text[]) AS r(pi, reasons) ON r.pi = p.i - 1
     ON CONFLICT (coin_id, data_timestamp, active_model_id) DO NOTHING
     RETURNING active_model_id, coin_id, data_timestamp, is_stale
 ), due AS (
@@ -135,8 +135,7 @@ async def insert_batch(
         batch.suppressed,
         batch.horizons,
         float(settle_seconds),
-        [i for i, _ in batch.reasons],
-        [jsoncodec.dumps_text(r) for _, r in batch.reasons],
+        _reasons_column(batch.reasons),
     )
     return InsertResult(
         {int(r["active_model_id"]): int(r["n"]) for r in records},
@@ -148,10 +147,20 @@ async def insert_batch(
     )
 
 
+def _reasons_column(reasons: list[tuple[int, list[Reason]]]) -> list[str | None]:
+    """Per prediction up to the last one with reasons: its reasons as JSON text, else None."""
+    if not reasons:
+        return []
+    column: list[str | None] = [None] * (max(i for i, _ in reasons) + 1)
+    for i, found in reasons:
+        column[i] = jsoncodec.dumps_text(found)
+    return column
+
+
 # Two statements on purpose: the first takes the row locks in id order (an UPDATE ... FROM
 # locks in whatever order its plan visits rows), so concurrent batches never deadlock.
-# NO KEY UPDATE, like the UPDATE itself: it does not conflict with the KEY SHARE locks that
-# the predictions' foreign key takes on these rows in other transactions.
+# NO KEY UPDATE, like the UPDATE itself: it does not conflict with KEY SHARE locks other
+# tables' foreign keys (webhook windows, replays) take on these rows.
 LOCK_MODELS = """
 SELECT id FROM prediction_active_models WHERE id = ANY($1::bigint[]) ORDER BY id
    FOR NO KEY UPDATE
@@ -209,8 +218,8 @@ async def list_predictions(
         # An active model's rows all carry its model_id (INSERT_BATCH writes both from the
         # one registry row), so the filter adds it: the (model_id, data_timestamp) index then
         # serves this listing too, and predictions need no index of their own for it
-        # (migration 0022). Without the registry row no prediction refers to it (the foreign
-        # key sets NULL).
+        # (migration 0022). Without the registry row (a deleted model) the listing is empty:
+        # its predictions keep the id, but nothing lists them by it (migration 0023).
         model_id = await conn.fetchval(MODEL_OF_ACTIVE, flt.active_model_id)
         if model_id is None:
             return [], 0

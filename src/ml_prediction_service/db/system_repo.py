@@ -8,20 +8,23 @@ import asyncpg
 
 from ml_prediction_service.db.pool import Executor
 
+# "The last hour" is by data_timestamp, the partition key: the newest partitions only, and an
+# index-only scan of idx_predictions_ts (migration 0023). For live predictions it is the same
+# hour as created_at's; a backlog worked off after downtime counts by the coins' time.
 PREDICTIONS_LAST_HOUR = """
-SELECT count(*) FROM predictions WHERE created_at > now() - interval '1 hour'
+SELECT count(*) FROM predictions WHERE data_timestamp > now() - interval '1 hour'
 """
 
 STATS = """
 SELECT
     (SELECT count(*) FROM predictions) AS total_predictions,
     (SELECT count(*) FROM predictions
-      WHERE created_at > now() - interval '1 hour') AS predictions_last_hour,
+      WHERE data_timestamp > now() - interval '1 hour') AS predictions_last_hour,
     (SELECT count(*) FROM prediction_active_models WHERE is_active) AS active_models,
     (SELECT count(DISTINCT coin_id) FROM predictions
-      WHERE created_at > now() - interval '1 hour') AS coins_tracked,
+      WHERE data_timestamp > now() - interval '1 hour') AS coins_tracked,
     (SELECT avg(prediction_duration_ms)::float8 FROM predictions
-      WHERE created_at > now() - interval '1 hour') AS avg_prediction_time_ms
+      WHERE data_timestamp > now() - interval '1 hour') AS avg_prediction_time_ms
 """
 
 

@@ -105,9 +105,9 @@ async def test_full_life_cycle(world: World, trained: dict[str, TrainedFile]) ->
     assert on["is_active"] is True and on["runtime"]["status"] == "loaded"
 
     # predictions keep their history when the model is deleted
-    await world.pool.execute(
+    kept_id = await world.pool.fetchval(
         "INSERT INTO predictions (coin_id, data_timestamp, model_id, active_model_id, "
-        "prediction, probability) VALUES ('C', now(), $1, $2, 1, 0.9)",
+        "prediction, probability) VALUES ('C', now(), $1, $2, 1, 0.9) RETURNING id",
         rf_id,
         rf["id"],
     )
@@ -117,8 +117,13 @@ async def test_full_life_cycle(world: World, trained: dict[str, TrainedFile]) ->
     assert deleted.status_code == 200 and deleted.json()["deleted"] is True
     assert not path.exists()
     assert (await api.get(f"/api/models/{rf['id']}")).status_code == 404
+    # untouched (no foreign key rewrites them: migration 0023); the API names no model
     kept = await world.pool.fetchrow("SELECT model_id, active_model_id FROM predictions")
-    assert (kept["model_id"], kept["active_model_id"]) == (rf_id, None)
+    assert (kept["model_id"], kept["active_model_id"]) == (rf_id, rf["id"])
+    shown = (await api.get(f"/api/predictions/{kept_id}")).json()
+    assert shown["active_model_id"] == rf["id"] and shown["model_name"] is None
+    listed = (await api.get("/api/predictions", params={"active_model_id": rf["id"]})).json()
+    assert listed["total"] == 0
     assert {m.id for m in world.service.registry.active()} == {xgb["id"]}
 
 
