@@ -290,6 +290,20 @@ class Settings(UiSettings):
         description="Due rows (coin, data timestamp, horizon) claimed per evaluator "
         "transaction; each covers every prediction of that coin snapshot with that horizon.",
     )
+    evaluation_pace: float = Field(
+        default=1.0,
+        ge=0,
+        le=100,
+        description="After each full batch the evaluator pauses this many times the batch's "
+        "time (1: it uses at most about half its time), so that its database work never comes "
+        "in bursts that delay predictions; 0: no pause.",
+    )
+    evaluation_catch_up_seconds: float = Field(
+        default=120,
+        ge=0,
+        description="Behind by more than this (its oldest due row waited longer), the "
+        "evaluator does not pause: it catches up after downtime at full speed.",
+    )
     evaluation_settle_seconds: float = Field(
         default=30,
         ge=0,

@@ -32,6 +32,7 @@ class Due:
     future_minutes: int
     horizon_at: datetime
     checks: int
+    check_at: datetime
 
     @property
     def key(self) -> DueKey:
@@ -42,7 +43,7 @@ class Due:
 # (each is evaluated by one replica; the row is deleted in the same transaction). The
 # database's now() comes along, so every decision of the round uses one clock.
 CLAIM_DUE = """
-SELECT coin_id, data_timestamp, future_minutes, horizon_at, checks, now() AS now
+SELECT coin_id, data_timestamp, future_minutes, horizon_at, checks, check_at, now() AS now
   FROM prediction_evaluation_due
  WHERE check_at <= now()
  ORDER BY check_at
@@ -62,6 +63,7 @@ async def claim_due(conn: asyncpg.Connection, limit: int) -> tuple[list[Due], da
             int(r["future_minutes"]),
             r["horizon_at"],
             int(r["checks"]),
+            r["check_at"],
         )
         for r in rows
     ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -127,6 +128,9 @@ class Evaluator:
         self.dead_after = timedelta(seconds=settings.evaluation_dead_coin_seconds)
         # a re-check waits at least one round, and not longer than the first check waited
         self.retry_seconds = max(settings.evaluation_settle_seconds, self.interval)
+        self.pace = settings.evaluation_pace
+        self.catch_up_seconds = settings.evaluation_catch_up_seconds
+        self.lag_seconds = 0.0  # how long the oldest due row of the last batch had waited
         self.stats = EvaluatorStats()
         self._failing = False
 
@@ -155,12 +159,29 @@ class Evaluator:
         the due rows claimed."""
         claimed = 0
         while True:
+            started = time.monotonic()
             n = await self.evaluate_once()
             claimed += n
             if n < self.batch_size:
                 break
+            await self._pause(time.monotonic() - started)
         self.metrics.evaluation_backlog.set(await evaluations_repo.backlog(self.pool))
         return claimed
+
+    def pause_after(self, busy: float) -> float:
+        """Seconds to pause after a full batch that took ``busy`` seconds: ``EVALUATION_PACE``
+        times that, so that evaluating (about as much database work per row as the
+        prediction write) never comes in bursts that delay the pipeline; none while the
+        evaluator is behind by more than ``EVALUATION_CATCH_UP_SECONDS`` (after downtime, or
+        when paced it cannot keep up: then it works without pauses until it is back)."""
+        if self.pace > 0 and self.lag_seconds < self.catch_up_seconds:
+            return busy * self.pace
+        return 0.0
+
+    async def _pause(self, busy: float) -> None:
+        pause = self.pause_after(busy)
+        if pause > 0:
+            await asyncio.sleep(pause)
 
     async def evaluate_once(self) -> int:
         """One batch in one transaction; returns the number of due rows claimed."""
@@ -168,7 +189,9 @@ class Evaluator:
         async with self.pool.acquire() as conn, conn.transaction():
             due, now = await evaluations_repo.claim_due(conn, self.batch_size)
             if not due or now is None:
+                self.lag_seconds = 0.0
                 return 0
+            self.lag_seconds = (now - due[0].check_at).total_seconds()
             preds = await evaluations_repo.predictions_of(conn, [d.key for d in due])
             by_due: dict[DueKey, list[dict[str, Any]]] = defaultdict(list)
             for p in preds:

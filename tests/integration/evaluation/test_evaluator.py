@@ -250,3 +250,36 @@ async def test_two_replicas_never_evaluate_one_prediction_twice(
     assert [r.stats.stored for r in replicas] == [r.stats.attempted for r in replicas]
     assert all(r.stats.attempted > 0 for r in replicas), "one replica did all the work"
     assert await world.pool.fetchval("SELECT count(*) FROM prediction_evaluation_due") == 0
+
+
+async def test_pauses_between_batches_unless_behind(
+    manual: World, trained: dict[str, TrainedFile], pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Paced while it keeps up (a pause of EVALUATION_PACE times the batch's time); at full
+    speed while the oldest due row it claims has waited longer than
+    EVALUATION_CATCH_UP_SECONDS."""
+    world = manual
+    await import_model(world, trained["rf"], "rf-time")
+    fresh = await predicted(world.pool, "FRESH", 1)
+    late = await predicted(world.pool, "LATE", 1, seed=3, start=T0 + timedelta(hours=1))
+    set_due = "UPDATE prediction_evaluation_due SET check_at = now() - $2::interval "
+    await world.pool.execute(set_due + "WHERE coin_id = $1", fresh.mint, timedelta(seconds=2))
+    await world.pool.execute(set_due + "WHERE coin_id = $1", late.mint, timedelta(hours=1))
+    evaluator = own_evaluator(
+        pool,
+        tmp_path,
+        evaluation_batch_size=1,
+        evaluation_pace=2.0,
+        evaluation_catch_up_seconds=120,
+        evaluation_dead_coin_seconds=0,
+    )
+    assert await evaluator.evaluate_once() == 1  # oldest first: LATE, an hour behind
+    assert evaluator.lag_seconds >= 3600
+    assert evaluator.pause_after(0.25) == 0.0
+    assert await evaluator.evaluate_once() == 1  # FRESH, due two seconds ago
+    assert 2 <= evaluator.lag_seconds < 120
+    assert evaluator.pause_after(0.25) == 0.5
+    assert await evaluator.evaluate_once() == 0
+    assert evaluator.pause_after(0.25) == 0.5  # nothing due: not behind
+    unpaced = own_evaluator(pool, tmp_path, evaluation_pace=0)
+    assert unpaced.pause_after(0.25) == 0.0

@@ -1,5 +1,5 @@
 -- Lighter prediction writes (docs/decisions.md, "The prediction row's write cost"): each
--- prediction row paid for three things nothing needs any more.
+-- prediction row (and each evaluation) paid for things nothing needs any more.
 --
 -- 1. Two indexes on created_at. Every listing orders by data_timestamp (0022's indexes), and
 --    the last hour's counts of health and /api/stats read data_timestamp now
@@ -11,11 +11,14 @@
 --    partition had to lock the model registry. Without it, a deleted model's predictions
 --    keep their active_model_id (ids are never reused; the API shows model_name null, as
 --    before); the pipeline writes only ids of models it has loaded from the registry.
+-- 3. prediction_evaluations (evaluated_at): no query reads by it (listings and statistics go
+--    by data_timestamp); the evaluator writes a row per evaluated prediction.
 --
 -- DROP INDEX / DROP CONSTRAINT on a partitioned parent act on every partition in one short
 -- transaction (ACCESS EXCLUSIVE for the catalog change, no table rewrite, no scan).
 DROP INDEX IF EXISTS idx_predictions_created;
 DROP INDEX IF EXISTS idx_predictions_alerts;
+DROP INDEX IF EXISTS idx_evaluations_evaluated;
 DO $$
 DECLARE
     fk record;
