@@ -54,3 +54,25 @@ def test_bench_prints_one_json_object_with_the_agreed_keys(tmp_path: Path, scrat
     assert result["peak_rss_mb"] > 0
     assert "[bench]" in done.stdout  # progress lines come first
     assert list(scratch.glob("mps-bench-*")) == []  # database and trained models removed
+
+
+def test_many_coins_tracks_every_coin_and_reports_its_memory(tmp_path: Path, scratch: Path) -> None:
+    """`bench.many_coins`, tiny: every SQL-written row is an event the pipeline works off,
+    every coin ends up in the history stores, and the JSON says what RSS did."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "API_"))}
+    env["TMPDIR"] = str(scratch)
+    command = [sys.executable, "-m", "ml_prediction_service.bench.many_coins"]
+    command += ["--coins", "900", "--rows", "2", "--models", "2", "--block", "400"]
+    # two workers, each half the capacity: room for any split of the 900 coins
+    command += ["--coin-cache-size", "2000", "--max-seconds", "240"]
+    done = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=400, check=False
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["rows_inserted"] == 1800 == result["events_processed"]
+    assert result["coins_cached"] == 900 and result["cache_capacity"] == 2000
+    assert 0 < result["rss_before_mb"] <= result["peak_rss_mb"]
+    assert result["rss_after_mb"] > 0  # VmRSS (it counts a little more than the peak's figure)
+    assert result["cache_array_bytes_per_slot"] > 0
+    assert list(scratch.glob("mps-many-*")) == []  # its database is removed
