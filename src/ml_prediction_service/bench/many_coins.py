@@ -22,33 +22,13 @@ from typing import Any
 from ml_prediction_service.bench.memory import rss_mb, store_figures
 from ml_prediction_service.bench.runner import say, scratch_database, train_models
 from ml_prediction_service.config import Settings
-from ml_prediction_service.db import events_repo
+from ml_prediction_service.db import collector_repo, events_repo
 from ml_prediction_service.db.pool import connect
 from ml_prediction_service.db.schema import install_coin_metrics_trigger, migrate
 from ml_prediction_service.httpserve import serving
 from ml_prediction_service.service import Service
 from ml_prediction_service.stand_ins.ddl import create_dev_schema
 from ml_prediction_service.stand_ins.training_service import create_app as training_app
-
-# One block of coins' rows at one timestamp: coin g of the block is 'MANY' + its number; the
-# values are plausible for a young pump.fun coin and differ per coin and round ($4).
-INSERT_BLOCK = """
-INSERT INTO coin_metrics (
-    mint, "timestamp", phase_id_at_time, price_open, price_high, price_low, price_close,
-    market_cap_close, bonding_curve_pct, virtual_sol_reserves, is_koth, volume_sol,
-    buy_volume_sol, sell_volume_sol, num_buys, num_sells, unique_wallets, num_micro_trades,
-    dev_sold_amount, max_single_buy_sol, max_single_sell_sol, net_volume_sol, volatility_pct,
-    avg_trade_size_sol, whale_buy_volume_sol, whale_sell_volume_sol, num_whale_buys,
-    num_whale_sells, buy_pressure_ratio, unique_signer_ratio)
-SELECT 'MANY' || lpad(g::text, 7, '0'), $3::timestamptz, 1,
-       p * 0.99, p * 1.02, p * 0.97, p, p * 1e9, 5 + (g % 90), 30 + (g % 50), false,
-       v, v * 0.6, v * 0.4, 3 + g % 20, 2 + g % 15, 4 + g % 30, g % 5, 0,
-       v * 0.2, v * 0.1, v * 0.2, 1 + (g % 40) / 4.0, v / 10, v * 0.1, v * 0.05, g % 3, g % 2,
-       0.6, 0.8
-  FROM generate_series($1::int, $2::int) AS g,
-       LATERAL (SELECT 2.8e-8 * (1 + (g % 97) / 100.0) * (1 + $4::int / 50.0) AS p,
-                       0.5 + (g % 13) AS v) x
-"""
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -116,7 +96,7 @@ async def _collect(service: Service, dsn: str, args: argparse.Namespace) -> int:
             at = t0 + timedelta(seconds=5 * r)
             for lo in range(1, args.coins + 1, args.block):
                 hi = min(lo + args.block - 1, args.coins)
-                await conn.execute(INSERT_BLOCK, lo, hi, at, r)
+                await collector_repo.insert_generated_block(conn, lo, hi, at, r)
                 inserted += hi - lo + 1
                 while (await events_repo.pending(conn))[0] > args.max_pending:
                     if time.monotonic() > deadline:

@@ -82,7 +82,9 @@ async def test_tables_with_rows_become_partitioned_keeping_every_row(
         active = await _fill(conn, now)
         filled = await _snapshot(conn)
         indexes = {t: await _index_names(conn, t) for t in KEYS}
-        indexes["predictions"] -= {"idx_predictions_created", "idx_predictions_alerts"}  # 0023
+        # dropped by 0023
+        indexes["predictions"] -= {"idx_predictions_created", "idx_predictions_alerts"}
+        indexes["prediction_evaluations"] -= {"idx_evaluations_evaluated"}
 
         # too big for migrate's own conversion (1 byte allowed): left for migrate --partition
         assert await migrate(conn, partition_max_bytes=1) == [
