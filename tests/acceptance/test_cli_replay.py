@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tests.support.metrics import T0, coin_rows, insert_metrics
 from tests.support.models import TrainedFile
+from tests.support.processes import interruptible
 from tests.support.statistics_rows import import_model
 from tests.support.wait import eventually
 from tests.support.world import World
@@ -111,6 +112,7 @@ async def test_ctrl_c_cancels_the_replay(
             env=env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            preexec_fn=interruptible,
         )
 
         async def waiting() -> bool:

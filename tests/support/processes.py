@@ -4,6 +4,7 @@ training-service stand-in it imports models from."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -118,3 +119,13 @@ def port_free(port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def interruptible() -> None:
+    """``preexec_fn`` for a child the test stops with SIGINT, as Ctrl-C at a terminal would.
+
+    A shell starts a background job (``cmd &`` without job control, as CI scripts and nohup
+    do) with SIGINT ignored, children inherit that, and Python then installs no Ctrl-C
+    handler at all: the child would never see the test's SIGINT.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
