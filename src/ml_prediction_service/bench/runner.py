@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,16 +79,20 @@ async def train_models(conn: asyncpg.Connection, models_dir: Path, count: int) -
 
 
 @asynccontextmanager
-async def scratch_database(prefix: str = "mps-bench-") -> AsyncIterator[tuple[Path, str]]:
-    """A fresh temporary folder with an embedded PostgreSQL that tracks commit timestamps:
-    ``(folder, dsn)``. Both are gone afterwards (the database is hundreds of MB after a
-    run)."""
+async def scratch_database(
+    prefix: str = "mps-bench-", *, statement_stats: bool = False
+) -> AsyncIterator[tuple[Path, str]]:
+    """A fresh temporary folder with an embedded PostgreSQL that tracks commit timestamps
+    (and, with ``statement_stats``, loads ``pg_stat_statements``): ``(folder, dsn)``. Both
+    are gone afterwards (the database is hundreds of MB after a run)."""
     workdir = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         db = await asyncio.to_thread(start_embedded, workdir, cleanup="delete")
         # commit timestamps let the latency be measured from commit to commit (needs a restart)
         conn = await connect(db.dsn)
         await system_repo.track_commit_timestamps(conn)
+        if statement_stats:
+            await system_repo.load_statement_stats(conn)
         await conn.close()
         await asyncio.to_thread(stop_embedded, workdir)
         db = await asyncio.to_thread(start_embedded, workdir, cleanup="delete")
@@ -100,7 +104,7 @@ async def scratch_database(prefix: str = "mps-bench-") -> AsyncIterator[tuple[Pa
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    async with scratch_database() as (workdir, dsn):
+    async with scratch_database(statement_stats=args.sql_profile > 0) as (workdir, dsn):
         return await _run(args, workdir, dsn)
 
 
@@ -151,7 +155,11 @@ async def _run(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, A
             if hooks is not None and args.webhook_drain:
                 drain = await _drain(service, args.webhook_drain)
             rss_before = rss_mb()
+            if args.sql_profile:
+                await _with_conn(dsn, system_repo.reset_statement_stats)
             result = await _measure(args, service, dsn, hooks)
+            if args.sql_profile:
+                result["sql_profile"] = await sql_profile(dsn, args.sql_profile)
             if drain is not None:
                 result["webhook_drain"] = drain
             result["memory"] = {
@@ -171,6 +179,31 @@ async def _run(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, A
     result["speedup"] = round(result["events_per_s"] / naive, 1) if naive else None
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return result
+
+
+async def _with_conn(dsn: str, call: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
+    conn = await connect(dsn)
+    try:
+        return await call(conn)
+    finally:
+        await conn.close()
+
+
+async def sql_profile(dsn: str, limit: int) -> list[dict[str, Any]]:
+    """The run's ``limit`` statements that took most database time (pg_stat_statements):
+    calls, total and per-call milliseconds, rows, WAL bytes; the text cut at 160 chars."""
+    found = await _with_conn(dsn, lambda c: system_repo.top_statements(c, limit))
+    return [
+        {
+            "query": r["query"][:160],
+            "calls": r["calls"],
+            "total_ms": round(r["total_ms"]),
+            "ms_per_call": round(r["total_ms"] / max(r["calls"], 1), 3),
+            "rows": r["rows"],
+            "wal_mb": round(r["wal_bytes"] / 2**20, 1),
+        }
+        for r in found
+    ]
 
 
 async def _disk_budget(dsn: str, result: dict[str, Any]) -> dict[str, Any]:

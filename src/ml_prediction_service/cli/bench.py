@@ -79,6 +79,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "key reports RSS and the coins cached",
         ),
     )
+    add_typed_arguments(
+        parser,
+        sql_profile=(
+            non_negative_int,
+            0,
+            "load pg_stat_statements and report the N statements that took most database "
+            "time during the run (sql_profile in the JSON; 0: off)",
+        ),
+    )
     parser.add_argument(
         "--disk-budget",
         action="store_true",

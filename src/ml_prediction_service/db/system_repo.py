@@ -46,3 +46,30 @@ async def commit_asynchronously(conn: asyncpg.Connection) -> None:
 async def track_commit_timestamps(conn: asyncpg.Connection) -> None:
     """Record commit timestamps (``track_commit_timestamp``; takes effect after a restart)."""
     await conn.execute("ALTER SYSTEM SET track_commit_timestamp = on")
+
+
+async def load_statement_stats(conn: asyncpg.Connection) -> None:
+    """Load ``pg_stat_statements`` at the next start (benchmarks' ``--sql-profile``)."""
+    await conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+
+
+async def reset_statement_stats(conn: asyncpg.Connection) -> None:
+    """Create ``pg_stat_statements`` in this database (loaded at start) and zero it."""
+    await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    await conn.execute("SELECT pg_stat_statements_reset()")
+
+
+TOP_STATEMENTS = """
+SELECT regexp_replace(s.query, '\\s+', ' ', 'g') AS query, s.calls,
+       s.total_exec_time AS total_ms, s.rows, s.wal_bytes::bigint AS wal_bytes,
+       s.shared_blks_hit + s.shared_blks_read AS blocks
+  FROM pg_stat_statements s
+ WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+ ORDER BY s.total_exec_time DESC
+ LIMIT $1
+"""
+
+
+async def top_statements(conn: asyncpg.Connection, limit: int) -> list[dict[str, Any]]:
+    """The statements that took most server time since :func:`reset_statement_stats`."""
+    return [dict(r) for r in await conn.fetch(TOP_STATEMENTS, limit)]
