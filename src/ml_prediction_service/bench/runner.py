@@ -25,6 +25,7 @@ import asyncpg
 
 from ml_prediction_service.alerts.delivery import encode
 from ml_prediction_service.alerts.payload import OutgoingPrediction, build_payload
+from ml_prediction_service.bench.cpu import CpuMeter
 from ml_prediction_service.bench.disk_budget import measure as measure_disk_budget
 from ml_prediction_service.bench.memory import rss_mb, store_figures
 from ml_prediction_service.config import Settings
@@ -157,7 +158,10 @@ async def _run(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, A
             rss_before = rss_mb()
             if args.sql_profile:
                 await _with_conn(dsn, system_repo.reset_statement_stats)
+            cpu = CpuMeter(workdir / "pgdata")
             result = await _measure(args, service, dsn, hooks)
+            # this process (service, collector supervision) and the server, per processed event
+            result["cpu_ms_per_event"] = cpu.per_event_ms(result["events_processed"])
             if args.sql_profile:
                 result["sql_profile"] = await sql_profile(dsn, args.sql_profile)
             if drain is not None:
