@@ -30,6 +30,8 @@ def test_bench_prints_one_json_object_with_the_agreed_keys(tmp_path: Path, scrat
         "200",
         "--naive-seconds",
         "1",
+        "--sql-profile",
+        "5",
     ]
     done = subprocess.run(
         command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
@@ -52,6 +54,18 @@ def test_bench_prints_one_json_object_with_the_agreed_keys(tmp_path: Path, scrat
     assert result["events_per_s"] > 0 and result["naive_events_per_s"] > 0
     assert result["speedup"] == round(result["events_per_s"] / result["naive_events_per_s"], 1)
     assert result["peak_rss_mb"] > 0
+    cpu = result["cpu_ms_per_event"]  # this process and its PostgreSQL server, from /proc
+    assert cpu["service"] > 0 and cpu["postgres"] > 0
+    assert abs(cpu["total"] - cpu["service"] - cpu["postgres"]) < 0.002
+    # the first two bench models are rule-based (nowcasts): nothing for the evaluator to do
+    assert result["evaluations"] == {"stored": 0, "batches": 0, "per_event": 0.0}
+    profile = result["sql_profile"]  # pg_stat_statements, most database time first
+    assert 0 < len(profile) <= 5
+    assert [p["total_ms"] for p in profile] == sorted(
+        (p["total_ms"] for p in profile), reverse=True
+    )
+    assert any("INSERT INTO predictions" in p["query"] for p in profile), profile
+    assert all(p["calls"] > 0 and len(p["query"]) <= 160 for p in profile)
     assert "[bench]" in done.stdout  # progress lines come first
     assert list(scratch.glob("mps-bench-*")) == []  # database and trained models removed
 

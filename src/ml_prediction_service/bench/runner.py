@@ -162,6 +162,13 @@ async def _run(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, A
             result = await _measure(args, service, dsn, hooks)
             # this process (service, collector supervision) and the server, per processed event
             result["cpu_ms_per_event"] = cpu.per_event_ms(result["events_processed"])
+            e = service.evaluator.stats
+            # the evaluator works beside the pipeline (the placed rows' horizons have passed)
+            result["evaluations"] = {
+                "stored": e.stored,
+                "batches": e.batches,
+                "per_event": round(e.stored / max(result["events_processed"], 1), 3),
+            }
             if args.sql_profile:
                 result["sql_profile"] = await sql_profile(dsn, args.sql_profile)
             if drain is not None:
