@@ -101,18 +101,22 @@ def _finite(expr: str) -> str:
 
 @cache
 def facts_query(column: str) -> str:
-    """One coin snapshot's :class:`WindowFacts` for ``column`` per input row, each part one
-    range scan of the collector's ``(mint, timestamp)`` index: the value on the prediction's
-    row, the newest row at or before the horizon, the highest and lowest finite value in
+    """One coin snapshot's :class:`WindowFacts` for ``column`` per input row, from range
+    scans of the collector's ``(mint, timestamp)`` index: the value on the prediction's row,
+    the newest row at or before the horizon, the highest and lowest finite value in
     ``(data_timestamp, horizon]`` (on a tie the earliest, like ``rules.facts_from_rows``) and
     the coin's newest timestamp overall. ``$1`` mints, ``$2`` data timestamps, ``$3``
-    horizons; the rows come back in input order (``idx``, 1-based)."""
+    horizons; the rows come back in input order (``idx``, 1-based).
+
+    The window's rows are read once into a materialized CTE, each value converted to float8
+    once (a NUMERIC → float8 conversion costs more than reading the row), and both extremes
+    are top-N sorts over it: half the time of two index scans that convert every value in
+    the filter, the sort key and the result (docs/decisions.md, "Where the CPU goes")."""
     v = float_expr(column)
     window = 'm.mint = q.mint AND m."timestamp" > q.ts AND m."timestamp" <= q.horizon'
     return f"""
         SELECT q.idx, s.v AS start_value, e.ts AS end_timestamp, e.v AS end_value,
-               hi.v AS max_value, hi.ts AS max_at, lo.v AS min_value, lo.ts AS min_at,
-               l.ts AS last_timestamp
+               w.max_value, w.max_at, w.min_value, w.min_at, l.ts AS last_timestamp
           FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[])
                WITH ORDINALITY AS q(mint, ts, horizon, idx)
           LEFT JOIN LATERAL (
@@ -124,13 +128,16 @@ def facts_query(column: str) -> str:
                 WHERE m.mint = q.mint AND m."timestamp" <= q.horizon
                 ORDER BY m."timestamp" DESC LIMIT 1) e ON true
           LEFT JOIN LATERAL (
-               SELECT m."timestamp" AS ts, {v} AS v FROM coin_metrics m
-                WHERE {window} AND {_finite(v)}
-                ORDER BY 2 DESC, 1 LIMIT 1) hi ON true
-          LEFT JOIN LATERAL (
-               SELECT m."timestamp" AS ts, {v} AS v FROM coin_metrics m
-                WHERE {window} AND {_finite(v)}
-                ORDER BY 2, 1 LIMIT 1) lo ON true
+               WITH x AS MATERIALIZED (
+                    SELECT m."timestamp" AS ts, {v} AS v FROM coin_metrics m WHERE {window})
+               SELECT hi.v AS max_value, hi.ts AS max_at, lo.v AS min_value, lo.ts AS min_at
+                 FROM (SELECT 1) one
+                 LEFT JOIN LATERAL (
+                      SELECT x.ts, x.v FROM x WHERE {_finite("x.v")}
+                       ORDER BY x.v DESC, x.ts LIMIT 1) hi ON true
+                 LEFT JOIN LATERAL (
+                      SELECT x.ts, x.v FROM x WHERE {_finite("x.v")}
+                       ORDER BY x.v, x.ts LIMIT 1) lo ON true) w ON true
           LEFT JOIN LATERAL (
                SELECT max(m."timestamp") AS ts FROM coin_metrics m
                 WHERE m.mint = q.mint) l ON true
