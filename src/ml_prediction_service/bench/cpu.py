@@ -58,5 +58,5 @@ class CpuMeter:
         return {
             "service": round(1000 * service / n, 3),
             "postgres": round(1000 * postgres / n, 3) if postgres is not None else None,
-            "total": round(1000 * (service + (postgres or 0.0)) / n, 3),
+            "total": round(1000 * (service + postgres) / n, 3) if postgres is not None else None,
         }

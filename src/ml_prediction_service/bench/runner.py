@@ -219,11 +219,7 @@ async def sql_profile(dsn: str, limit: int) -> list[dict[str, Any]]:
 
 async def _disk_budget(dsn: str, result: dict[str, Any]) -> dict[str, Any]:
     """Bytes per row of the run's tables, and rows per processed event (docs/disk-budget.md)."""
-    conn = await connect(dsn)
-    try:
-        tables = await measure_disk_budget(conn, synthesize=True)
-    finally:
-        await conn.close()
+    tables = await _with_conn(dsn, lambda c: measure_disk_budget(c, synthesize=True))
     events = max(result["events_processed"], 1)
     stored = ("predictions", "prediction_webhook_outbox", "prediction_webhook_log")
     return {

@@ -61,8 +61,7 @@ async def reset_statement_stats(conn: asyncpg.Connection) -> None:
 
 TOP_STATEMENTS = """
 SELECT regexp_replace(s.query, '\\s+', ' ', 'g') AS query, s.calls,
-       s.total_exec_time AS total_ms, s.rows, s.wal_bytes::bigint AS wal_bytes,
-       s.shared_blks_hit + s.shared_blks_read AS blocks
+       s.total_exec_time AS total_ms, s.rows, s.wal_bytes::bigint AS wal_bytes
   FROM pg_stat_statements s
  WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
  ORDER BY s.total_exec_time DESC
