@@ -39,7 +39,10 @@ class PipelineRead(BaseModel):
     enabled: bool
     listener_connected: bool
     polling: bool = Field(description="Polling fallback active (trigger not usable)")
-    events_pending: int
+    events_pending: int = Field(
+        description="Durable events waiting, counted up to 10,000 (10,000 means at least "
+        "that many); oldest_pending_seconds is exact at any backlog"
+    )
     oldest_pending_seconds: float | None
     events_processed: int
     batches: int

@@ -98,12 +98,12 @@ async def _collect(service: Service, dsn: str, args: argparse.Namespace) -> int:
                 hi = min(lo + args.block - 1, args.coins)
                 await collector_repo.insert_generated_block(conn, lo, hi, at, r)
                 inserted += hi - lo + 1
-                while (await events_repo.pending(conn))[0] > args.max_pending:
+                while (await events_repo.pending(conn, args.max_pending + 1))[0] > args.max_pending:
                     if time.monotonic() > deadline:
                         raise TimeoutError("the pipeline did not keep up within --max-seconds")
                     await asyncio.sleep(0.2)
             say(f"round {r + 1}/{args.rows}: {inserted} rows, RSS {rss_mb()} MB")
-        while (await events_repo.pending(conn))[0] > 0:
+        while await events_repo.any_pending(conn):
             if time.monotonic() > deadline:
                 raise TimeoutError("events left after --max-seconds")
             await asyncio.sleep(0.2)

@@ -241,7 +241,7 @@ class Sampler:
         sizes = await soak_repo.table_sizes(conn)
         rows = await soak_repo.window_rows(conn, since, until)
         db_size = await soak_repo.database_size(conn)
-        backlog = (await events_repo.pending(conn))[0]
+        backlog = (await events_repo.pending(conn, cap=None))[0]
         probe_ms = (time.perf_counter() - began) * 1000
         began = time.perf_counter()
         await system_repo.predictions_last_hour(conn)

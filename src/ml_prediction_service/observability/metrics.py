@@ -133,7 +133,10 @@ class Metrics:
             "ml_history_coins_seeded_total",
             "Coins whose history was read from their first row (not in the per-coin cache)",
         )
-        self.events_pending = gauge("ml_events_pending", "Durable events waiting to be processed")
+        self.events_pending = gauge(
+            "ml_events_pending",
+            "Durable events waiting to be processed (counted up to 10,000: at least that many)",
+        )
         self.webhook_deliveries_total = counter(
             "ml_webhook_deliveries_total", "Webhooks delivered (2xx)"
         )

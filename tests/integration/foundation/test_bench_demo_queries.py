@@ -32,7 +32,15 @@ async def test_counts_newest_sample_and_latency(pool: asyncpg.Pool) -> None:
         sample = await metrics_repo.random_snapshots(conn, 2)
         assert len(sample) == 2 and {m for m, _ in sample} <= {"A", "B"}
         assert len(await metrics_repo.random_snapshots(conn, 10)) == 3
-        assert (await events_repo.pending(conn))[0] == 3  # the trigger's events
+        # the trigger's events: counted up to the cap, the oldest exact at any cap
+        oldest = await conn.fetchval("SELECT min(created_at) FROM prediction_events")
+        assert await events_repo.pending(conn) == (3, oldest)
+        assert await events_repo.pending(conn, cap=2) == (2, oldest)
+        assert await events_repo.pending(conn, cap=None) == (3, oldest)
+        assert await events_repo.any_pending(conn)
+        await conn.execute("DELETE FROM prediction_events")
+        assert await events_repo.pending(conn) == (0, None)
+        assert not await events_repo.any_pending(conn)
         assert await predictions_repo.count(conn) == 0
         assert await predictions_repo.commit_latency_ms(conn) == (None, None, None)
 
