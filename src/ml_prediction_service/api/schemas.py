@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ml_prediction_service.db.events_repo import PENDING_COUNT_CAP
+
 
 class ErrorResponse(BaseModel):
     detail: str = Field(description="What went wrong, for a person.")
@@ -40,8 +42,8 @@ class PipelineRead(BaseModel):
     listener_connected: bool
     polling: bool = Field(description="Polling fallback active (trigger not usable)")
     events_pending: int = Field(
-        description="Durable events waiting, counted up to 10,000 (10,000 means at least "
-        "that many); oldest_pending_seconds is exact at any backlog"
+        description=f"Durable events waiting, counted up to {PENDING_COUNT_CAP:,} (that "
+        "many means at least that many); oldest_pending_seconds is exact at any backlog"
     )
     oldest_pending_seconds: float | None
     events_processed: int

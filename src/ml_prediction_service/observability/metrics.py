@@ -14,6 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
+from ml_prediction_service.db.events_repo import PENDING_COUNT_CAP
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _LATENCY_BUCKETS = (
@@ -135,7 +137,8 @@ class Metrics:
         )
         self.events_pending = gauge(
             "ml_events_pending",
-            "Durable events waiting to be processed (counted up to 10,000: at least that many)",
+            f"Durable events waiting to be processed (counted up to {PENDING_COUNT_CAP:,}: "
+            "at least that many)",
         )
         self.webhook_deliveries_total = counter(
             "ml_webhook_deliveries_total", "Webhooks delivered (2xx)"
