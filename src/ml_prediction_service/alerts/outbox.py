@@ -13,7 +13,9 @@ from ml_prediction_service.alerts.payload import (
     OutgoingPrediction,
     build_evaluation_payload,
     build_payload,
+    model_object,
 )
+from ml_prediction_service.alerts.references import ModelObjects
 from ml_prediction_service.alerts.routing import sends_evaluations, target_url
 
 OutboxRow = tuple[str, datetime, str, dict[str, Any], str]
@@ -32,23 +34,29 @@ def idempotency_key(
 def outbox_rows(
     items: list[tuple[str, datetime, OutgoingPrediction]],
     default_url: str | None,
+    objects: ModelObjects | None = None,
 ) -> list[OutboxRow]:
     """One row per (coin snapshot, URL) with every given model's prediction in it.
 
     ``items`` are (coin_id, data timestamp, prediction) of predictions already selected for
     sending (``alerts/selection.py``: routed, fresh, by send mode, outside ignore windows).
+    With ``objects``, the payloads refer to the models' static objects, which ``objects``
+    collects (to be stored with the rows: ``webhooks_repo.enqueue``); without, each payload
+    has the full objects.
     """
-    return _grouped_rows(items, default_url, build_payload)
+    return _grouped_rows(items, default_url, build_payload, objects)
 
 
 def evaluation_outbox_rows(
     items: list[tuple[str, datetime, OutgoingEvaluation]],
     default_url: str | None,
+    objects: ModelObjects | None = None,
 ) -> list[OutboxRow]:
     """One row per (coin snapshot, URL) with the outcomes of its evaluated alerts, for the
-    models whose webhook is on and whose send modes include ``evaluations``."""
+    models whose webhook is on and whose send modes include ``evaluations``; ``objects`` as
+    in ``outbox_rows``."""
     chosen = [item for item in items if sends_evaluations(item[2].model)]
-    return _grouped_rows(chosen, default_url, build_evaluation_payload, kind="evaluation")
+    return _grouped_rows(chosen, default_url, build_evaluation_payload, objects, kind="evaluation")
 
 
 Item = TypeVar("Item", OutgoingPrediction, OutgoingEvaluation)
@@ -58,6 +66,7 @@ def _grouped_rows(
     items: list[tuple[str, datetime, Item]],
     default_url: str | None,
     build: Callable[..., dict[str, Any]],
+    objects: ModelObjects | None,
     *,
     kind: str = "",
 ) -> list[OutboxRow]:
@@ -70,9 +79,10 @@ def _grouped_rows(
             groups[(coin_id, timestamp, url)].append(item)
     rows: list[OutboxRow] = []
     models: dict[int, dict[str, Any]] = {}  # one object per model for the whole batch
+    make_object = objects.reference if objects is not None else model_object
     for (coin_id, timestamp, url), group in groups.items():
         key = idempotency_key(coin_id, timestamp, url, [i.model.id for i in group], kind=kind)
-        payload = build(coin_id, timestamp, group, model_objects=models)
+        payload = build(coin_id, timestamp, group, model_objects=models, make_object=make_object)
         rows.append((coin_id, timestamp, url, payload, key))
     rows.sort(key=lambda r: (r[1], r[0]))
     return rows

@@ -3,6 +3,7 @@ every model's prediction for it, each with the full model object and an alert fl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,7 +28,9 @@ class OutgoingPrediction:
     reasons: list[Reason] | None = None
 
 
-def model_object(model: ActiveModelRecord) -> dict[str, Any]:
+def static_model_object(model: ActiveModelRecord) -> dict[str, Any]:
+    """The part of a model's object that changes only when the model is edited (stored once
+    per version for the outbox: ``alerts/references.py``)."""
     return {
         "id": model.model_id,
         "active_model_id": model.id,
@@ -42,6 +45,12 @@ def model_object(model: ActiveModelRecord) -> dict[str, Any]:
         "target_direction": model.target_direction,
         "features": list(model.features),
         "phases": list(model.phases) if model.phases is not None else None,
+    }
+
+
+def changing_model_fields(model: ActiveModelRecord) -> dict[str, Any]:
+    """The fields of a model's object that change with every batch it predicts."""
+    return {
         "total_predictions": model.total_predictions,
         "last_prediction_at": model.last_prediction_at.isoformat()
         if model.last_prediction_at
@@ -49,12 +58,20 @@ def model_object(model: ActiveModelRecord) -> dict[str, Any]:
     }
 
 
+def model_object(model: ActiveModelRecord) -> dict[str, Any]:
+    """The full model object of the payload (contract §6): static fields, then changing."""
+    return static_model_object(model) | changing_model_fields(model)
+
+
+ModelObjectMaker = Callable[[ActiveModelRecord], dict[str, Any]]
+
+
 def _cached_model_object(
-    cache: dict[int, dict[str, Any]], model: ActiveModelRecord
+    cache: dict[int, dict[str, Any]], model: ActiveModelRecord, make: ModelObjectMaker
 ) -> dict[str, Any]:
     obj = cache.get(model.id)
     if obj is None:
-        obj = cache[model.id] = model_object(model)
+        obj = cache[model.id] = make(model)
     return obj
 
 
@@ -64,15 +81,17 @@ def build_payload(
     predictions: list[OutgoingPrediction],
     *,
     model_objects: dict[int, dict[str, Any]] | None = None,
+    make_object: ModelObjectMaker = model_object,
     **metadata: Any,
 ) -> dict[str, Any]:
     """The payload of one coin snapshot. ``model_objects`` caches each model's object across
     the payloads of a batch (one model object has ~90 feature names; built once, not once
-    per coin). The cached objects are shared: nothing may change them."""
+    per coin). The cached objects are shared: nothing may change them. ``make_object``
+    makes a model's object (the outbox passes ``references.ModelObjects.reference``)."""
     cache = model_objects if model_objects is not None else {}
     items = []
     for p in sorted(predictions, key=lambda p: p.model.id):
-        obj = _cached_model_object(cache, p.model)
+        obj = _cached_model_object(cache, p.model, make_object)
         items.append(
             {
                 "prediction": p.prediction,
@@ -133,6 +152,7 @@ def build_evaluation_payload(
     evaluations: list[OutgoingEvaluation],
     *,
     model_objects: dict[int, dict[str, Any]] | None = None,
+    make_object: ModelObjectMaker = model_object,
 ) -> dict[str, Any]:
     """The follow-up of one coin snapshot's evaluated alerts (for one URL): the prediction
     payload's shape with ``"event": "evaluation"`` and an ``evaluations`` list instead of
@@ -141,7 +161,7 @@ def build_evaluation_payload(
     cache = model_objects if model_objects is not None else {}
     items = []
     for e in sorted(evaluations, key=lambda e: e.model.id):
-        obj = _cached_model_object(cache, e.model)
+        obj = _cached_model_object(cache, e.model, make_object)
         outcome: dict[str, Any] = {k: e.evaluation.get(k) for k in _OUTCOME_FIELDS}
         outcome |= {k: _iso(e.evaluation.get(k)) for k in _OUTCOME_TIMES}
         items.append(

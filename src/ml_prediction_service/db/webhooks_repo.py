@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
@@ -10,8 +11,11 @@ from typing import Any
 import asyncpg
 
 from ml_prediction_service import jsoncodec
+from ml_prediction_service.alerts import references
 from ml_prediction_service.db.filters import where_clause
 from ml_prediction_service.db.pool import Executor
+
+logger = logging.getLogger(__name__)
 
 
 def _close(status: str, rows: str, where: str = "") -> str:
@@ -293,11 +297,68 @@ class Finished:
         return "retry" if self.status == "pending" else self.status
 
 
+STORE_MODEL_OBJECTS = """
+INSERT INTO prediction_webhook_model_objects (digest, body)
+SELECT * FROM unnest($1::text[], $2::text[])
+ON CONFLICT (digest) DO NOTHING
+"""
+
+
+async def store_model_objects(conn: asyncpg.Connection, texts: dict[str, str]) -> None:
+    """Store the static model objects (digest -> text) that payloads refer to
+    (``alerts/references.py``); in the transaction that queues those payloads."""
+    if texts:
+        await conn.execute(STORE_MODEL_OBJECTS, list(texts), list(texts.values()))
+
+
+# The stored objects that bodies refer to, by digest. Content-addressed, so a cached text
+# is never stale; bounded by clearing (a model version has one, so this is rarely full).
+_OBJECT_TEXTS: dict[str, str] = {}
+_OBJECT_CACHE_MAX = 4096
+
+
+async def expand_bodies(conn: Executor, bodies: list[str]) -> list[str]:
+    """Stored payloads as they are sent: model references replaced by the stored objects
+    (``alerts/references.py``; one query for the digests not cached yet)."""
+    wanted: set[str] = set()
+    for body in bodies:
+        wanted |= references.referenced(body)
+    unknown = [d for d in wanted if d not in _OBJECT_TEXTS]
+    if unknown:
+        rows = await conn.fetch(
+            "SELECT digest, body FROM prediction_webhook_model_objects "
+            "WHERE digest = ANY($1::text[])",
+            unknown,
+        )
+        if len(_OBJECT_TEXTS) + len(rows) > _OBJECT_CACHE_MAX:
+            _OBJECT_TEXTS.clear()
+        _OBJECT_TEXTS.update((r["digest"], r["body"]) for r in rows)
+    if not wanted:
+        return bodies
+    out = []
+    for body in bodies:
+        text, missing = references.expand(body, _OBJECT_TEXTS)
+        if missing:
+            # never expected (the object is written in the transaction that queues the
+            # payload): someone deleted rows of the table. Sent as it is, not held back.
+            logger.error(
+                "%d model object(s) that a stored webhook payload refers to are missing "
+                "from prediction_webhook_model_objects; sent without them",
+                missing,
+            )
+        out.append(text)
+    return out
+
+
 async def enqueue(
     conn: asyncpg.Connection,
     rows: list[tuple[str, datetime, str, dict[str, Any], str]],
+    objects: dict[str, str] | None = None,
 ) -> int:
-    """Queue deliveries; returns how many older unsent ones they superseded."""
+    """Queue deliveries; returns how many older unsent ones they superseded. ``objects``:
+    the model objects their payloads refer to and that may not be stored yet."""
+    if objects:
+        await store_model_objects(conn, objects)
     if not rows:
         return 0
     coins, stamps, urls, payloads, keys = (list(col) for col in zip(*rows, strict=True))
@@ -320,8 +381,12 @@ ON CONFLICT DO NOTHING
 async def enqueue_evaluations(
     conn: asyncpg.Connection,
     rows: list[tuple[str, datetime, str, dict[str, Any], str]],
+    objects: dict[str, str] | None = None,
 ) -> None:
-    """Queue evaluation deliveries (coin, data timestamp, URL, payload, idempotency key)."""
+    """Queue evaluation deliveries (coin, data timestamp, URL, payload, idempotency key);
+    ``objects`` as in ``enqueue``."""
+    if objects:
+        await store_model_objects(conn, objects)
     if not rows:
         return
     coins, stamps, urls, payloads, keys = (list(col) for col in zip(*rows, strict=True))
@@ -333,19 +398,20 @@ async def claim_due(
     conn: asyncpg.Connection, limit: int, lease_seconds: float, max_age_seconds: float
 ) -> list[Delivery]:
     rows = await conn.fetch(CLAIM_DUE, limit, lease_seconds, max_age_seconds)
+    bodies = await expand_bodies(conn, [r["body"] for r in rows])
     return [
         Delivery(
             r["id"],
             r["coin_id"],
             r["data_timestamp"],
             r["webhook_url"],
-            r["body"].encode(),
+            body.encode(),
             r["idempotency_key"],
             r["attempts"],
             r["aged_from"],
             r["created_at"],
         )
-        for r in rows
+        for r, body in zip(rows, bodies, strict=True)
     ]
 
 
@@ -539,7 +605,7 @@ async def list_log(
     total = await conn.fetchval(f"SELECT count(*) FROM prediction_webhook_log l{where}", *args)
     rows = await conn.fetch(
         f"SELECT l.id, l.coin_id, l.data_timestamp, l.webhook_url, "
-        f"COALESCE(l.payload, o.payload::jsonb) AS payload, l.response_status, l.response_body, "
+        f"l.payload, o.payload AS outbox_payload, l.response_status, l.response_body, "
         f"l.error_message, l.outbox_id, l.attempt, l.idempotency_key, l.duration_ms, "
         f"l.outcome, l.created_at FROM prediction_webhook_log l "
         f"LEFT JOIN prediction_webhook_outbox o ON o.id = l.outbox_id{where} "
@@ -548,7 +614,15 @@ async def list_log(
         limit,
         offset,
     )
-    return [dict(r) for r in rows], int(total)
+    entries = [dict(r) for r in rows]
+    # the log keeps a payload of its own only for test sends; a delivery's is the outbox's
+    from_outbox = [e for e in entries if e["payload"] is None and e["outbox_payload"]]
+    texts = await expand_bodies(conn, [e["outbox_payload"] for e in from_outbox])
+    for entry, text in zip(from_outbox, texts, strict=True):
+        entry["payload"] = jsoncodec.loads(text)
+    for entry in entries:
+        del entry["outbox_payload"]
+    return entries, int(total)
 
 
 DELIVERY_SUMMARY = """

@@ -26,6 +26,7 @@ import asyncpg
 
 from ml_prediction_service.alerts.outbox import OutboxRow, evaluation_outbox_rows
 from ml_prediction_service.alerts.payload import OutgoingEvaluation
+from ml_prediction_service.alerts.references import ModelObjects, StoredObjects
 from ml_prediction_service.config import Settings
 from ml_prediction_service.db import evaluations_repo, webhooks_repo
 from ml_prediction_service.db.evaluations_repo import Due, DueKey
@@ -133,6 +134,7 @@ class Evaluator:
         self.lag_seconds = 0.0  # how long the oldest due row of the last batch had waited
         self.stats = EvaluatorStats()
         self._failing = False
+        self.stored_objects = StoredObjects()
 
     async def run(self) -> None:
         while True:
@@ -222,9 +224,13 @@ class Evaluator:
                 dead_coin_seconds=self.dead_after.total_seconds(),
             )
             stored = [r for r in rows if r["prediction_id"] in new]
-            outbox = self._outbox(stored, new, {p["id"]: p for p in preds})
-            await webhooks_repo.enqueue_evaluations(conn, outbox)
+            objects = ModelObjects()
+            outbox = self._outbox(stored, new, {p["id"]: p for p in preds}, objects)
+            await webhooks_repo.enqueue_evaluations(
+                conn, outbox, self.stored_objects.unstored(objects)
+            )
             queued = len(outbox)
+        self.stored_objects.committed(objects)
         self._account(len(due), len(done), len(later), rows, stored, queued)
         return len(due)
 
@@ -270,6 +276,7 @@ class Evaluator:
         stored: list[dict[str, Any]],
         new: dict[int, datetime],
         preds: dict[int, dict[str, Any]],
+        objects: ModelObjects,
     ) -> list[OutboxRow]:
         """Evaluation deliveries of the new evaluations of alerts that were sent or would have
         been (not stale, not suppressed), of active models with send mode ``evaluations``."""
@@ -296,7 +303,7 @@ class Evaluator:
                     ),
                 )
             )
-        return evaluation_outbox_rows(items, self.default_url) if items else []
+        return evaluation_outbox_rows(items, self.default_url, objects) if items else []
 
     def _account(
         self,

@@ -26,6 +26,7 @@ import numpy as np
 
 from ml_prediction_service.alerts import selection
 from ml_prediction_service.alerts.outbox import outbox_rows
+from ml_prediction_service.alerts.references import ModelObjects, StoredObjects
 from ml_prediction_service.alerts.routing import target_url
 from ml_prediction_service.config import Settings
 from ml_prediction_service.db import events_repo, metrics_repo, predictions_repo, webhooks_repo
@@ -126,6 +127,7 @@ class PredictionWorker:
         stages = metrics.pipeline_stage_seconds
         self._stage = {name: stages.labels(stage=name) for name in STAGES}
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
+        self.stored_objects = StoredObjects()
 
     async def run(self) -> None:
         interval = self.settings.wakeup_interval_seconds
@@ -184,11 +186,15 @@ class PredictionWorker:
             stage["insert"].observe(time.perf_counter() - t_rows)
             t_outbox = time.perf_counter()
             sent = self._sent(outcome, cands, quiet, result.webhook_coins)
+            objects = ModelObjects()
             deliveries = outbox_rows(
                 [(c.mint, c.timestamp, selection.outgoing(outcome, c)) for c in sent],
                 self.settings.n8n_webhook_url,
+                objects,
             )
-            superseded = await webhooks_repo.enqueue(conn, deliveries)
+            superseded = await webhooks_repo.enqueue(
+                conn, deliveries, self.stored_objects.unstored(objects)
+            )
             marks = [
                 (outcome.results[c.result].model.id, c.mint, c.tag, c.timestamp)
                 for c in sent
@@ -203,6 +209,7 @@ class PredictionWorker:
             t_write = time.perf_counter()
             stage["write"].observe(t_write - t_predict)
         stage["commit"].observe(time.perf_counter() - t_write)
+        self.stored_objects.committed(objects)
         if superseded:
             self.metrics.webhook_closed_total.labels(status="superseded").inc(superseded)
         if deliveries and self.webhook_wakeup is not None:

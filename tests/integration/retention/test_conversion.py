@@ -92,6 +92,7 @@ async def test_tables_with_rows_become_partitioned_keeping_every_row(
             "0021_evaluation_webhooks",
             "0022_list_indexes",
             "0023_lighter_prediction_writes",
+            "0024_outbox_model_objects",
         ]
         # 0021 gave the existing deliveries their kind; nothing else changed
         before = await _snapshot(conn)

@@ -63,6 +63,21 @@ async def test_one_post_per_coin_snapshot_with_all_models_grouped_by_url(
             )
 
         assert await eventually(all_delivered)
+        # stored: each model's static object once, the payloads refer to it
+        # (docs/webhooks.md, "Stored payloads"); sent and listed: the full payload
+        stored = await world.pool.fetch("SELECT id, payload FROM prediction_webhook_outbox")
+        assert all('{"$model":"' in r["payload"] for r in stored)
+        assert not any('"features"' in r["payload"] for r in stored)
+        objects = await world.pool.fetch("SELECT body FROM prediction_webhook_model_objects")
+        assert sorted(json.loads(o["body"])["active_model_id"] for o in objects) == sorted(
+            [rf["id"], xgb["id"]]
+        )
+        log = (await world.api.get("/api/webhooks/log", params={"outcome": "delivered"})).json()
+        listed = {e["outbox_id"]: e["payload"] for e in log["entries"]}
+        assert set(listed) == {r["id"] for r in stored}
+        assert sorted(map(json.dumps, listed.values())) == sorted(
+            json.dumps(r.json) for r in default.requests + other.requests
+        )
     assert len(default.requests) == 2 and len(other.requests) == 2  # one per coin per URL
     for received in default.requests + other.requests:
         payload = received.json
