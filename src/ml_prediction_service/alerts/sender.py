@@ -40,17 +40,6 @@ from ml_prediction_service.observability.metrics import Metrics
 logger = logging.getLogger(__name__)
 
 GAUGE_INTERVAL_SECONDS = 1.0
-# The outbox's upkeep (webhooks_repo.MAINTAIN: lost leases back, expiry, stray older
-# snapshots superseded) reads every open row; with thousands open it took 70-170 ms, and it
-# ran inline in the sender's loop every second. Now at most every 10 s, and more often only
-# for a short max age (a thirtieth of it), so expiry stays close to WEBHOOK_MAX_AGE_SECONDS.
-MAINTAIN_INTERVAL_MAX_SECONDS = 10.0
-
-
-def maintain_interval(max_age_seconds: float) -> float:
-    return min(MAINTAIN_INTERVAL_MAX_SECONDS, max(GAUGE_INTERVAL_SECONDS, max_age_seconds / 30))
-
-
 LEASE_MARGIN_SECONDS = 5.0
 
 
@@ -72,8 +61,6 @@ class WebhookSender:
         self.oldest_pending_seconds = 0.0  # of the last gauge refresh (health reads it)
         self.backlog = 0
         self._gauges_at = 0.0
-        self._maintained_at = 0.0
-        self._maintain_every = maintain_interval(settings.webhook_max_age_seconds)
 
     async def close(self) -> None:
         """Stop sending: cancel what is in flight, record what finished, and give the
@@ -265,14 +252,11 @@ class WebhookSender:
                 )
 
     async def _maintain(self, conn: asyncpg.Connection) -> None:
-        """Gauges refreshed (every second); lost leases back and old deliveries expired
-        (every ``maintain_interval``)."""
-        if time.monotonic() - self._maintained_at >= self._maintain_every:
-            counts = await webhooks_repo.maintain(conn, self.settings.webhook_max_age_seconds)
-            self._maintained_at = time.monotonic()
-            for status in ("superseded", "expired"):
-                if counts[status]:
-                    self.metrics.webhook_closed_total.labels(status=status).inc(counts[status])
+        """Lost leases back, old deliveries expired, gauges refreshed (every second)."""
+        counts = await webhooks_repo.maintain(conn, self.settings.webhook_max_age_seconds)
+        for status in ("superseded", "expired"):
+            if counts[status]:
+                self.metrics.webhook_closed_total.labels(status=status).inc(counts[status])
         self.backlog, oldest = await webhooks_repo.open_stats(conn)
         self._gauges_at = time.monotonic()
         self.oldest_pending_seconds = (
