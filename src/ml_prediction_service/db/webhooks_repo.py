@@ -323,6 +323,8 @@ async def expand_bodies(conn: Executor, bodies: list[str]) -> list[str]:
     wanted: set[str] = set()
     for body in bodies:
         wanted |= references.referenced(body)
+    if not wanted:  # payloads stored before migration 0024 (or no bodies)
+        return bodies
     unknown = [d for d in wanted if d not in _OBJECT_TEXTS]
     if unknown:
         rows = await conn.fetch(
@@ -333,8 +335,6 @@ async def expand_bodies(conn: Executor, bodies: list[str]) -> list[str]:
         if len(_OBJECT_TEXTS) + len(rows) > _OBJECT_CACHE_MAX:
             _OBJECT_TEXTS.clear()
         _OBJECT_TEXTS.update((r["digest"], r["body"]) for r in rows)
-    if not wanted:
-        return bodies
     out = []
     for body in bodies:
         text, missing = references.expand(body, _OBJECT_TEXTS)
