@@ -157,8 +157,6 @@ class PredictionWorker:
             t_claim = time.perf_counter()
             stage["claim"].observe(t_claim - started)
             models = self.registry.active()
-            if not models:
-                self._no_models(len(events))
             snapshots = newest_per_coin(events)
             inputs, outcome = await self._predict(conn, snapshots, models)
             t_predict = time.perf_counter()
@@ -209,6 +207,8 @@ class PredictionWorker:
             t_write = time.perf_counter()
             stage["write"].observe(t_write - t_predict)
         stage["commit"].observe(time.perf_counter() - t_write)
+        if not models:  # after the commit: health counts only events that are gone
+            self._no_models(len(events))
         self.stored_objects.committed(objects)
         if superseded:
             self.metrics.webhook_closed_total.labels(status="superseded").inc(superseded)
