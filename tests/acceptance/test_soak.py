@@ -52,7 +52,7 @@ def test_soak_samples_every_window_and_retention_drops_partitions(
         *(sys.executable, "-m", "ml_prediction_service", "soak"),
         *("--minutes", "2", "--sample-seconds", "20", "--rate", "100", "--models", "2"),
         *("--partition-interval", "10 seconds", "--retention-seconds", "30"),
-        *("--keeper-interval", "2", "--report-dir", str(report)),
+        *("--keeper-interval", "2", "--report-dir", str(report), "--sql-profile", "3"),
     ]
     done = subprocess.run(
         command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False
@@ -83,6 +83,12 @@ def test_soak_samples_every_window_and_retention_drops_partitions(
         # every parent table counted once, its partitions summed into it
         assert "predictions" in sample["tables"]
         assert not any(name.startswith("predictions_p") for name in sample["tables"])
+        # --sql-profile 3: this window's three costliest statements, costliest first
+        profile = sample["sql_profile"]
+        assert len(profile) == 3, profile
+        assert all(p["calls"] > 0 and p["query"] for p in profile)
+        spent = [p["total_ms"] for p in profile]
+        assert spent == sorted(spent, reverse=True)
     # partitions dropped is cumulative and rose between the two samples (10-second
     # partitions: one passes its retention every 10 s)
     counts = [sum(s["partitions_dropped"].values()) for s in samples]

@@ -158,7 +158,11 @@ async def _soak(
     command = _collector_command(args, seconds)
     say(f"collector: {' '.join(command[3:])}")
     sampler = Sampler(
-        service, conn, active_model_id, timedelta(seconds=settings.webhook_max_age_seconds)
+        service,
+        conn,
+        active_model_id,
+        timedelta(seconds=settings.webhook_max_age_seconds),
+        args.sql_profile,
     )
     collector_log = (folder / "collector.log").open("wb")
     proc = await asyncio.create_subprocess_exec(
@@ -212,7 +216,10 @@ def _line(s: Sample, minutes: int) -> str:
 
 
 async def run(args: argparse.Namespace, settings: Settings, folder: Path) -> dict[str, Any]:
-    async with scratch_database("mps-soak-") as (workdir, dsn):
+    async with scratch_database("mps-soak-", statement_stats=args.sql_profile > 0) as (
+        workdir,
+        dsn,
+    ):
         conn = await connect(dsn)
         try:
             await migrate(

@@ -171,9 +171,36 @@ class Sample:
     probe_ms: float = 0.0  # how long this sample's own queries took
     # seconds the workers spent per pipeline stage in this window (ml_pipeline_stage_seconds)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    # with --sql-profile N: the N statements that took most database time in this window
+    sql_profile: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def window_statements(
+    before: dict[int, dict[str, Any]], now: dict[int, dict[str, Any]], limit: int
+) -> list[dict[str, Any]]:
+    """The ``limit`` statements that took most database time between two readings of
+    pg_stat_statements (queryid -> query, calls, total_ms, rows), costliest first."""
+    window = []
+    for qid, r in now.items():
+        then = before.get(qid, {"calls": 0, "total_ms": 0.0, "rows": 0})
+        calls = r["calls"] - then["calls"]
+        spent = r["total_ms"] - then["total_ms"]
+        if calls > 0:
+            window.append((spent, calls, r["rows"] - then["rows"], r["query"]))
+    window.sort(key=lambda w: w[0], reverse=True)
+    return [
+        {
+            "query": q[:160],
+            "calls": calls,
+            "total_ms": round(spent),
+            "ms_per_call": round(spent / calls, 3),
+            "rows": rows,
+        }
+        for spent, calls, rows, q in window[:limit]
+    ]
 
 
 class Sampler:
@@ -187,8 +214,11 @@ class Sampler:
         conn: asyncpg.Connection,
         active_model_id: int,
         delivery_max_age: timedelta,
+        sql_profile: int = 0,
     ) -> None:
         self.service = service
+        self.sql_profile = sql_profile
+        self.statements: dict[int, dict[str, Any]] = {}
         self.conn = conn
         self.active_model_id = active_model_id
         self.delivery_max_age = delivery_max_age
@@ -206,6 +236,15 @@ class Sampler:
 
     async def baseline(self) -> None:
         self.previous = await self.scrape()
+        if self.sql_profile:
+            await system_repo.reset_statement_stats(self.conn)
+            self.statements = {}
+
+    async def _window_statements(self) -> list[dict[str, Any]]:
+        """The statements that took most database time since the last sample."""
+        now = {r["queryid"]: r for r in await system_repo.statement_totals(self.conn)}
+        before, self.statements = self.statements, now
+        return window_statements(before, now, self.sql_profile)
 
     async def take(
         self, minute: int, since: datetime, until: datetime, counters: dict[str, dict[str, float]]
@@ -246,6 +285,7 @@ class Sampler:
         began = time.perf_counter()
         await system_repo.predictions_last_hour(conn)
         health_ms = (time.perf_counter() - began) * 1000
+        statements = await self._window_statements() if self.sql_profile else []
         p50 = p99 = None
         if latencies:
             p50, p99 = (float(v) for v in np.percentile(latencies, [50, 99]))
@@ -282,6 +322,7 @@ class Sampler:
             health_query_ms=round(health_ms, 1),
             probe_ms=round(probe_ms, 1),
             stage_seconds=stages,
+            sql_profile=statements,
         )
 
 

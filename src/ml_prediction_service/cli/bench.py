@@ -210,6 +210,12 @@ def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
             "windows left out of the RSS growth fit (default: 5, or a third of a shorter run)",
         ),
         report_dir=(str, "soak-report", "where soak.json, soak.html and the logs go (soak-report)"),
+        sql_profile=(
+            non_negative_int,
+            0,
+            "load pg_stat_statements and record in every window the N statements that took "
+            "most database time in it (sql_profile of each sample; 0: off)",
+        ),
     )
     parser.add_argument(
         "--service-env",

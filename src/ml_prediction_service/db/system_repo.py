@@ -69,6 +69,19 @@ SELECT regexp_replace(s.query, '\\s+', ' ', 'g') AS query, s.calls,
 """
 
 
+STATEMENT_TOTALS = """
+SELECT s.queryid, regexp_replace(s.query, '\\s+', ' ', 'g') AS query, s.calls,
+       s.total_exec_time AS total_ms, s.rows
+  FROM pg_stat_statements s
+ WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
+
+
+async def statement_totals(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    """Every statement's totals so far (the soak subtracts two of these per window)."""
+    return [dict(r) for r in await conn.fetch(STATEMENT_TOTALS)]
+
+
 async def top_statements(conn: asyncpg.Connection, limit: int) -> list[dict[str, Any]]:
     """The statements that took most server time since :func:`reset_statement_stats`."""
     return [dict(r) for r in await conn.fetch(TOP_STATEMENTS, limit)]
