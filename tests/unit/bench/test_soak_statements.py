@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from ml_prediction_service.bench.soak_probe import window_statements
 
-
 QUERY_IDS = {"claim": 11, "insert": 12, "fresh": 13, "a": 21, "b": 22, "c": 23}
 
 
