@@ -131,6 +131,29 @@ async def test_maintenance_closes_an_older_pending_snapshot_beside_a_newer_one(
     assert await _statuses(pool) == {"A-5": "superseded", "A-10": "sending"}
 
 
+async def test_maintenance_keeps_each_coin_and_urls_newest_pending_snapshot(
+    pool: asyncpg.Pool,
+) -> None:
+    """Three pending snapshots of A side by side: only the newest stays. B's only one, and
+    A's snapshot for another URL, are no older snapshot of anything."""
+    other = ("A", T0, "http://127.0.0.1:9/other", {"coin_id": "A"}, "A-other")
+    async with pool.acquire() as conn:
+        for seconds in (5, 10, 15):
+            await repo.enqueue(conn, [_row("A", seconds)])
+        await repo.enqueue(conn, [_row("B", 5), other])
+        await repo.requeue(conn, ["superseded"])
+        assert set((await _statuses(pool)).values()) == {"pending"}
+        counts = await repo.maintain(conn, 300)
+    assert counts == {"superseded": 2, "released": 0, "expired": 0}
+    assert await _statuses(pool) == {
+        "A-5": "superseded",
+        "A-10": "superseded",
+        "A-15": "pending",
+        "B-5": "pending",
+        "A-other": "pending",
+    }
+
+
 async def test_old_pending_deliveries_expire_and_lost_leases_come_back(
     pool: asyncpg.Pool,
 ) -> None:
@@ -149,3 +172,27 @@ async def test_old_pending_deliveries_expire_and_lost_leases_come_back(
         counts = await repo.maintain(conn, 300)
     assert counts == {"superseded": 0, "released": 1, "expired": 1}
     assert await _statuses(pool) == {"OLD-5": "expired", "LOST-5": "pending"}
+
+
+async def test_open_stats_count_pending_and_sending_and_find_the_oldest_of_both(
+    pool: asyncpg.Pool,
+) -> None:
+    async with pool.acquire() as conn:
+        assert await repo.open_stats(conn) == (0, None)
+        await repo.enqueue(conn, [_row("A", 5)])
+        [sending] = await repo.claim_due(conn, 10, 30, 300)
+        await repo.enqueue(conn, [_row("B", 5), _row("C", 5)])
+        await conn.execute(
+            "UPDATE prediction_webhook_outbox SET created_at = created_at - interval '1 minute' "
+            "WHERE idempotency_key = 'A-5'"
+        )
+        a_created = await conn.fetchval(
+            "SELECT created_at FROM prediction_webhook_outbox WHERE idempotency_key = 'A-5'"
+        )
+        # the oldest open one is in flight
+        assert await repo.open_stats(conn) == (3, a_created)
+        await repo.finish_many(conn, [_finished(sending, "delivered")])
+        pending_oldest = await conn.fetchval(
+            "SELECT min(created_at) FROM prediction_webhook_outbox WHERE status = 'pending'"
+        )
+        assert await repo.open_stats(conn) == (2, pending_oldest)
