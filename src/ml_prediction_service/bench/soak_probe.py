@@ -238,7 +238,6 @@ class Sampler:
         self.previous = await self.scrape()
         if self.sql_profile:
             await system_repo.reset_statement_stats(self.conn)
-            self.statements = {}
 
     async def _window_statements(self) -> list[dict[str, Any]]:
         """The statements that took most database time since the last sample."""

@@ -59,19 +59,9 @@ async def reset_statement_stats(conn: asyncpg.Connection) -> None:
     await conn.execute("SELECT pg_stat_statements_reset()")
 
 
-TOP_STATEMENTS = """
-SELECT regexp_replace(s.query, '\\s+', ' ', 'g') AS query, s.calls,
-       s.total_exec_time AS total_ms, s.rows, s.wal_bytes::bigint AS wal_bytes
-  FROM pg_stat_statements s
- WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
- ORDER BY s.total_exec_time DESC
- LIMIT $1
-"""
-
-
 STATEMENT_TOTALS = """
 SELECT s.queryid, regexp_replace(s.query, '\\s+', ' ', 'g') AS query, s.calls,
-       s.total_exec_time AS total_ms, s.rows
+       s.total_exec_time AS total_ms, s.rows, s.wal_bytes::bigint AS wal_bytes
   FROM pg_stat_statements s
  WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
 """
@@ -84,4 +74,5 @@ async def statement_totals(conn: asyncpg.Connection) -> list[dict[str, Any]]:
 
 async def top_statements(conn: asyncpg.Connection, limit: int) -> list[dict[str, Any]]:
     """The statements that took most server time since :func:`reset_statement_stats`."""
-    return [dict(r) for r in await conn.fetch(TOP_STATEMENTS, limit)]
+    found = await statement_totals(conn)
+    return sorted(found, key=lambda r: r["total_ms"], reverse=True)[:limit]
