@@ -168,6 +168,7 @@ class Service:
             await pool.close()
             raise
         metrics.coins_tracked.set_function(lambda: service.coins_cached)
+        metrics.coin_cache_bytes.set_function(lambda: service.coin_cache_bytes)
         service.tasks.append(supervise("health-monitor", health.run, metrics))
         service.tasks.append(supervise("trigger-keeper", trigger.run, metrics))
         service.tasks.append(supervise("model-registry", lambda: registry.run(dsn), metrics))
@@ -272,6 +273,10 @@ class Service:
     @property
     def coins_cached(self) -> int:
         return sum(len(w.cache) for w in self.workers)
+
+    @property
+    def coin_cache_bytes(self) -> int:
+        return sum(w.cache.nbytes for w in self.workers)
 
     async def stop(self) -> None:
         await self.replays.stop()  # each ends 'cancelled'

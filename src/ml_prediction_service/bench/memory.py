@@ -3,12 +3,10 @@ process's resident set now, and the bytes the history stores hold for the coins 
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
-from ml_prediction_service.features.state import PrefixBatch
 from ml_prediction_service.pipeline.history import HistoryStore
 
 
@@ -23,18 +21,12 @@ def rss_mb() -> float | None:
     return None
 
 
-def store_bytes(store: HistoryStore) -> int:
-    """The arrays of a history store (all its slots, used or not)."""
-    state = sum(getattr(store.state, f.name).nbytes for f in fields(PrefixBatch))
-    return int(store.ts.nbytes + store.values.nbytes + state)
-
-
 def store_figures(stores: list[HistoryStore]) -> dict[str, float | int | None]:
     """Coins tracked, slots allocated, and array bytes per slot (the per-coin cost without
     the Python objects: the coin's key in the LRU, its str)."""
     coins = sum(len(s) for s in stores)
     slots = sum(len(s.ts) for s in stores)
-    nbytes = sum(store_bytes(s) for s in stores)
+    nbytes = sum(s.nbytes for s in stores)
     return {
         "coins_cached": coins,
         "cache_slots": slots,

@@ -44,31 +44,6 @@ def _slope_per_hour(samples: Sequence[Sample], values: Sequence[float | None]) -
     return round(float(np.polyfit(x, y, 1)[0]), 2)
 
 
-def rss_against_coins(samples: Sequence[Sample]) -> tuple[float | None, float | None]:
-    """RSS fitted as ``a + b * coins_tracked + c * hours`` (least squares) over ``samples``:
-    (``c`` in MB per hour, ``b`` in KB per coin).
-
-    The soak's collector launches coins all through the run and the coin cache keeps every
-    one it saw (up to ``COIN_CACHE_SIZE``), so the plain slope mixes the cache filling with
-    anything else that grows. ``c`` is the growth that the coin count does not explain. It
-    needs windows where the count stands still or changes at another pace than time (the
-    simulator stops launching before the end); (None, None) when the two cannot be told
-    apart or fewer than four windows have an RSS.
-    """
-    points = [(i, s) for i, s in enumerate(samples) if s.rss_bytes is not None]
-    if len(points) < 4:
-        return None, None
-    seconds = np.cumsum([s.seconds for s in samples])
-    hours = np.array([seconds[i] / 3600 for i, _ in points])
-    coins = np.array([float(s.coins_tracked) for _, s in points])
-    rss = np.array([s.rss_bytes / MB for _, s in points if s.rss_bytes is not None])
-    design = np.column_stack([np.ones_like(hours), coins, hours])
-    if np.linalg.matrix_rank(design) < 3 or np.linalg.cond(design) > 1e12:
-        return None, None
-    (_, per_coin, per_hour), *_ = np.linalg.lstsq(design, rss, rcond=None)
-    return round(float(per_hour), 2), round(float(per_coin) * 1024, 2)
-
-
 def summarize(
     samples: Sequence[Sample],
     latencies: Sequence[Sequence[float]],
@@ -88,7 +63,9 @@ def summarize(
             errors[kind] = errors.get(kind, 0) + count
     end = samples[-1] if samples else None
     rates = [s.events_per_s for s in samples]
-    beyond_coins, kb_per_coin = rss_against_coins(fit)
+    beyond_cache = [
+        (s.rss_bytes - s.coin_cache_bytes) / MB if s.rss_bytes is not None else None for s in fit
+    ]
     return {
         "first_5min_p99_ms": first,
         "last_5min_p99_ms": last,
@@ -96,8 +73,8 @@ def summarize(
         "p99_window_minutes": k,
         "rss_growth_mb_per_hour": _slope_per_hour(fit, rss),
         "rss_fit_minutes": [fit[0].minute, fit[-1].minute] if fit else None,
-        "rss_growth_mb_per_hour_beyond_coins": beyond_coins,
-        "rss_kb_per_coin_tracked": kb_per_coin,
+        "rss_growth_mb_per_hour_beyond_cache": _slope_per_hour(fit, beyond_cache),
+        "coin_cache_mb_end": _mb(end.coin_cache_bytes) if end else None,
         "coins_tracked_end": end.coins_tracked if end else 0,
         "rss_source": "service subprocess (/proc/<pid>/status VmRSS)",
         "rss_start_mb": _mb(samples[0].rss_bytes) if samples else None,

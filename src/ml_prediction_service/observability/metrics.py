@@ -84,6 +84,10 @@ class Metrics:
         self.active_models = gauge("ml_active_models", "Active models")
         self.models_loaded = gauge("ml_models_loaded", "Active models loaded in memory and serving")
         self.coins_tracked = gauge("ml_coins_tracked", "Coins tracked")
+        self.coin_cache_bytes = gauge(
+            "ml_coin_cache_bytes",
+            "Bytes of the workers' coin history arrays (every slot allocated, used or not)",
+        )
         self.prediction_duration_seconds = latency(
             "ml_prediction_duration_seconds", "Duration of a prediction (one batch)"
         )

@@ -106,6 +106,12 @@ class HistoryStore:
     def __len__(self) -> int:
         return len(self.slots)
 
+    @property
+    def nbytes(self) -> int:
+        """The bytes of the store's arrays (every slot allocated, used or not)."""
+        state = sum(getattr(self.state, f.name).nbytes for f in fields(PrefixBatch))
+        return int(self.ts.nbytes + self.values.nbytes + state)
+
     def set_depth(self, depth: int) -> None:
         if depth != self.depth:
             self.depth = depth

@@ -57,6 +57,8 @@ async def test_rows_in_predictions_out_equal_to_training_features(
     assert all(m["last_prediction_at"] for m in active)
     metrics = (await world.api.get("/metrics")).text
     assert "ml_predictions_total{" in metrics and "ml_coins_tracked 3.0" in metrics
+    arrays = sum(w.cache.nbytes for w in world.service.workers)
+    assert arrays > 0 and f"ml_coin_cache_bytes {float(arrays)}" in metrics
 
 
 async def test_every_snapshot_of_a_stream_is_exact(

@@ -112,23 +112,17 @@ def test_metrics_are_read_by_name_and_label() -> None:
     assert by_label(metrics, "ml_partitions_dropped_total", "table") == {"predictions": 4.0}
 
 
-def test_rss_growth_beyond_coins_separates_the_cache_filling_from_other_growth() -> None:
-    # coins arrive for 6 windows and then stand still; each costs 10 KB, and something else
-    # grows 0.1 MB a minute (6 MB/h) all along
-    coins = [1000, 2000, 3000, 4000, 5000, 6000, 6000, 6000, 6000, 6000]
-    rss = [300.0 + c * 10 / 1024 + 0.1 * m for m, c in enumerate(coins, start=1)]
-    pairs = enumerate(zip(rss, coins, strict=True), start=1)
-    samples = [sample(m, r, coins_tracked=c) for m, (r, c) in pairs]
+def test_rss_growth_beyond_the_cache_leaves_out_the_coin_arrays_growing_in_steps() -> None:
+    # the coin cache doubles its arrays twice (a step of RSS each time); besides that
+    # something grows 0.1 MB a minute (6 MB/h)
+    cache_mb = [16.0, 16.0, 32.0, 32.0, 32.0, 64.0, 64.0, 64.0, 64.0, 64.0]
+    rss = [300.0 + c + 0.1 * m for m, c in enumerate(cache_mb, start=1)]
+    samples = [
+        sample(m, r, coin_cache_bytes=int(c * MB), coins_tracked=1000 * m)
+        for m, (r, c) in enumerate(zip(rss, cache_mb, strict=True), start=1)
+    ]
     summary = summarize(samples, [[1.0]] * 10, warmup=0, context={})
-    assert summary["rss_growth_mb_per_hour_beyond_coins"] == pytest.approx(6.0, abs=0.05)
-    assert summary["rss_kb_per_coin_tracked"] == pytest.approx(10.0, abs=0.05)
-    assert summary["rss_growth_mb_per_hour"] > 40  # the plain slope carries the coins
-    assert summary["coins_tracked_end"] == 6000
-
-
-def test_rss_growth_beyond_coins_is_unknown_when_coins_grow_with_time() -> None:
-    # one coin count per minute, exactly in step with time: the two cannot be told apart
-    samples = [sample(m, 300.0 + m, coins_tracked=1000 * m) for m in range(1, 8)]
-    summary = summarize(samples, [[1.0]] * 7, warmup=0, context={})
-    assert summary["rss_growth_mb_per_hour_beyond_coins"] is None
-    assert summary["rss_kb_per_coin_tracked"] is None
+    assert summary["rss_growth_mb_per_hour_beyond_cache"] == pytest.approx(6.0, abs=0.05)
+    assert summary["rss_growth_mb_per_hour"] > 200  # the plain slope carries the steps
+    assert summary["coin_cache_mb_end"] == pytest.approx(64.0)
+    assert summary["coins_tracked_end"] == 10_000

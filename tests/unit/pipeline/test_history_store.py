@@ -187,6 +187,17 @@ def test_store_grows_and_evicts_least_recently_used() -> None:
     assert "c0" in store.slots and "c1" not in store.slots
 
 
+def test_nbytes_counts_every_allocated_slot_and_doubles_with_the_arrays() -> None:
+    store = HistoryStore(capacity=3000, depth=3)
+    empty = store.nbytes
+    per_slot = empty / len(store.ts)
+    assert per_slot >= store.width * 8 * (1 + len(BASE_COLUMNS))  # ts and values at least
+    store.claim([f"c{i}" for i in range(len(store.ts))])
+    assert store.nbytes == empty  # filling slots allocates nothing
+    store.claim(["one-more"])
+    assert store.nbytes == pytest.approx(2 * empty)  # the arrays doubled
+
+
 def test_fewer_slots_than_coins_keeps_the_last_ones() -> None:
     store = HistoryStore(capacity=2, depth=2)
     owners = store.claim(["a", "b", "c"])
