@@ -38,22 +38,34 @@ WINDOW_ROWS = """
 SELECT count(*) FROM coin_metrics WHERE "timestamp" >= $1 AND "timestamp" < $2
 """
 
-# Every table of the schema that is not itself a partition: its total size (heap, TOAST,
-# indexes), a partitioned table summed over all its partitions, and how many it has.
-TABLE_SIZES = """
-SELECT c.relname AS name,
-       CASE WHEN c.relkind = 'p'
-            THEN (SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0)
-                    FROM pg_partition_tree(c.oid) t)
-            ELSE pg_total_relation_size(c.oid) END::bigint AS bytes,
-       CASE WHEN c.relkind = 'p'
-            THEN (SELECT count(*) FROM pg_partition_tree(c.oid) t WHERE t.isleaf)
-            ELSE 0 END::int AS partitions
-  FROM pg_class c
-  JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition
- ORDER BY bytes DESC, name
+# Every table of the schema that is not itself a partition, with the leaf partitions under
+# it (a plain table: itself), read from the catalogs alone: no relation is locked here.
+# (pg_partition_tree and pg_total_relation_size lock every relation they touch until the
+# statement ends: one statement over all tables took a lock on a detached partition while
+# holding one on prediction_active_models, the keeper's DROP wanted them the other way round,
+# and a soak died of the deadlock.)
+TABLES = """
+WITH RECURSIVE tree AS (
+    SELECT c.oid AS root, c.oid AS rel, c.relkind
+      FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+    UNION ALL
+    SELECT t.root, i.inhrelid, k.relkind
+      FROM tree t
+      JOIN pg_inherits i ON i.inhparent = t.rel
+      JOIN pg_class k ON k.oid = i.inhrelid
+)
+SELECT r.relname AS name, r.relkind = 'p' AS partitioned,
+       array_agg(t.rel::bigint) FILTER (WHERE t.relkind <> 'p') AS leaves
+  FROM tree t
+  JOIN pg_class r ON r.oid = t.root
+ GROUP BY r.relname, r.relkind
 """
+
+# One relation's total size (heap, TOAST, indexes); NULL once it was dropped. One statement
+# per relation, so the probe never holds one lock while waiting for another.
+RELATION_SIZE = "SELECT pg_total_relation_size($1::bigint::oid)"
 
 
 @dataclass(frozen=True)
@@ -94,8 +106,13 @@ async def database_size(conn: asyncpg.Connection) -> int:
 
 
 async def table_sizes(conn: asyncpg.Connection) -> list[TableSize]:
-    """Every table of the schema, biggest first (partitions summed into their table)."""
-    return [
-        TableSize(r["name"], int(r["bytes"]), int(r["partitions"]))
-        for r in await conn.fetch(TABLE_SIZES)
-    ]
+    """Every table of the schema, biggest first (partitions summed into their table; one
+    dropped meanwhile counts 0)."""
+    sizes = []
+    for row in await conn.fetch(TABLES):
+        leaves = row["leaves"] or []
+        total = 0
+        for rel in leaves:
+            total += int(await conn.fetchval(RELATION_SIZE, rel) or 0)
+        sizes.append(TableSize(row["name"], total, len(leaves) if row["partitioned"] else 0))
+    return sorted(sizes, key=lambda t: (-t.bytes, t.name))
