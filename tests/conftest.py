@@ -21,6 +21,17 @@ from tests.support.pg import PgTestServer, start_test_server, with_database
 pytest_plugins = ["tests.support.world", "tests.support.pinned", "tests.support.missing_tools"]
 
 
+UI_TESTS = Path(__file__).parent / "ui"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``-n``, pyproject.toml) the UI tests run on one worker: they
+    share one running system (``world_ui``), which would otherwise start on every worker."""
+    for item in items:
+        if UI_TESTS in item.path.parents:
+            item.add_marker(pytest.mark.xdist_group("ui"))
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgTestServer]:
     # Not under pytest's basetemp: pytest deletes old basetemps when later sessions start,
