@@ -12,8 +12,10 @@ seconds, ``…_093010``, when it does not start on a whole minute).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -36,6 +38,14 @@ PARTITION_LOCK_KEY = 7_331_003
 LOCK_TIMEOUT = "1s"
 # The conversion waits longer: it runs once, from `migrate`, and retries its swap.
 CONVERSION_LOCK_TIMEOUT = "5s"
+# The keeper's ACCESS EXCLUSIVE locks on live tables (detach, and the drop's foreign keys) are
+# not waited for in the lock queue at all: a request waiting there holds up every later
+# request for the table, i.e. every worker's next batch, for up to LOCK_TIMEOUT (once a
+# minute in a soak with one-minute partitions). Instead NOWAIT tries, all the tables at once,
+# every LOCK_POLL_STEP_SECONDS, until they are free at the same moment or LOCK_POLL_SECONDS
+# passed (then LockNotAvailableError, as for a lock_timeout: the next round tries again).
+LOCK_POLL_SECONDS = 2.0
+LOCK_POLL_STEP_SECONDS = 0.01
 
 # A table detached for dropping carries this comment (with its parent's name after it)
 # until the transaction that rolls it up and drops it commits: a keeper that died between
@@ -170,6 +180,44 @@ async def _ddl(conn: asyncpg.Connection, lock_wait: str = LOCK_TIMEOUT) -> Async
         yield
 
 
+async def lock_unqueued(
+    conn: asyncpg.Connection, tables: Sequence[str], budget: float = LOCK_POLL_SECONDS
+) -> int:
+    """ACCESS EXCLUSIVE on every one of ``tables`` (quoted names) for the rest of the
+    transaction, without ever queueing for one: each try takes them all with NOWAIT inside
+    a savepoint, and a refused try rolls the savepoint back (releasing the ones it got), so
+    this never holds one table while waiting for another. Returns the tries it took."""
+    if not tables:
+        return 0
+    deadline = time.monotonic() + budget
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            async with conn.transaction():  # a savepoint inside the caller's transaction
+                for table in tables:
+                    await conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE NOWAIT")
+            return tries
+        except asyncpg.LockNotAvailableError:
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(LOCK_POLL_STEP_SECONDS)
+
+
+_REFERENCED = """
+SELECT DISTINCT c.confrelid::regclass::text AS name
+  FROM pg_constraint c
+ WHERE c.conrelid = $1::regclass AND c.contype = 'f' AND c.confrelid <> c.conrelid
+ ORDER BY 1
+"""
+
+
+async def referenced_tables(conn: asyncpg.Connection, table: str) -> list[str]:
+    """The tables ``table``'s foreign keys point at (quoted as needed): detaching or dropping
+    one of its partitions changes their triggers, so they are locked too."""
+    return [r["name"] for r in await conn.fetch(_REFERENCED, table)]
+
+
 # -- what exists --------------------------------------------------------------------------------
 
 _PARTITIONS = r"""
@@ -285,7 +333,7 @@ async def detach(conn: asyncpg.Connection, spec: TableSpec, part: Partition) -> 
     CONCURRENTLY is not allowed beside a DEFAULT partition)."""
     parent = _ident(spec.name)
     async with _ddl(conn):
-        await conn.execute(f"LOCK TABLE {parent} IN ACCESS EXCLUSIVE MODE")
+        await lock_unqueued(conn, [parent, *await referenced_tables(conn, parent)])
         if spec.blocked_by is not None and await conn.fetchval(
             f"SELECT EXISTS (SELECT 1 FROM {_ident(part.name)} WHERE {spec.blocked_by})"
         ):
@@ -325,6 +373,9 @@ async def finish_detached(conn: asyncpg.Connection) -> list[Dropped]:
             rows = int(row["estimate"])
             if spec.rollup is not None:
                 rows = await rollup_repo.add_table(conn, spec.rollup, _ident(row["name"]))
+            # after the rollup's scan: the lock on the referenced tables is held only for
+            # the drop and the commit
+            await lock_unqueued(conn, await referenced_tables(conn, _ident(row["name"])))
             await conn.execute(f"DROP TABLE {_ident(row['name'])}")
         done.append(Dropped(spec.name, row["name"], rows))
     return done

@@ -9,6 +9,8 @@ from datetime import datetime
 
 import asyncpg
 
+from ml_prediction_service.db.partitions import DETACHED_MARK
+
 # Commit of the coin_metrics row → commit of its prediction, for the events stamped inside
 # the window (the collector's --stamp insert: stamp = insert time), one model's rows: every
 # model's prediction of an event is written by the same transaction, so one model gives
@@ -39,11 +41,13 @@ SELECT count(*) FROM coin_metrics WHERE "timestamp" >= $1 AND "timestamp" < $2
 """
 
 # Every table of the schema that is not itself a partition, with the leaf partitions under
-# it (a plain table: itself), read from the catalogs alone: no relation is locked here.
+# it (a plain table: itself), read from the catalogs alone: no relation is locked here. A
+# partition the keeper detached and has not dropped yet (its comment names the parent: $1 is
+# partitions.DETACHED_MARK) still counts for its parent's table.
 # (pg_partition_tree and pg_total_relation_size lock every relation they touch until the
-# statement ends: one statement over all tables took a lock on a detached partition while
-# holding one on prediction_active_models, the keeper's DROP wanted them the other way round,
-# and a soak died of the deadlock.)
+# statement ends: pg_partition_tree locked a table's partitions, pg_total_relation_size of
+# the parent then waited for the keeper's DETACH, which held the parent and wanted one of
+# those partitions, and a soak died of the deadlock.)
 TABLES = """
 WITH RECURSIVE tree AS (
     SELECT c.oid AS root, c.oid AS rel, c.relkind
@@ -56,11 +60,15 @@ WITH RECURSIVE tree AS (
       JOIN pg_inherits i ON i.inhparent = t.rel
       JOIN pg_class k ON k.oid = i.inhrelid
 )
-SELECT r.relname AS name, r.relkind = 'p' AS partitioned,
+SELECT COALESCE(substr(d.description, length($1) + 1), r.relname) AS name,
+       bool_or(r.relkind = 'p') AS partitioned,
        array_agg(t.rel::bigint) FILTER (WHERE t.relkind <> 'p') AS leaves
   FROM tree t
   JOIN pg_class r ON r.oid = t.root
- GROUP BY r.relname, r.relkind
+  LEFT JOIN pg_description d
+         ON d.objoid = r.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
+        AND starts_with(d.description, $1)
+ GROUP BY 1
 """
 
 # One relation's total size (heap, TOAST, indexes); NULL once it was dropped. One statement
@@ -109,7 +117,7 @@ async def table_sizes(conn: asyncpg.Connection) -> list[TableSize]:
     """Every table of the schema, biggest first (partitions summed into their table; one
     dropped meanwhile counts 0)."""
     sizes = []
-    for row in await conn.fetch(TABLES):
+    for row in await conn.fetch(TABLES, DETACHED_MARK):
         leaves = row["leaves"] or []
         total = 0
         for rel in leaves:

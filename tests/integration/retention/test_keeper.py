@@ -8,6 +8,7 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from ml_prediction_service.db import partitions, rollup_repo
@@ -328,3 +329,37 @@ async def test_a_lock_not_granted_in_time_is_a_retry_not_an_error(
     free = await keeper.run_once(t0 + timedelta(minutes=35))
     assert not free.errors and not free.lock_retries
     assert await where_is(db.pool, "predictions", early) is None
+
+
+async def test_the_keeper_never_queues_for_a_lock_that_writers_need(
+    minutes_db: MinutesDb, tmp_path: Path
+) -> None:
+    """While a reader keeps the DETACH from its lock, the keeper's request never waits in the
+    lock queue (where every later INSERT would wait behind it): no ungranted lock shows in
+    pg_locks, and a writer's insert goes through while the keeper is still trying."""
+    db, t0 = minutes_db, minutes_db.t0
+    keeper = db.keeper(tmp_path)
+    active = await add_model(db.pool)
+    await add_prediction(db.pool, active, "A", t0 + timedelta(minutes=5))
+    async with db.pool.acquire() as reader, reader.transaction():
+        # the parent only: creating the next partitions (SHARE UPDATE EXCLUSIVE on the
+        # parent, the DEFAULT partition) goes on, the DETACH cannot have its lock
+        await reader.execute("LOCK TABLE ONLY predictions IN ACCESS SHARE MODE")
+        trying = asyncio.ensure_future(keeper.run_once(t0 + timedelta(minutes=35)))
+        waiting: list[asyncpg.Record] = []
+        inserted_while_trying = False
+        for _ in range(300):  # bounded: until the keeper gave up (its poll budget)
+            if trying.done():
+                break
+            waiting += await reader.fetch(
+                "SELECT relation::regclass::text AS rel, mode FROM pg_locks "
+                "WHERE NOT granted AND locktype = 'relation'"
+            )
+            if not inserted_while_trying:
+                await add_prediction(db.pool, active, "B", t0 + timedelta(minutes=36))
+                inserted_while_trying = not trying.done()
+            await asyncio.sleep(0.01)
+        busy = await asyncio.wait_for(trying, 30)
+    assert waiting == [], f"lock requests waited in the queue: {waiting}"
+    assert inserted_while_trying
+    assert "predictions" in busy.lock_retries and not busy.errors

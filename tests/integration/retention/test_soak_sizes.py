@@ -1,6 +1,7 @@
 """The soak's table sizes: the sums every table's partitions make, read without ever holding
 one relation's lock while waiting for another's (a soak died of a deadlock with the
-partition keeper's DROP, which locks a detached partition and then prediction_active_models)."""
+partition keeper: pg_partition_tree had locked the partitions, pg_total_relation_size then
+waited for the parent, which the keeper's DETACH held while it wanted a partition)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 
 import asyncpg
 
-from ml_prediction_service.db import soak_repo
+from ml_prediction_service.db import partitions, soak_repo
 from ml_prediction_service.db.pool import connect
 from tests.integration.retention.conftest import MinutesDb
 from tests.support.retention import add_model, add_prediction
@@ -70,3 +71,22 @@ async def test_sizes_wait_for_a_locked_table_holding_no_other_lock(minutes_db: M
         await probe.close()
     assert held == [], f"the probe held {held} while waiting"
     assert {"prediction_webhook_log", "prediction_active_models"} <= {t.name for t in sizes}
+
+
+async def test_a_partition_detached_for_dropping_still_counts_for_its_table(
+    minutes_db: MinutesDb,
+) -> None:
+    model = await add_model(minutes_db.pool)
+    for i in range(20):
+        await add_prediction(minutes_db.pool, model, f"c{i}", minutes_db.t0)
+    conn = await connect(minutes_db.dsn)
+    try:
+        before = {t.name: t for t in await soak_repo.table_sizes(conn)}
+        state = await partitions.inspect(conn, "predictions")
+        assert state is not None
+        assert await partitions.detach(conn, partitions.PREDICTIONS, state.ranges[0])
+        after = {t.name: t for t in await soak_repo.table_sizes(conn)}
+    finally:
+        await conn.close()
+    assert not any(name.startswith("predictions_") for name in after), sorted(after)
+    assert after["predictions"].bytes == before["predictions"].bytes
