@@ -174,6 +174,9 @@ class ModelManager:
         destination = final_path(self.models_dir, model_id, staged.sha256)
         loaded = await self._verify_staged(spec, staged)
         place(staged, destination)
+        # in the cache before the row commits: the commit's NOTIFY wakes the registry's own
+        # refresh, which must find the verified copy instead of loading the file again
+        self.registry.cache.put((str(destination), staged.sha256), loaded)
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 row = await models_repo.insert_active_model(
@@ -191,14 +194,15 @@ class ModelManager:
                 )
                 await models_repo.notify_changed(conn, row.id)
         except asyncpg.UniqueViolationError as exc:
+            self.registry.cache.drop(str(destination))
             await self._remove_unreferenced(destination)
             raise ConflictError(
                 f"model {model_id} was imported concurrently", code="already_imported"
             ) from exc
         except BaseException:
+            self.registry.cache.drop(str(destination))
             await self._remove_unreferenced(destination)
             raise
-        self.registry.cache.put((str(destination), staged.sha256), loaded)
         await self.registry.refresh()
         logger.info(
             "imported model %s as active model %s (%s, %s runtime, %d inputs, %s %s)",
@@ -230,25 +234,17 @@ class ModelManager:
             old_path = Path(row.local_model_path)
             destination = final_path(self.models_dir, model_id, staged.sha256)
             place(staged, destination)
-            async with self.pool.acquire() as conn, conn.transaction():
-                updated = await models_repo.replace_file(
-                    conn,
-                    active_id,
-                    {
-                        "local_model_path": str(destination),
-                        "model_sha256": staged.sha256,
-                        "model_file_size": staged.size,
-                        "model_library": loaded.provenance.library,
-                        "model_library_version": loaded.provenance.file_version,
-                    },
-                )
-                if updated is None:
-                    raise NotFoundError(f"no imported model with id {active_id}")
-                await models_repo.notify_changed(conn, active_id)
+            # in the cache before the commit's NOTIFY wakes the registry (see _admit)
+            self.registry.cache.put((str(destination), staged.sha256), loaded)
+            try:
+                updated = await self._replace_file(active_id, destination, staged, loaded)
+            except BaseException:
+                if old_path != destination:
+                    self.registry.cache.drop(str(destination))
+                raise
         if old_path != destination:
             await self._remove_unreferenced(old_path)
-        self.registry.cache.drop(str(old_path))
-        self.registry.cache.put((str(destination), staged.sha256), loaded)
+            self.registry.cache.drop(str(old_path))
         await self.registry.refresh()
         logger.info(
             "re-imported model %s (active model %s): sha256 %s…, %s runtime",
@@ -257,6 +253,27 @@ class ModelManager:
             staged.sha256[:12],
             loaded.runtime_name,
         )
+        return updated
+
+    async def _replace_file(
+        self, active_id: int, destination: Path, staged: StagedFile, loaded: LoadedModel
+    ) -> ActiveModelRecord:
+        """Point an active model's row at its re-imported file and tell every replica."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            updated = await models_repo.replace_file(
+                conn,
+                active_id,
+                {
+                    "local_model_path": str(destination),
+                    "model_sha256": staged.sha256,
+                    "model_file_size": staged.size,
+                    "model_library": loaded.provenance.library,
+                    "model_library_version": loaded.provenance.file_version,
+                },
+            )
+            if updated is None:
+                raise NotFoundError(f"no imported model with id {active_id}")
+            await models_repo.notify_changed(conn, active_id)
         return updated
 
     async def _remove_unreferenced(self, path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 
 from ml_prediction_service.api.app import create_app
 from ml_prediction_service.service import Service
@@ -206,7 +207,13 @@ async def test_models_loaded_counts_the_serving_models_and_every_load_is_timed(
         assert len(w.service.registry.active()) == 3
         assert len(w.service.registry.cache.items) == 1
         metrics = (await w.api.get("/metrics")).text
-    assert "ml_active_models 3.0" in metrics
-    assert "ml_models_loaded 3.0" in metrics
+    values = {
+        s.name: s.value
+        for family in text_string_to_metric_families(metrics)
+        for s in family.samples
+        if not s.labels
+    }
+    assert values["ml_active_models"] == 3
+    assert values["ml_models_loaded"] == 3
     # each import loaded (and verified) its file once, and that load is timed
-    assert "ml_model_load_duration_seconds_count 3.0" in metrics
+    assert values["ml_model_load_duration_seconds_count"] == 3
