@@ -17,6 +17,8 @@ SUMMARY_KEYS = {
     "first_5min_p99_ms",
     "last_5min_p99_ms",
     "p99_ratio",
+    "full_load_from_minute",
+    "full_load_p99_ratio",
     "rss_growth_mb_per_hour",
     "rss_fit_minutes",
     "db_size_end_bytes",
@@ -38,6 +40,7 @@ SAMPLE_KEYS = {
     "tables",
     "errors",
     "partitions_dropped",
+    "evaluations",
 }
 
 

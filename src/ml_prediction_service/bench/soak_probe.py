@@ -165,6 +165,7 @@ class Sample:
     webhook_retries: int = 0
     coins_tracked: int = 0
     coin_cache_bytes: int = 0
+    evaluations: int = 0  # outcomes stored by the live evaluator in this window
     load_average: float = 0.0  # the machine's 1-minute load average at the window's end
     # the health probe's predictions_last_hour query (it runs every
     # HEALTH_CHECK_INTERVAL_SECONDS with a 1.5 s deadline), timed once here
@@ -319,6 +320,7 @@ class Sampler:
             webhook_retries=int(delta("ml_webhook_retries_total")),
             coins_tracked=int(total(counters, "ml_coins_tracked")),
             coin_cache_bytes=int(total(counters, "ml_coin_cache_bytes")),
+            evaluations=int(delta("ml_evaluations_total")),
             load_average=round(os.getloadavg()[0], 2),
             health_query_ms=round(health_ms, 1),
             probe_ms=round(probe_ms, 1),

@@ -26,6 +26,21 @@ def default_warmup(minutes: int) -> int:
     return min(5, minutes // 3)
 
 
+def full_load_start(samples: Sequence[Sample]) -> int | None:
+    """Index of the first window in which every kind of work the run does has begun: the
+    live evaluator stored outcomes (once the models' horizons passed) and retention dropped
+    a partition. Before it, the service does less than it does for the rest of its life, so
+    the first windows are a lighter workload than the last ones. None when the run never got
+    there."""
+    evaluated = dropped = False
+    for i, s in enumerate(samples):
+        evaluated |= s.evaluations > 0
+        dropped |= any(n > 0 for n in s.partitions_dropped.values())
+        if evaluated and dropped:
+            return i
+    return None
+
+
 def _pooled_p99(latencies: Sequence[Sequence[float]]) -> float | None:
     values = [v for window in latencies for v in window]
     return round(float(np.percentile(values, 99)), 2) if values else None
@@ -54,6 +69,12 @@ def summarize(
     n = len(samples)
     k = p99_window(n)
     first, last = _pooled_p99(latencies[:k]), _pooled_p99(latencies[-k:])
+    # the same comparison between two windows of the full workload (only when they do not
+    # overlap): does the service slow down as it runs, apart from the work that starts late
+    start = full_load_start(samples)
+    full = None
+    if start is not None and start + k <= n - k:
+        full = _pooled_p99(latencies[start : start + k])
     fit = samples[warmup:] if n - warmup >= 2 else samples
     rss = [s.rss_bytes / MB if s.rss_bytes is not None else None for s in fit]
     db = [s.db_size_bytes / MB for s in fit]
@@ -71,6 +92,9 @@ def summarize(
         "last_5min_p99_ms": last,
         "p99_ratio": round(last / first, 3) if first and last is not None else None,
         "p99_window_minutes": k,
+        "full_load_from_minute": samples[start].minute if start is not None else None,
+        "full_load_first_5min_p99_ms": full,
+        "full_load_p99_ratio": round(last / full, 3) if full and last is not None else None,
         "rss_growth_mb_per_hour": _slope_per_hour(fit, rss),
         "rss_fit_minutes": [fit[0].minute, fit[-1].minute] if fit else None,
         "rss_growth_mb_per_hour_beyond_cache": _slope_per_hour(fit, beyond_cache),

@@ -57,6 +57,40 @@ def test_first_and_last_p99_pool_the_windows_and_do_not_overlap() -> None:
     assert summary["rate"] == 1000
 
 
+def test_the_full_load_p99_starts_once_evaluations_and_drops_both_began() -> None:
+    # evaluations from minute 4, the first drop in minute 6: the full load starts at 6
+    samples = [
+        sample(
+            m,
+            300.0,
+            evaluations=100 if m >= 4 else 0,
+            partitions_dropped={"predictions": max(0, m - 5)},
+        )
+        for m in range(1, 21)
+    ]
+    light = [[float(v) for v in range(1, 101)]] * 5  # minutes 1-5: p99 99.01
+    full = [[3.0 * v for v in range(1, 101)]] * 10  # minutes 6-15: p99 297.03
+    later = [[3.3 * v for v in range(1, 101)]] * 5  # minutes 16-20: p99 326.73
+    summary = summarize(samples, light + full + later, warmup=5, context={})
+    assert summary["p99_ratio"] == pytest.approx(3.3)
+    assert summary["full_load_from_minute"] == 6
+    assert summary["full_load_first_5min_p99_ms"] == pytest.approx(297.03)
+    assert summary["full_load_p99_ratio"] == pytest.approx(1.1)
+
+
+def test_no_full_load_ratio_when_the_run_never_got_there_or_the_windows_overlap() -> None:
+    never = [sample(m, 300.0, partitions_dropped={}) for m in range(1, 11)]
+    summary = summarize(never, [[1.0]] * 10, warmup=5, context={})
+    assert summary["full_load_from_minute"] is None
+    assert summary["full_load_p99_ratio"] is None
+    # the full load from minute 7 of 10: its first 5 windows would overlap the last 5
+    late = [sample(m, 300.0, evaluations=int(m >= 7)) for m in range(1, 11)]
+    summary = summarize(late, [[1.0]] * 10, warmup=5, context={})
+    assert summary["full_load_from_minute"] == 7
+    assert summary["full_load_first_5min_p99_ms"] is None
+    assert summary["full_load_p99_ratio"] is None
+
+
 def test_rss_growth_is_the_slope_after_the_warm_up_per_hour() -> None:
     # warm-up: 100 MB → 300 MB in the first two minutes, then +1 MB per minute
     rss = [100.0, 300.0, 301.0, 302.0, 303.0, 304.0]
