@@ -83,20 +83,21 @@ class BoosterExplainer:
 
 @dataclass(frozen=True)
 class ForestExplainer:
-    """Every tree's nodes in one set of arrays (node ids offset per tree)."""
+    """Every tree's nodes in one set of arrays (node ids offset per tree), with what each
+    step to a child credits to the node's split feature computed once; every (row, tree)
+    walks its path in lockstep, and one ``bincount`` adds up the credits at the end."""
 
     roots: IntVector  # per tree
-    left: IntVector  # global child ids, -1 at a leaf
+    left: IntVector  # global child ids (-1 at a leaf)
     right: IntVector
+    leaf: NDArray[np.bool_]
     feature: IntVector
     threshold: FloatVector
-    share: FloatVector  # the positive class's share of the node's (weighted) samples
+    gain_left: FloatVector  # the positive class's share at the child minus at the node
+    gain_right: FloatVector  # (0 at a leaf)
+    bias: float  # the mean root share
     n_features: int
     output: str = "probability"
-
-    @property
-    def bias(self) -> float:
-        return float(self.share[self.roots].mean())
 
     def explain(self, x: FloatMatrix, exact: bool = False) -> tuple[FloatMatrix, FloatVector]:
         x = np.asarray(x, dtype=np.float64)
@@ -104,21 +105,24 @@ class ForestExplainer:
             raise ExplainError(f"expected rows of {self.n_features} inputs, got {x.shape}")
         n, width, trees = x.shape[0], self.n_features, len(self.roots)
         # scikit-learn compares float32 inputs with float64 thresholds
-        x32 = x.astype(np.float32).astype(np.float64)
-        node = np.tile(self.roots, n)  # row-major: row r, tree t at r * trees + t
-        row = np.repeat(np.arange(n, dtype=np.int64), trees)
-        flat = np.zeros(n * width, dtype=np.float64)
-        for _ in range(len(self.left)):  # a path is never longer than a tree
-            inner = np.flatnonzero(self.left[node] >= 0)
-            if not inner.size:
-                break
-            at, r = node[inner], row[inner]
-            f = self.feature[at]
-            child = np.where(x32[r, f] <= self.threshold[at], self.left[at], self.right[at])
-            flat += np.bincount(
-                r * width + f, weights=self.share[child] - self.share[at], minlength=n * width
-            )
-            node[inner] = child
+        flat_x = x.astype(np.float32).astype(np.float64).ravel()
+        node = np.tile(self.roots, n)  # one walker per (row, tree)
+        base = np.repeat(np.arange(n, dtype=np.int64) * width, trees)
+        walking = ~self.leaf[node]  # a tree that is one leaf credits nothing
+        node, base = node[walking], base[walking]
+        # per step: the cell (row * width + the node's feature) and what the step credits it
+        cells, gains = [np.zeros(0, np.int64)], [np.zeros(0)]
+        while node.size:  # each step goes one level down: never longer than a tree
+            cell = base + self.feature[node]
+            go_left = flat_x[cell] <= self.threshold[node]
+            cells.append(cell)
+            gains.append(np.where(go_left, self.gain_left[node], self.gain_right[node]))
+            node = np.where(go_left, self.left[node], self.right[node])
+            walking = ~self.leaf[node]
+            node, base = node[walking], base[walking]
+        flat = np.bincount(
+            np.concatenate(cells), weights=np.concatenate(gains), minlength=n * width
+        )
         return flat.reshape(n, width) / trees, np.full(n, self.bias)
 
 
@@ -128,30 +132,38 @@ def _forest(estimator: Any) -> ForestExplainer:
         raise ExplainError("the forest has no trees")
     if len(getattr(estimator, "classes_", ())) != 2:
         raise ExplainError("only binary classifiers are explained")
-    sizes = np.array([t.node_count for t in trees], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-
-    def joined(kind: str) -> IntVector:
-        parts = []
-        for t, offset in zip(trees, offsets.tolist(), strict=True):
-            children = np.asarray(getattr(t, kind), dtype=np.int64)
-            parts.append(np.where(children >= 0, children + offset, -1))
-        return np.concatenate(parts)
-
-    shares = []
+    lefts, rights, features, thresholds, shares, roots = [], [], [], [], [], []
+    offset = 0
     for t in trees:
         value = np.asarray(t.value, dtype=np.float64)
         if value.ndim != 3 or value.shape[1] != 1 or value.shape[2] != 2:
             raise ExplainError(f"tree values of shape {value.shape}: not one binary output")
         totals = value[:, 0, :].sum(axis=1)
         shares.append(value[:, 0, 1] / np.where(totals == 0.0, 1.0, totals))  # as predict_proba
+        left = np.asarray(t.children_left, dtype=np.int64)
+        right = np.asarray(t.children_right, dtype=np.int64)
+        leaf = left < 0
+        lefts.append(np.where(leaf, -1, left + offset))
+        rights.append(np.where(leaf, -1, right + offset))
+        features.append(np.asarray(t.feature, dtype=np.int64))
+        thresholds.append(np.asarray(t.threshold, dtype=np.float64))
+        roots.append(offset)
+        offset += len(left)
+    left_all, right_all = np.concatenate(lefts), np.concatenate(rights)
+    share = np.concatenate(shares)
+    leaf_all = left_all < 0
+    root_ids = np.asarray(roots, dtype=np.int64)
     return ForestExplainer(
-        roots=offsets,
-        left=joined("children_left"),
-        right=joined("children_right"),
-        feature=np.concatenate([np.asarray(t.feature, dtype=np.int64) for t in trees]),
-        threshold=np.concatenate([np.asarray(t.threshold, dtype=np.float64) for t in trees]),
-        share=np.concatenate(shares),
+        roots=root_ids,
+        left=left_all,
+        right=right_all,
+        leaf=leaf_all,
+        feature=np.concatenate(features),
+        threshold=np.concatenate(thresholds),
+        # a leaf is never left: it credits nothing (its -1 "children" are never read)
+        gain_left=np.where(leaf_all, 0.0, share[left_all] - share),
+        gain_right=np.where(leaf_all, 0.0, share[right_all] - share),
+        bias=float(share[root_ids].mean()),
         n_features=int(estimator.n_features_in_),
     )
 
@@ -205,17 +217,17 @@ def top_reasons(
     if len(names) != contributions.shape[1]:
         raise ExplainError(f"{len(names)} names for {contributions.shape[1]} contributions")
     order = np.argsort(-contributions, axis=1, kind="stable")[:, :count]
-    out: list[list[Reason]] = []
-    for r, columns in enumerate(order.tolist()):
-        out.append(
-            [
-                Reason(
-                    feature=names[j],
-                    contribution=float(contributions[r, j]),
-                    value=float(x[r, j]),
-                )
-                for j in columns
-                if contributions[r, j] > 0.0
-            ]
-        )
+    # the chosen cells as Python floats in one go, and plain dict displays: indexing numpy
+    # cell by cell and calling the TypedDict cost more than the sort
+    rows = np.arange(len(order))[:, None]
+    top = contributions[rows, order].tolist()
+    values = x[rows, order].tolist()
+    out: list[list[Reason]] = [
+        [
+            {"feature": names[j], "contribution": c, "value": v}
+            for j, c, v in zip(columns, cs, vs, strict=True)
+            if c > 0.0
+        ]
+        for columns, cs, vs in zip(order.tolist(), top, values, strict=True)
+    ]
     return out
