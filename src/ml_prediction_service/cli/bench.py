@@ -234,7 +234,7 @@ def register(subparsers: Subparsers) -> None:
         help="measure throughput and latency (own embedded database; prints JSON last)",
     )
     add_arguments(bench)
-    bench.set_defaults(handler=cmd_bench)
+    bench.set_defaults(handler=cmd_bench, own_database=True)
 
     budget = subparsers.add_parser(
         "disk-budget",
@@ -250,7 +250,7 @@ def register(subparsers: Subparsers) -> None:
         "partitions; per-minute series as JSON + HTML report; prints JSON last",
     )
     add_soak_arguments(soak)
-    soak.set_defaults(handler=cmd_soak)
+    soak.set_defaults(handler=cmd_soak, own_database=True)
 
     bench_features = subparsers.add_parser(
         "bench-features", help="micro-benchmark of the feature fast path (µs per coin)"

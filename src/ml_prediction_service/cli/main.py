@@ -57,8 +57,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if not is_database_error(exc):
             raise
+        if getattr(args, "own_database", False):
+            return fail(own_database_failure(exc))
         where = settings.db_dsn or f"the embedded PostgreSQL in {settings.data_dir / 'pgdata'}"
         return fail(explain(exc, where))
+
+
+def own_database_failure(exc: BaseException) -> str:
+    """A database error of a command that runs its own scratch database (bench, soak): the
+    advice about DB_DSN and DATA_DIR would point at a database it never used."""
+    return (
+        f"the command's own scratch database failed ({type(exc).__name__}: {exc}); it does "
+        "not use DB_DSN or DATA_DIR: see the log lines above (the soak also writes "
+        "service.log into --report-dir)"
+    )
 
 
 def fail(message: str) -> int:
