@@ -90,7 +90,6 @@ class ForestExplainer:
     roots: IntVector  # per tree
     left: IntVector  # global child ids (-1 at a leaf)
     right: IntVector
-    leaf: NDArray[np.bool_]
     feature: IntVector
     threshold: FloatVector
     gain_left: FloatVector  # the positive class's share at the child minus at the node
@@ -108,7 +107,7 @@ class ForestExplainer:
         flat_x = x.astype(np.float32).astype(np.float64).ravel()
         node = np.tile(self.roots, n)  # one walker per (row, tree)
         base = np.repeat(np.arange(n, dtype=np.int64) * width, trees)
-        walking = ~self.leaf[node]  # a tree that is one leaf credits nothing
+        walking = self.left[node] >= 0  # a tree that is one leaf credits nothing
         node, base = node[walking], base[walking]
         # per step: the cell (row * width + the node's feature) and what the step credits it
         cells, gains = [np.zeros(0, np.int64)], [np.zeros(0)]
@@ -118,7 +117,7 @@ class ForestExplainer:
             cells.append(cell)
             gains.append(np.where(go_left, self.gain_left[node], self.gain_right[node]))
             node = np.where(go_left, self.left[node], self.right[node])
-            walking = ~self.leaf[node]
+            walking = self.left[node] >= 0
             node, base = node[walking], base[walking]
         flat = np.bincount(
             np.concatenate(cells), weights=np.concatenate(gains), minlength=n * width
@@ -157,7 +156,6 @@ def _forest(estimator: Any) -> ForestExplainer:
         roots=root_ids,
         left=left_all,
         right=right_all,
-        leaf=leaf_all,
         feature=np.concatenate(features),
         threshold=np.concatenate(thresholds),
         # a leaf is never left: it credits nothing (its -1 "children" are never read)

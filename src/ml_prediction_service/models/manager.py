@@ -193,15 +193,13 @@ class ModelManager:
                     model_library_version=loaded.provenance.file_version,
                 )
                 await models_repo.notify_changed(conn, row.id)
-        except asyncpg.UniqueViolationError as exc:
+        except BaseException as exc:
             self.registry.cache.drop(str(destination))
             await self._remove_unreferenced(destination)
-            raise ConflictError(
-                f"model {model_id} was imported concurrently", code="already_imported"
-            ) from exc
-        except BaseException:
-            self.registry.cache.drop(str(destination))
-            await self._remove_unreferenced(destination)
+            if isinstance(exc, asyncpg.UniqueViolationError):
+                raise ConflictError(
+                    f"model {model_id} was imported concurrently", code="already_imported"
+                ) from exc
             raise
         await self.registry.refresh()
         logger.info(
