@@ -140,6 +140,9 @@ async def _run(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, A
             n8n_webhook_url=hooks.url if hooks else None,
             webhook_concurrency=args.webhook_concurrency,
             webhook_health_max_pending_seconds=3600,
+            # the default (60 s) would start the evaluator's second look after the run;
+            # every 5 s it works beside the pipeline, with ~2 due windows per coin a look
+            evaluation_interval_seconds=5,
             **({"coin_cache_size": args.coin_cache_size} if args.coin_cache_size else {}),
         )
         service = await Service.start(settings, dsn)

@@ -19,6 +19,7 @@ import asyncpg
 from ml_prediction_service.db.filters import Filter, condition, fetch_page
 from ml_prediction_service.db.metrics_repo import float_expr
 from ml_prediction_service.db.pool import Executor
+from ml_prediction_service.evaluation import rules
 from ml_prediction_service.evaluation.rules import WindowFacts
 from ml_prediction_service.features import BASE_COLUMNS
 
@@ -39,16 +40,31 @@ class Due:
         return (self.coin_id, self.data_timestamp, self.future_minutes)
 
 
-# Due rows whose check time has come, oldest first; rows another replica holds are skipped
-# (each is evaluated by one replica; the row is deleted in the same transaction). The
-# database's now() comes along, so every decision of the round uses one clock.
+# Due rows whose check time has come, a coin's together: the coins of the oldest due rows,
+# oldest first, each with all its due rows (up to $1 rows in all, so a coin can be split
+# between batches). A coin's windows overlap, and window_facts reads its rows once for all
+# of them. Rows another replica holds are skipped in both steps, so replicas take different
+# coins (each row is evaluated by one replica and deleted in the same transaction); an
+# oldest row locked but cut off by the limit waits for the next batch. The database's now()
+# comes along, so every decision of the round uses one clock.
 CLAIM_DUE = """
-SELECT coin_id, data_timestamp, future_minutes, horizon_at, checks, check_at, now() AS now
-  FROM prediction_evaluation_due
- WHERE check_at <= now()
- ORDER BY check_at
+WITH oldest AS (
+    SELECT coin_id, check_at FROM prediction_evaluation_due
+     WHERE check_at <= now()
+     ORDER BY check_at
+     LIMIT $1
+       FOR UPDATE SKIP LOCKED
+), coins AS (
+    SELECT coin_id, min(check_at) AS first_at FROM oldest GROUP BY coin_id
+)
+SELECT d.coin_id, d.data_timestamp, d.future_minutes, d.horizon_at, d.checks, d.check_at,
+       now() AS now
+  FROM prediction_evaluation_due d
+  JOIN coins c ON c.coin_id = d.coin_id
+ WHERE d.check_at <= now()
+ ORDER BY c.first_at, d.coin_id, d.check_at
  LIMIT $1
-   FOR UPDATE SKIP LOCKED
+   FOR UPDATE OF d SKIP LOCKED
 """
 
 
@@ -95,52 +111,35 @@ async def predictions_of(conn: asyncpg.Connection, keys: Sequence[DueKey]) -> li
     return [dict(r) for r in rows]
 
 
-def _finite(expr: str) -> str:
-    return f"{expr} NOT IN ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8)"
-
-
 @cache
-def facts_query(column: str) -> str:
-    """One coin snapshot's :class:`WindowFacts` for ``column`` per input row, from range
-    scans of the collector's ``(mint, timestamp)`` index: the value on the prediction's row,
-    the newest row at or before the horizon, the highest and lowest finite value in
-    ``(data_timestamp, horizon]`` (on a tie the earliest, like ``rules.facts_from_rows``) and
-    the coin's newest timestamp overall. ``$1`` mints, ``$2`` data timestamps, ``$3``
-    horizons; the rows come back in input order (``idx``, 1-based).
-
-    The window's rows are read once into a materialized CTE, each value converted to float8
-    once (a NUMERIC → float8 conversion costs more than reading the row), and both extremes
-    are top-N sorts over it: half the time of two index scans that convert every value in
-    the filter, the sort key and the result (docs/decisions.md, "Where the CPU goes")."""
+def coin_rows_query(column: str) -> str:
+    """Each coin's rows for ``column`` in one time range, read once for all of the coin's
+    windows in a batch: every row in ``[lo, hi]`` and the newest row before ``lo`` (the end
+    row of a window whose own row is gone and that has no row inside), as two arrays in time
+    order (NULL when the coin has none), and the coin's newest timestamp overall
+    (``last_ts``). ``$1`` mints, ``$2`` lo, ``$3`` hi; one row per input position (``idx``,
+    1-based). Range scans of the collector's ``(mint, timestamp)`` index; each value is
+    converted to float8 once; arrays, not a row per value, because decoding rows cost more
+    than reading them."""
     v = float_expr(column)
-    window = 'm.mint = q.mint AND m."timestamp" > q.ts AND m."timestamp" <= q.horizon'
     return f"""
-        SELECT q.idx, s.v AS start_value, e.ts AS end_timestamp, e.v AS end_value,
-               w.max_value, w.max_at, w.min_value, w.min_at, l.ts AS last_timestamp
+        SELECT q.idx, l.ts AS last_ts, r.stamps, r.vals
           FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[])
-               WITH ORDINALITY AS q(mint, ts, horizon, idx)
+               WITH ORDINALITY AS q(mint, lo, hi, idx)
           LEFT JOIN LATERAL (
-               SELECT {v} AS v FROM coin_metrics m
-                WHERE m.mint = q.mint AND m."timestamp" = q.ts
-                LIMIT 1) s ON true
+               SELECT max(m."timestamp") AS ts FROM coin_metrics m WHERE m.mint = q.mint) l
+            ON true
           LEFT JOIN LATERAL (
-               SELECT m."timestamp" AS ts, {v} AS v FROM coin_metrics m
-                WHERE m.mint = q.mint AND m."timestamp" <= q.horizon
-                ORDER BY m."timestamp" DESC LIMIT 1) e ON true
-          LEFT JOIN LATERAL (
-               WITH x AS MATERIALIZED (
-                    SELECT m."timestamp" AS ts, {v} AS v FROM coin_metrics m WHERE {window})
-               SELECT hi.v AS max_value, hi.ts AS max_at, lo.v AS min_value, lo.ts AS min_at
-                 FROM (SELECT 1) one
-                 LEFT JOIN LATERAL (
-                      SELECT x.ts, x.v FROM x WHERE {_finite("x.v")}
-                       ORDER BY x.v DESC, x.ts LIMIT 1) hi ON true
-                 LEFT JOIN LATERAL (
-                      SELECT x.ts, x.v FROM x WHERE {_finite("x.v")}
-                       ORDER BY x.v, x.ts LIMIT 1) lo ON true) w ON true
-          LEFT JOIN LATERAL (
-               SELECT max(m."timestamp") AS ts FROM coin_metrics m
-                WHERE m.mint = q.mint) l ON true
+               SELECT array_agg(w.ts ORDER BY w.ts) AS stamps,
+                      array_agg(w.v ORDER BY w.ts) AS vals
+                 FROM ((SELECT m."timestamp" AS ts, {v} AS v FROM coin_metrics m
+                         WHERE m.mint = q.mint AND m."timestamp" < q.lo
+                         ORDER BY m."timestamp" DESC LIMIT 1)
+                       UNION ALL
+                       (SELECT m."timestamp", {v} FROM coin_metrics m
+                         WHERE m.mint = q.mint AND m."timestamp" >= q.lo
+                           AND m."timestamp" <= q.hi)) w
+          ) r ON true
          ORDER BY q.idx
     """
 
@@ -153,28 +152,40 @@ def readable(column: str) -> bool:
 async def window_facts(
     conn: asyncpg.Connection, column: str, due: Sequence[Due]
 ) -> list[WindowFacts]:
-    """The :class:`WindowFacts` of ``column`` for each due row, in order."""
+    """The :class:`WindowFacts` of ``column`` for each due row, in order: each coin's rows
+    are read once for all its due rows (from its earliest data timestamp to its latest
+    horizon) and every window is cut from them (``rules.facts_at``). Each row read is a heap
+    page (a coin's rows are spread over the table), so k windows of n rows, one row apart,
+    cost about n + k rows instead of k × n (docs/evaluation.md, "A coin's windows read
+    once")."""
     if not due:
         return []
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for d in due:
+        lo, hi = spans.get(d.coin_id, (d.data_timestamp, d.horizon_at))
+        spans[d.coin_id] = (min(lo, d.data_timestamp), max(hi, d.horizon_at))
+    mints = list(spans)
     rows = await conn.fetch(
-        facts_query(column),
-        [d.coin_id for d in due],
-        [d.data_timestamp for d in due],
-        [d.horizon_at for d in due],
+        coin_rows_query(column),
+        mints,
+        [spans[m][0] for m in mints],
+        [spans[m][1] for m in mints],
     )
-    return [
-        WindowFacts(
-            start_value=r["start_value"],
-            end_value=r["end_value"],
-            end_timestamp=r["end_timestamp"],
-            max_value=r["max_value"],
-            max_at=r["max_at"],
-            min_value=r["min_value"],
-            min_at=r["min_at"],
-            last_timestamp=r["last_timestamp"],
+    stamps: list[list[datetime]] = [[] for _ in mints]
+    values: list[list[float | None]] = [[] for _ in mints]
+    last: list[datetime | None] = [None] * len(mints)
+    for r in rows:
+        i = r["idx"] - 1
+        stamps[i], values[i], last[i] = r["stamps"] or [], r["vals"] or [], r["last_ts"]
+    position = {m: i for i, m in enumerate(mints)}
+    finite = [rules.finite_values(v) for v in values]
+    out = []
+    for d in due:
+        i = position[d.coin_id]
+        out.append(
+            rules.facts_at(stamps[i], values[i], d.data_timestamp, d.horizon_at, last[i], finite[i])
         )
-        for r in rows
-    ]
+    return out
 
 
 # Exactly once per prediction: the primary key (prediction_id, data_timestamp) and ON

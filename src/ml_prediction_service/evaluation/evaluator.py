@@ -193,7 +193,7 @@ class Evaluator:
             if not due or now is None:
                 self.lag_seconds = 0.0
                 return 0
-            self.lag_seconds = (now - due[0].check_at).total_seconds()
+            self.lag_seconds = (now - min(d.check_at for d in due)).total_seconds()
             preds = await evaluations_repo.predictions_of(conn, [d.key for d in due])
             by_due: dict[DueKey, list[dict[str, Any]]] = defaultdict(list)
             for p in preds:

@@ -1,11 +1,13 @@
-"""The one evaluation rule (docs/evaluation.md), pure: used by the live evaluator, which gets
-:class:`WindowFacts` from SQL, and by the replay, which builds them from arrays."""
+"""The one evaluation rule (docs/evaluation.md), pure: used by the live evaluator and by the
+replay. The evaluator gets :class:`WindowFacts` from each coin's rows read once for all its
+windows in a batch (:func:`facts_at`), the replay builds them from arrays."""
 
 from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -159,4 +161,55 @@ def facts_from_rows(
         min_value=min_v,
         min_at=min_at,
         last_timestamp=timestamps[-1] if n else None,
+    )
+
+
+def finite_values(values: Iterable[float | None]) -> list[float | None]:
+    """``values`` with every non-finite value (None, NaN, ±inf) as None."""
+    return [v if v is not None and math.isfinite(v) else None for v in values]
+
+
+def facts_at(
+    timestamps: Sequence[datetime],
+    values: Sequence[float | None],
+    data_timestamp: datetime,
+    horizon_at: datetime,
+    last_timestamp: datetime | None,
+    finite: Sequence[float | None] | None = None,
+) -> WindowFacts:
+    """:class:`WindowFacts` of the prediction at ``data_timestamp`` from one coin's rows in
+    time order, which must hold every row in ``[data_timestamp, horizon_at]`` and the newest
+    row before ``data_timestamp`` (when the coin has one): the live evaluator reads them once
+    for all of a coin's windows in a batch.
+
+    The same facts as :func:`facts_from_rows` when the prediction's row is among them; when
+    it is not (the row is gone), the start value is None and the end row is the newest row
+    at or before the horizon, which may be older than ``data_timestamp``. ``finite``:
+    ``values`` with non-finite ones as None (computed when not given; pass it to share it
+    between the windows of one coin)."""
+    if finite is None:
+        finite = finite_values(values)
+    first = bisect_right(timestamps, data_timestamp)  # first row after data_timestamp
+    stop = bisect_right(timestamps, horizon_at, lo=first)  # rows [first, stop) are inside
+    start = values[first - 1] if first > 0 and timestamps[first - 1] == data_timestamp else None
+    end = stop - 1
+    max_v = min_v = None
+    max_i = min_i = -1
+    for i in range(first, stop):
+        v = finite[i]
+        if v is None:
+            continue
+        if max_v is None or v > max_v:
+            max_v, max_i = v, i
+        if min_v is None or v < min_v:
+            min_v, min_i = v, i
+    return WindowFacts(
+        start_value=start,
+        end_value=values[end] if end >= 0 else None,
+        end_timestamp=timestamps[end] if end >= 0 else None,
+        max_value=max_v,
+        max_at=timestamps[max_i] if max_i >= 0 else None,
+        min_value=min_v,
+        min_at=timestamps[min_i] if min_i >= 0 else None,
+        last_timestamp=last_timestamp,
     )

@@ -1,7 +1,9 @@
-"""The evaluator's window facts in SQL (``evaluations_repo.facts_query``) against the
-replay's rule in Python (``rules.facts_from_rows``) on the same rows: NaN and NULL values
-skipped for the extremes, ties to the earliest row, an empty window, the
-horizon between rows, a coin without rows after the horizon."""
+"""The evaluator's window facts (``evaluations_repo.window_facts``: each coin's rows read
+once for all its windows in the call, the windows cut in Python) against the replay's rule
+(``rules.facts_from_rows``) on the same rows: NaN and NULL values skipped for the extremes,
+ties to the earliest row, an empty window, the horizon between rows, a coin without rows
+after the horizon, several overlapping windows of one coin in one call; and the per-window
+query's facts for a window whose own row is not there."""
 
 from __future__ import annotations
 
@@ -77,6 +79,31 @@ async def test_window_facts_equal_the_replay_rule(pool: asyncpg.Pool) -> None:
     assert found[3].max_value is None and found[3].min_value is None  # only a NaN
     assert found[4].max_at is None and found[4].end_timestamp == T0 + 11 * S
     assert found[5].last_timestamp == T0 + 12 * S
+
+
+async def test_windows_without_their_own_row(pool: asyncpg.Pool) -> None:
+    """What the per-window query gave: no start value, the end row the newest at or before
+    the horizon (even one before the window), the extremes from the rows inside."""
+    await _store(pool)
+    between = _due("W1", T0 + S / 2, T0 + 3 * S)  # starts between rows 0 and 1
+    nothing_inside = _due("W1", T0 + 11 * S + S / 4, T0 + 11 * S + S / 2)
+    before = _due("W2", T0 - 10 * S, T0 - S)  # the coin has no row up to the horizon
+    # the earliest window starts last in the call: the coin's range must still cover it
+    found = await evaluations_repo.window_facts(
+        pool, "price_close", [nothing_inside, before, between]
+    )
+    inside, early, mid = found
+    assert (mid.start_value, mid.end_value, mid.end_timestamp) == (None, 3.0, T0 + 3 * S)
+    assert (mid.max_value, mid.max_at, mid.min_value, mid.min_at) == (
+        3.0,
+        T0 + 3 * S,
+        2.0,
+        T0 + S,
+    )
+    assert (inside.start_value, inside.max_value, inside.min_value) == (None, None, None)
+    assert (inside.end_value, inside.end_timestamp) == (2.5, T0 + 11 * S)
+    assert (early.start_value, early.end_value, early.end_timestamp) == (None, None, None)
+    assert early.last_timestamp == T0 + 2 * S
 
 
 def _comparable(facts: rules.WindowFacts) -> tuple[object, ...]:
