@@ -43,10 +43,12 @@ class Due:
 # Due rows whose check time has come, a coin's together: the coins of the oldest due rows,
 # oldest first, each with all its due rows (up to $1 rows in all, so a coin can be split
 # between batches). A coin's windows overlap, and window_facts reads its rows once for all
-# of them. Rows another replica holds are skipped in both steps, so replicas take different
-# coins (each row is evaluated by one replica and deleted in the same transaction); an
-# oldest row locked but cut off by the limit waits for the next batch. The database's now()
-# comes along, so every decision of the round uses one clock.
+# of them. Each coin's due rows come from the (coin_id, check_at) index in a lateral join
+# (migration 0025): joined as a set, PostgreSQL read every due row of the table instead.
+# Rows another replica holds are skipped in both steps, so replicas take different coins
+# (each row is evaluated by one replica and deleted in the same transaction); an oldest row
+# locked but cut off by the limit waits for the next batch. The database's now() comes
+# along, so every decision of the round uses one clock.
 CLAIM_DUE = """
 WITH oldest AS (
     SELECT coin_id, check_at FROM prediction_evaluation_due
@@ -54,17 +56,18 @@ WITH oldest AS (
      ORDER BY check_at
      LIMIT $1
        FOR UPDATE SKIP LOCKED
-), coins AS (
-    SELECT coin_id, min(check_at) AS first_at FROM oldest GROUP BY coin_id
+), coins AS MATERIALIZED (
+    SELECT coin_id, min(check_at) AS first_at FROM oldest GROUP BY coin_id ORDER BY first_at
 )
 SELECT d.coin_id, d.data_timestamp, d.future_minutes, d.horizon_at, d.checks, d.check_at,
        now() AS now
-  FROM prediction_evaluation_due d
-  JOIN coins c ON c.coin_id = d.coin_id
- WHERE d.check_at <= now()
- ORDER BY c.first_at, d.coin_id, d.check_at
+  FROM coins c
+ CROSS JOIN LATERAL (
+       SELECT * FROM prediction_evaluation_due d
+        WHERE d.coin_id = c.coin_id AND d.check_at <= now()
+        ORDER BY d.check_at
+          FOR UPDATE SKIP LOCKED) d
  LIMIT $1
-   FOR UPDATE OF d SKIP LOCKED
 """
 
 

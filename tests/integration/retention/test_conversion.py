@@ -93,6 +93,7 @@ async def test_tables_with_rows_become_partitioned_keeping_every_row(
             "0022_list_indexes",
             "0023_lighter_prediction_writes",
             "0024_outbox_model_objects",
+            "0025_due_coin_check",
         ]
         # 0021 gave the existing deliveries their kind; nothing else changed
         before = await _snapshot(conn)
