@@ -299,10 +299,9 @@ class Settings(UiSettings):
         default=1.0,
         ge=0,
         le=100,
-        description="After each full batch the evaluator pauses at least this many times the "
-        "batch's time (1: it uses at most about half its time), and longer to spread a round's "
-        "batches over 80 % of EVALUATION_INTERVAL_SECONDS, so that its database work never "
-        "comes in bursts that delay predictions; 0: no pause.",
+        description="After each full batch the evaluator pauses this many times the batch's "
+        "time (1: it uses at most about half its time), so that its database work never comes "
+        "in bursts that delay predictions; 0: no pause.",
     )
     evaluation_catch_up_seconds: float = Field(
         default=120,

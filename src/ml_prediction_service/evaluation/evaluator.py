@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -38,10 +37,6 @@ from ml_prediction_service.models.metadata import ActiveModelRecord
 from ml_prediction_service.observability.metrics import Metrics
 
 logger = logging.getLogger(__name__)
-
-# A round's batches are spread over this share of EVALUATION_INTERVAL_SECONDS (the rest is
-# room for batches whose check time came during the round), not run in one burst.
-SPREAD_SHARE = 0.8
 
 
 @dataclass
@@ -143,7 +138,6 @@ class Evaluator:
 
     async def run(self) -> None:
         while True:
-            started = time.monotonic()
             try:
                 await self.run_round()
             except CONNECTION_ERRORS:
@@ -156,54 +150,40 @@ class Evaluator:
                         "evaluator round failed (retried every %gs): %s", self.interval, exc
                     )
                 self._failing = True
-                await asyncio.sleep(self.interval)
-                continue
-            if self._failing:
-                logger.info("evaluator works again")
-            self._failing = False
-            # a look every interval: the round's own time (spread over most of it) counts
-            await asyncio.sleep(max(self.interval - (time.monotonic() - started), 0.0))
+            else:
+                if self._failing:
+                    logger.info("evaluator works again")
+                self._failing = False
+            await asyncio.sleep(self.interval)
 
     async def run_round(self) -> int:
-        """Batches until fewer than a full batch were due, spread over ``SPREAD_SHARE`` of
-        the interval (the due rows counted at the start tell how many batches to expect);
-        then the backlog gauge. Returns the due rows claimed."""
+        """Batches until fewer than a full batch were due; then the backlog gauge. Returns
+        the due rows claimed."""
         claimed = 0
-        round_started = time.monotonic()
-        expected = math.ceil(await evaluations_repo.backlog(self.pool) / self.batch_size)
-        done = 0
         while True:
             started = time.monotonic()
             n = await self.evaluate_once()
             claimed += n
-            done += 1
             if n < self.batch_size:
                 break
-            now = time.monotonic()
-            pause = self.pause_after(
-                now - started, elapsed=now - round_started, batches_left=expected - done
-            )
-            if pause > 0:
-                await asyncio.sleep(pause)
+            await self._pause(time.monotonic() - started)
         self.metrics.evaluation_backlog.set(await evaluations_repo.backlog(self.pool))
         return claimed
 
-    def pause_after(self, busy: float, *, elapsed: float = 0.0, batches_left: int = 0) -> float:
-        """Seconds to pause after a full batch that took ``busy`` seconds, ``elapsed`` into
-        the round with ``batches_left`` more batches expected: at least ``EVALUATION_PACE``
-        times ``busy``, and more if that spreads the expected batches over ``SPREAD_SHARE``
-        of the interval, so that evaluating (about as much database work per row as the
+    def pause_after(self, busy: float) -> float:
+        """Seconds to pause after a full batch that took ``busy`` seconds: ``EVALUATION_PACE``
+        times that, so that evaluating (about as much database work per row as the
         prediction write) never comes in bursts that delay the pipeline; none while the
         evaluator is behind by more than ``EVALUATION_CATCH_UP_SECONDS`` (after downtime, or
-        when paced it cannot keep up: then it works without pauses until it is back) or with
-        ``EVALUATION_PACE`` 0."""
-        if self.pace <= 0 or self.lag_seconds >= self.catch_up_seconds:
-            return 0.0
-        paced = busy * self.pace
-        if batches_left <= 0:
-            return paced
-        slot = (self.interval * SPREAD_SHARE - elapsed) / batches_left
-        return max(paced, slot - busy)
+        when paced it cannot keep up: then it works without pauses until it is back)."""
+        if self.pace > 0 and self.lag_seconds < self.catch_up_seconds:
+            return busy * self.pace
+        return 0.0
+
+    async def _pause(self, busy: float) -> None:
+        pause = self.pause_after(busy)
+        if pause > 0:
+            await asyncio.sleep(pause)
 
     async def evaluate_once(self) -> int:
         """One batch in one transaction; returns the number of due rows claimed."""

@@ -255,9 +255,9 @@ async def test_two_replicas_never_evaluate_one_prediction_twice(
 async def test_pauses_between_batches_unless_behind(
     manual: World, trained: dict[str, TrainedFile], pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    """Paced while it keeps up (a pause of EVALUATION_PACE times the batch's time, longer to
-    spread a round's expected batches over the interval); at full speed while the oldest due
-    row it claims has waited longer than EVALUATION_CATCH_UP_SECONDS."""
+    """Paced while it keeps up (a pause of EVALUATION_PACE times the batch's time); at full
+    speed while the oldest due row it claims has waited longer than
+    EVALUATION_CATCH_UP_SECONDS."""
     world = manual
     await import_model(world, trained["rf"], "rf-time")
     fresh = await predicted(world.pool, "FRESH", 1)
@@ -283,13 +283,3 @@ async def test_pauses_between_batches_unless_behind(
     assert evaluator.pause_after(0.25) == 0.5  # nothing due: not behind
     unpaced = own_evaluator(pool, tmp_path, evaluation_pace=0)
     assert unpaced.pause_after(0.25) == 0.0
-    assert unpaced.pause_after(0.25, elapsed=0.0, batches_left=3) == 0.0  # 0: no pause at all
-
-    # the batches expected in a round are spread over 80 % of the interval (here 8 s)
-    spread = own_evaluator(pool, tmp_path, evaluation_interval_seconds=10, evaluation_pace=1)
-    assert spread.pause_after(0.1, elapsed=0.0, batches_left=4) == pytest.approx(1.9)
-    assert spread.pause_after(0.1, elapsed=6.0, batches_left=1) == pytest.approx(1.9)
-    assert spread.pause_after(0.1, elapsed=9.0, batches_left=2) == pytest.approx(0.1)  # late
-    assert spread.pause_after(0.1, elapsed=1.0, batches_left=0) == pytest.approx(0.1)  # more
-    spread.lag_seconds = 3600.0  # behind: catching up at full speed
-    assert spread.pause_after(0.1, elapsed=0.0, batches_left=4) == 0.0
