@@ -174,21 +174,21 @@ async def window_facts(
         [spans[m][0] for m in mints],
         [spans[m][1] for m in mints],
     )
-    stamps: list[list[datetime]] = [[] for _ in mints]
-    values: list[list[float | None]] = [[] for _ in mints]
-    last: list[datetime | None] = [None] * len(mints)
+    coins: dict[str, tuple[list[datetime], list[float | None], datetime | None]] = {}
     for r in rows:
-        i = r["idx"] - 1
-        stamps[i], values[i], last[i] = r["stamps"] or [], r["vals"] or [], r["last_ts"]
-    position = {m: i for i, m in enumerate(mints)}
-    finite = [rules.finite_values(v) for v in values]
-    out = []
-    for d in due:
-        i = position[d.coin_id]
-        out.append(
-            rules.facts_at(stamps[i], values[i], d.data_timestamp, d.horizon_at, last[i], finite[i])
+        coins[mints[r["idx"] - 1]] = (r["stamps"] or [], r["vals"] or [], r["last_ts"])
+    finite = {m: rules.finite_values(values) for m, (_, values, _) in coins.items()}
+    return [
+        rules.facts_at(
+            coins[d.coin_id][0],
+            coins[d.coin_id][1],
+            d.data_timestamp,
+            d.horizon_at,
+            coins[d.coin_id][2],
+            finite[d.coin_id],
         )
-    return out
+        for d in due
+    ]
 
 
 # Exactly once per prediction: the primary key (prediction_id, data_timestamp) and ON

@@ -166,7 +166,7 @@ def facts_from_rows(
 
 def finite_values(values: Iterable[float | None]) -> list[float | None]:
     """``values`` with every non-finite value (None, NaN, ±inf) as None."""
-    return [v if v is not None and math.isfinite(v) else None for v in values]
+    return [v if _finite(v) else None for v in values]
 
 
 def facts_at(
